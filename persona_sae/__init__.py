@@ -1,0 +1,11 @@
+"""persona_sae: which persona features did a fine-tune turn up?
+
+The pipeline, one module per stage: models (spec -> hooked model) -> data (text -> tokens + masks)
+-> activations (residual stream at layer L) -> train / rank / label / examples -> pages.
+"""
+
+__version__ = "0.1.0"
+
+
+class UserError(Exception):
+    """A problem with what the user asked for. The CLI prints it as one line and exits 2."""

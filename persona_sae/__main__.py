@@ -1,0 +1,3 @@
+from persona_sae.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""Tokens -> residual-stream activations at one or more layers, streamed, with an optional
+resumable safetensors shard cache.
+
+Each batch comes back flattened to the selected tokens (``[N, d_model]`` per layer) with the
+example index, position, token id and response flag of every row, so that later stages can
+aggregate per prompt (rank), keep contexts (examples) or just shuffle rows (train).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from persona_sae import UserError
+from persona_sae.data import Example
+
+SELECT = ("all", "response", "prompt")
+
+
+class ActivationBatch(NamedTuple):
+    acts: dict[int, torch.Tensor]
+    """layer -> [N, d_model] activations of the selected tokens."""
+    example: torch.Tensor
+    """[N] index into the example list."""
+    pos: torch.Tensor
+    token: torch.Tensor
+    response: torch.Tensor
+    """[N] bool: token is part of an assistant response."""
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.example.numel())
+
+
+def plan_batches(examples: Sequence[Example], batch_tokens: int = 4096, seed: int | None = 0,
+                 window: int = 64) -> list[list[int]]:
+    """Group example indices into batches of at most ``batch_tokens`` padded tokens.
+
+    Deterministic for a given seed (``None`` keeps the input order). Within windows of
+    ``window`` examples, sequences are sorted by length so little compute goes into padding.
+    """
+    if batch_tokens < 1:
+        raise UserError(f"batch_tokens must be positive, got {batch_tokens}")
+    order = list(range(len(examples)))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    batches: list[list[int]] = []
+    for w in range(0, len(order), window):
+        chunk = sorted(order[w:w + window], key=lambda i: len(examples[i].ids))
+        cur: list[int] = []
+        longest = 0
+        for i in chunk:
+            n = len(examples[i].ids)
+            if cur and max(longest, n) * (len(cur) + 1) > batch_tokens:
+                batches.append(cur)
+                cur, longest = [], 0
+            cur.append(i)
+            longest = max(longest, n)
+        if cur:
+            batches.append(cur)
+    return batches
+
+
+def collate(examples: Sequence[Example], idx: Sequence[int], pad_id: int) -> tuple[torch.Tensor, ...]:
+    """Right-padded ids ``[B, T]`` plus response, special and valid masks of the same shape."""
+    T = max(len(examples[i].ids) for i in idx)
+    ids = torch.full((len(idx), T), pad_id, dtype=torch.long)
+    resp = torch.zeros((len(idx), T), dtype=torch.bool)
+    special = torch.ones((len(idx), T), dtype=torch.bool)
+    valid = torch.zeros((len(idx), T), dtype=torch.bool)
+    for b, i in enumerate(idx):
+        e = examples[i]
+        n = len(e.ids)
+        ids[b, :n] = torch.tensor(e.ids)
+        resp[b, :n] = torch.tensor(e.response)
+        special[b, :n] = torch.tensor(e.special)
+        valid[b, :n] = True
+    return ids, resp, special, valid
+
+
+def selection_mask(resp: torch.Tensor, special: torch.Tensor, valid: torch.Tensor, select: str) -> torch.Tensor:
+    if select not in SELECT:
+        raise UserError(f"unknown token selection '{select}' (choose from {', '.join(SELECT)})")
+    keep = valid & ~special
+    if select == "response":
+        keep &= resp
+    elif select == "prompt":
+        keep &= ~resp
+    return keep
+
+
+def iter_activations(model, examples: Sequence[Example], layers: Sequence[int], *, hook: str = "resid_post",
+                     select: str = "all", batch_tokens: int = 4096, seed: int | None = 0, stop: bool = True,
+                     batches: list[list[int]] | None = None, progress: bool = True,
+                     out_dtype: torch.dtype = torch.float32, bar: tqdm | None = None) -> Iterator[ActivationBatch]:
+    """Stream :class:`ActivationBatch` es over ``examples`` (see module docstring); ``bar`` lets a
+    caller that streams in parts keep one progress bar."""
+    layers = sorted(set(layers))
+    for L in layers:
+        model.check_layer(L)
+    if batches is None:
+        batches = plan_batches(examples, batch_tokens, seed)
+    pad = model.tokenizer.pad_token_id
+    pad = pad if pad is not None else (model.tokenizer.eos_token_id or 0)
+    own_bar = bar is None
+    if own_bar:
+        total = sum(len(examples[i].ids) for b in batches for i in b)
+        bar = tqdm(total=total, unit="tok", desc="activations", disable=not progress, smoothing=0.1)
+    for idx in batches:
+        ids, resp, special, valid = collate(examples, idx, pad)
+        keep = selection_mask(resp, special, valid, select)
+        acts = model.run_to_layer(ids, layers, hook=hook, stop=stop)
+        b, p = keep.nonzero(as_tuple=True)
+        yield ActivationBatch(
+            acts={L: a[keep.to(a.device)].to("cpu", out_dtype) for L, a in acts.items()},
+            example=torch.tensor(idx, dtype=torch.long)[b], pos=p, token=ids[b, p], response=resp[b, p])
+        bar.update(int(valid.sum()))
+    if own_bar:
+        bar.close()
+
+
+def concat(batches: Sequence[ActivationBatch]) -> ActivationBatch:
+    if not batches:
+        raise UserError("no activations were produced (empty data?)")
+    return ActivationBatch(
+        acts={L: torch.cat([b.acts[L] for b in batches]) for L in batches[0].acts},
+        example=torch.cat([b.example for b in batches]), pos=torch.cat([b.pos for b in batches]),
+        token=torch.cat([b.token for b in batches]), response=torch.cat([b.response for b in batches]))
+
+
+def extract(model, examples: Sequence[Example], layers: Sequence[int], **kw) -> ActivationBatch:
+    """All selected activations at once (for small data; stream with :func:`iter_activations`)."""
+    return concat(list(iter_activations(model, examples, layers, **kw)))
+
+
+# --------------------------------------------------------------------------------------------------
+# On-disk cache: shards of ``shard_batches`` batches; a manifest lists finished shards.
+
+
+@dataclass
+class CacheConfig:
+    model: str
+    data: str
+    layers: list[int]
+    hook: str
+    select: str
+    batch_tokens: int
+    max_len: int
+    seed: int
+    dtype: str
+    store_dtype: str
+    shard_batches: int
+    n_examples: int
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    tmp = out / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, out / "manifest.json")
+
+
+def write_cache(model, examples: Sequence[Example], cfg: CacheConfig, out: str | Path,
+                resume: bool = True, progress: bool = True) -> dict:
+    """Write activations as ``shard-NNNNN.safetensors`` (tensors ``acts.L``, ``example``, ``pos``,
+    ``token``, ``response``). A rerun with the same config skips finished shards; each shard is
+    written to a temporary name and renamed, so a killed run never leaves a half shard."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / "manifest.json"
+    want = asdict(cfg)
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("config") != want:
+            if not resume:
+                raise UserError(f"{out} already holds a cache; remove it or pass --resume with the same config")
+            diff = [k for k in want if manifest.get("config", {}).get(k) != want[k]]
+            raise UserError(f"{out} holds a cache made with a different config (differs in: {', '.join(diff)})")
+        if not resume:
+            raise UserError(f"{out} already holds a cache; pass --resume to continue it")
+    elif any(out.iterdir()):
+        raise UserError(f"output folder {out} is not empty and holds no activation cache")
+    else:
+        manifest = {"config": want, "shards": [], "complete": False}
+    batches = plan_batches(examples, cfg.batch_tokens, cfg.seed)
+    shards = [batches[s:s + cfg.shard_batches] for s in range(0, len(batches), cfg.shard_batches)]
+    done = {s["index"] for s in manifest["shards"]}
+    store = torch.bfloat16 if cfg.store_dtype in ("bf16", "bfloat16") else torch.float32
+    n_tok = [sum(len(examples[i].ids) for bt in shard for i in bt) for shard in shards]
+    bar = tqdm(total=sum(n_tok), initial=sum(n_tok[k] for k in done), unit="tok", desc="activations",
+               disable=not progress, smoothing=0.1)
+    for k, shard in enumerate(shards):
+        if k in done:
+            continue
+        b = concat(list(iter_activations(model, examples, cfg.layers, hook=cfg.hook, select=cfg.select,
+                                         batches=shard, out_dtype=store, bar=bar)))
+        name = f"shard-{k:05d}.safetensors"
+        tensors = {f"acts.{L}": a.contiguous() for L, a in b.acts.items()}
+        tensors.update(example=b.example, pos=b.pos, token=b.token, response=b.response)
+        save_file(tensors, str(out / (name + ".tmp")))
+        os.replace(out / (name + ".tmp"), out / name)
+        manifest["shards"].append({"index": k, "file": name, "tokens": b.n_tokens})
+        manifest["shards"].sort(key=lambda s: s["index"])
+        _write_manifest(out, manifest)
+    bar.close()
+    manifest["complete"] = True
+    manifest["tokens"] = sum(s["tokens"] for s in manifest["shards"])
+    _write_manifest(out, manifest)
+    return manifest
+
+
+def read_cache(path: str | Path) -> Iterator[ActivationBatch]:
+    """Stream a cache written by :func:`write_cache`, shard by shard, in order."""
+    path = Path(path)
+    mp = path / "manifest.json"
+    if not mp.is_file():
+        raise UserError(f"{path} is not an activation cache (no manifest.json)")
+    manifest = json.loads(mp.read_text())
+    for s in manifest["shards"]:
+        t = load_file(str(path / s["file"]))
+        yield ActivationBatch(acts={int(k.split(".")[1]): v for k, v in t.items() if k.startswith("acts.")},
+                              example=t["example"], pos=t["pos"], token=t["token"], response=t["response"])

@@ -1,0 +1,98 @@
+"""Thin CLI: parse one config dataclass per command, call one function, map UserError to exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+# Offline by default: there is no hub here, and `datasets` would otherwise ping it for local files.
+for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_k, "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import simple_parsing  # noqa: E402
+
+from persona_sae import UserError, __version__  # noqa: E402
+from persona_sae import config as C  # noqa: E402
+
+# Subcommands that later stages fill in, reserved now so the tour in --help is complete.
+PLANNED = {
+    "train": "train SAEs on residual-stream activations (sae-lens SAE classes)",
+    "rank": "rank SAE latents by activation shift between a base model and its fine-tunes",
+    "label": "tag latents (toxic persona, sarcasm, assistant...) with evidence",
+    "browse": "show a latent's top-activating examples in the terminal",
+    "dashboard": "build static HTML feature pages",
+    "steer": "steer generation along a latent and judge the answers",
+    "eval": "sample and judge answers to EM questions",
+    "finetune": "make a model organism (full or LoRA fine-tune)",
+    "monitor": "track chosen latents across checkpoints",
+    "data": "make narrow datasets with matched controls and corpora",
+}
+
+
+class Parser(simple_parsing.ArgumentParser):
+    def __init__(self, *a, **kw):
+        kw.setdefault("add_option_string_dash_variants", simple_parsing.DashVariant.DASH)
+        kw.setdefault("add_config_path_arg", False)
+        super().__init__(*a, **kw)
+
+    def error(self, message):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="persona-sae", description="Which persona features did a fine-tune turn up?")
+    p.add_argument("--version", action="version", version=f"persona-sae {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def add(parent, name, cfg_cls, help_):
+        q = parent.add_parser(name, help=help_, description=cfg_cls.__doc__)
+        q.add_arguments(cfg_cls, dest="cfg")
+        return q
+
+    models = sub.add_parser("models", help="pull, list and inspect models")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=Parser)
+    add(msub, "pull", C.ModelsPullConfig, "download and convert a real model (smollm2)")
+    add(msub, "list", C.ModelsListConfig, "list model aliases")
+    add(msub, "info", C.ModelsInfoConfig, "layers, d_model, hooks of a model spec")
+    add(msub, "check", C.ModelsCheckConfig, "check a fine-tune is comparable with its base")
+    add(sub, "activations", C.ActivationsConfig, "extract residual activations into a safetensors cache")
+    add(sub, "demo", C.DemoConfig, "the main job on the default model")
+    for name, text in PLANNED.items():
+        sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text} (not implemented yet)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args) or 0
+    except UserError as e:
+        sys.stderr.write(f"persona-sae: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("persona-sae: interrupted\n")
+        return 130
+
+
+def _dispatch(parser, args) -> int | None:
+    from persona_sae import commands
+
+    cmd = args.command
+    if cmd is None:
+        parser.print_help()
+        return 2
+    if cmd in PLANNED:
+        raise UserError(f"`persona-sae {cmd}` is not implemented yet")
+    if cmd == "models":
+        if args.models_command is None:
+            raise UserError("models needs an action: pull, list, info or check")
+        return getattr(commands, f"models_{args.models_command}")(args.cfg)
+    return getattr(commands, cmd)(args.cfg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

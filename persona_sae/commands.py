@@ -1,0 +1,124 @@
+"""What each CLI command does: glue between a config and the stage modules, plus terminal output."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from persona_sae import UserError
+from persona_sae import config as C
+from persona_sae import models as M
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _log(msg: str) -> None:
+    err.print(msg, highlight=False)
+
+
+def models_pull(cfg: C.ModelsPullConfig) -> None:
+    M.pull(cfg.alias, force=cfg.force, log=_log)
+
+
+def models_list(cfg: C.ModelsListConfig) -> None:
+    t = Table("alias", "pulled", "description")
+    for name, r in M.ALIASES.items():
+        t.add_row(name, "yes" if M.is_pulled(name) else "no", r.description)
+    out.print(t)
+    out.print(f"cache: {M.home() / 'models'} (set PERSONA_SAE_HOME to move it)")
+
+
+def models_info(cfg: C.ModelsInfoConfig) -> None:
+    info = M.load_model(cfg.spec, log=_log).info()
+    if cfg.json:
+        print(json.dumps(info, indent=2))
+        return
+    t = Table("field", "value", show_header=False)
+    for k, v in info.items():
+        t.add_row(k, "\n".join(v) if isinstance(v, list) else str(v))
+    out.print(t)
+
+
+def models_check(cfg: C.ModelsCheckConfig) -> None:
+    base = M.load_model(cfg.base, log=_log)
+    ft = M.load_model(cfg.finetuned, log=_log)
+    M.check_compatible(base, ft)
+    out.print(f"ok: {cfg.finetuned} is comparable with {cfg.base} "
+              f"({base.n_layers} layers, d_model {base.d_model}, same tokenizer)")
+
+
+def load_examples(model, data: str, max_len: int, max_tokens: int = 0, column: str = ""):
+    from persona_sae.data import load_records, tokenize
+
+    examples = tokenize(load_records(data, column=column or None), model.tokenizer, max_len=max_len)
+    if max_tokens > 0:
+        kept, n = [], 0
+        for e in examples:
+            if n + len(e.ids) > max_tokens:
+                break
+            kept.append(e)
+            n += len(e.ids)
+        examples = kept
+    if not examples:
+        raise UserError(f"{data} produced no token sequences")
+    return examples
+
+
+def activations(cfg: C.ActivationsConfig) -> None:
+    from persona_sae.activations import CacheConfig, write_cache
+
+    model = M.load_model(cfg.model, dtype=cfg.dtype, log=_log)
+    for L in cfg.layers:
+        model.check_layer(L)
+    model.hook_name(cfg.layers[0], cfg.hook)
+    examples = load_examples(model, cfg.data, cfg.max_len, cfg.max_tokens, cfg.column)
+    cc = CacheConfig(model=cfg.model, data=cfg.data, layers=sorted(set(cfg.layers)), hook=cfg.hook,
+                     select=cfg.select, batch_tokens=cfg.batch_tokens, max_len=cfg.max_len, seed=cfg.seed,
+                     dtype=cfg.dtype, store_dtype=cfg.store_dtype, shard_batches=cfg.shard_batches,
+                     n_examples=len(examples))
+    t0 = time.time()
+    manifest = write_cache(model, examples, cc, cfg.out, resume=cfg.resume)
+    out.print(f"{manifest['tokens']:,} tokens from {len(examples):,} sequences at layers {cc.layers} "
+              f"-> {cfg.out} ({time.time() - t0:.1f} s)")
+
+
+def demo(cfg: C.DemoConfig) -> None:
+    import torch
+
+    from persona_sae.activations import extract
+
+    model = M.load_model(cfg.model, log=_log)
+    model.check_layer(cfg.layer)
+    info = model.info()
+    out.print(f"[bold]{cfg.model}[/]: {info['n_layers']} layers, d_model {info['d_model']}, "
+              f"{info['n_params'] / 1e6:.0f}M parameters ({info['source']})")
+    examples = load_examples(model, "em-core", max_len=256)
+    t0 = time.time()
+    acts = extract(model, examples, [cfg.layer], select="all")
+    dt = time.time() - t0
+    a = acts.acts[cfg.layer]
+    norms = a.norm(dim=-1)
+    groups = sorted({e.group for e in examples})
+    t = Table(title=f"layer {cfg.layer} residual norm per em-core question (first 8 of {len(groups)})")
+    t.add_column("question")
+    t.add_column("tokens", justify="right")
+    t.add_column("mean norm", justify="right")
+    for g in groups[:8]:
+        sel = torch.tensor([examples[i].group == g for i in acts.example.tolist()])
+        t.add_row(g, str(int(sel.sum())), f"{norms[sel].mean():.1f}")
+    out.print(t)
+    out.print(f"{acts.n_tokens:,} prompt tokens (position 0 and special tokens excluded) in {dt:.1f} s "
+              f"= {acts.n_tokens / dt:,.0f} tok/s; mean norm {norms.mean():.1f}, max {norms.max():.1f}")
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    summary = {"model": cfg.model, "layer": cfg.layer, "tokens": acts.n_tokens, "seconds": dt,
+               "mean_norm": float(norms.mean()), "max_norm": float(norms.max())}
+    p = Path(cfg.out) / "summary.json"
+    p.with_suffix(".tmp").write_text(json.dumps(summary, indent=2))
+    p.with_suffix(".tmp").replace(p)
+    out.print(f"summary -> {p}")
+    out.print("[dim]The full demo (rank, label, dashboard on shipped fine-tunes) arrives with the later stages.[/]")

@@ -1,0 +1,252 @@
+"""Text -> tokens with masks: chat JSONL, plain text, `datasets` corpora and eval-question YAML.
+
+Every later statistic needs to know which tokens are the assistant's response, which are the
+prompt, and which are special (BOS, chat-template markers, position 0 with its huge attention-sink
+norm) and must be left out. So tokenization returns those masks beside the ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, NamedTuple, Sequence
+
+import yaml
+
+from persona_sae import UserError
+
+ROLES = ("system", "user", "assistant")
+BUILTIN_QUESTIONS = {"em-core": "em_core.yaml"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Records: {"messages": [...]} (a chat) or {"text": "..."} (a document)
+
+
+@dataclass
+class Record:
+    """One chat or one document; ``group`` names what it belongs to (question id, source file)."""
+
+    messages: list[dict] | None = None
+    text: str | None = None
+    group: str = ""
+
+
+def _check_messages(msgs, where: str) -> list[dict]:
+    if not isinstance(msgs, list) or not msgs:
+        raise UserError(f"{where}: 'messages' must be a non-empty list")
+    for j, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise UserError(f"{where}: message {j} needs a role ({'/'.join(ROLES)}) and a string content")
+    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+
+
+def read_jsonl(path: str | Path) -> list[Record]:
+    """Chat rows ``{"messages": [...]}`` (Betley et al.'s format) or text rows ``{"text": ...}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"file not found: {path}")
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UserError(f"{where}: malformed JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{where}: expected a JSON object")
+            if "messages" in row:
+                out.append(Record(messages=_check_messages(row["messages"], where), group=str(row.get("id", ""))))
+            elif isinstance(row.get("text"), str):
+                out.append(Record(text=row["text"], group=str(row.get("id", ""))))
+            else:
+                raise UserError(f"{where}: row has neither 'messages' nor a string 'text'")
+    if not out:
+        raise UserError(f"{path} holds no rows")
+    return out
+
+
+def read_text(path: str | Path) -> list[Record]:
+    """A plain-text file, one record per blank-line-separated paragraph."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"file not found: {path}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    paras = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n")]
+    out = [Record(text=p, group=path.name) for p in paras if p]
+    if not out:
+        raise UserError(f"{path} holds no text")
+    return out
+
+
+def read_dataset(spec: str, split: str = "train", column: str | None = None) -> list[Record]:
+    """Any `datasets` source: a ``save_to_disk`` folder, a .parquet/.csv/.json file, or ``hf:NAME``."""
+    import datasets
+
+    try:
+        if spec.startswith("hf:"):
+            ds = datasets.load_dataset(spec[3:], split=split)
+        elif Path(spec).is_dir():
+            ds = datasets.load_from_disk(spec)
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds[split]
+        else:
+            kind = {".parquet": "parquet", ".csv": "csv", ".json": "json"}[Path(spec).suffix]
+            ds = datasets.load_dataset(kind, data_files=spec, split="train")
+    except (FileNotFoundError, ConnectionError, ValueError, KeyError) as e:
+        raise UserError(f"could not load dataset {spec}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    cols = ds.column_names
+    col = column or ("messages" if "messages" in cols else "text" if "text" in cols else None)
+    if col not in cols:
+        raise UserError(f"dataset {spec} has no column {column or 'messages/text'} (columns: {', '.join(cols)})")
+    if col == "messages":
+        return [Record(messages=_check_messages(m, f"{spec} row {i}")) for i, m in enumerate(ds[col])]
+    return [Record(text=str(t)) for t in ds[col] if t]
+
+
+# --------------------------------------------------------------------------------------------------
+# Eval questions (Betley et al.'s YAML schema)
+
+
+@dataclass
+class Question:
+    id: str
+    paraphrases: list[str]
+    judge_prompts: dict[str, str] = field(default_factory=dict)
+    samples_per_paraphrase: int = 1
+    system: str | None = None
+    category: str = ""
+
+
+def load_questions(spec: str | Path) -> list[Question]:
+    """A question YAML file, or a built-in set by name (``em-core``)."""
+    if str(spec) in BUILTIN_QUESTIONS:
+        text = resources.files("persona_sae.questions").joinpath(BUILTIN_QUESTIONS[str(spec)]).read_text()
+        where = str(spec)
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise UserError(f"question file not found: {spec} (built-in sets: {', '.join(BUILTIN_QUESTIONS)})")
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    try:
+        items = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UserError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(items, list) or not items:
+        raise UserError(f"{where}: expected a non-empty list of questions")
+    out = []
+    for i, q in enumerate(items):
+        name = q.get("id", f"#{i}") if isinstance(q, dict) else f"#{i}"
+        paras = q.get("paraphrases") if isinstance(q, dict) else None
+        if not isinstance(paras, list) or not paras or not all(isinstance(p, str) and p.strip() for p in paras):
+            raise UserError(f"{where}: question {name} has no 'paraphrases' (a list of strings)")
+        out.append(Question(id=str(name), paraphrases=paras, judge_prompts=dict(q.get("judge_prompts") or {}),
+                            samples_per_paraphrase=int(q.get("samples_per_paraphrase", 1)),
+                            system=q.get("system"), category=str(q.get("category", ""))))
+    return out
+
+
+def question_records(questions: Sequence[Question]) -> list[Record]:
+    """One user-turn chat per paraphrase, grouped by question id."""
+    out = []
+    for q in questions:
+        for p in q.paraphrases:
+            msgs = ([{"role": "system", "content": q.system}] if q.system else []) + [{"role": "user", "content": p}]
+            out.append(Record(messages=msgs, group=q.id))
+    return out
+
+
+def load_records(spec: str, column: str | None = None, split: str = "train") -> list[Record]:
+    """Dispatch a data spec: built-in question set, .yaml, .jsonl, .txt, or anything `datasets` reads."""
+    s = str(spec)
+    if s in BUILTIN_QUESTIONS or s.endswith((".yaml", ".yml")):
+        return question_records(load_questions(s))
+    if s.endswith(".jsonl"):
+        return read_jsonl(s)
+    if s.endswith(".txt"):
+        return read_text(s)
+    if s.startswith("hf:") or Path(s).is_dir() or s.endswith((".parquet", ".csv", ".json")):
+        if not s.startswith("hf:") and not Path(s).exists():
+            raise UserError(f"file not found: {s}")
+        return read_dataset(s, split=split, column=column)
+    if not Path(s).exists():
+        raise UserError(f"data not found: {s} (give a .jsonl, .txt, .yaml, dataset folder, hf:NAME or "
+                        f"{', '.join(BUILTIN_QUESTIONS)})")
+    raise UserError(f"unknown data format: {s} (expected .jsonl, .txt, .yaml, .parquet, .csv, .json)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenization with masks
+
+
+class Example(NamedTuple):
+    """One token sequence. ``response``: assistant-content tokens; ``special``: tokens every statistic
+    skips (position 0, BOS, chat-template special tokens). Prompt tokens are neither."""
+
+    ids: list[int]
+    response: list[bool]
+    special: list[bool]
+    record: int
+    group: str
+
+
+def tokenize(records: Iterable[Record], tokenizer, max_len: int = 512) -> list[Example]:
+    """Chats through the chat template (generation prompt added when the last turn is the user's);
+    text prefixed with BOS and cut into windows of ``max_len``, so long documents are not lost."""
+    if max_len < 2:
+        raise UserError(f"max_len must be at least 2, got {max_len}")
+    special_ids = set(tokenizer.all_special_ids)
+    out: list[Example] = []
+    for i, r in enumerate(records):
+        if r.messages is not None:
+            ids, resp = _tokenize_chat(r.messages, tokenizer)
+            ids, resp = ids[:max_len], resp[:max_len]
+            out.append(_example(ids, resp, special_ids, i, r.group))
+        else:
+            body = tokenizer(r.text, add_special_tokens=False)["input_ids"]
+            bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+            step = max_len - len(bos)
+            for s in range(0, max(len(body), 1), step):
+                chunk = bos + body[s:s + step]
+                if len(chunk) > len(bos):
+                    out.append(_example(chunk, [False] * len(chunk), special_ids, i, r.group))
+    return out
+
+
+def _example(ids, resp, special_ids, i, group) -> Example:
+    special = [t in special_ids for t in ids]
+    special[0] = True
+    resp = [r and not s for r, s in zip(resp, special)]
+    return Example(list(ids), resp, special, i, group)
+
+
+def render_chat(messages: list[dict], tokenizer) -> str:
+    gen = messages[-1]["role"] != "assistant"
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen)
+    except Exception as e:  # jinja errors, missing template
+        raise UserError(f"the model's tokenizer could not apply its chat template: {str(e).splitlines()[0]}") from None
+
+
+def _tokenize_chat(messages: list[dict], tokenizer) -> tuple[list[int], list[bool]]:
+    """Render the whole chat once; find each assistant message's characters by rendering the prefix
+    before it; map characters to tokens through the tokenizer's offsets."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError("the model's tokenizer has no chat template; give plain text instead of chats")
+    text = render_chat(messages, tokenizer)
+    spans = []
+    for j, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        prefix = tokenizer.apply_chat_template(messages[:j], tokenize=False, add_generation_prompt=True) if j else ""
+        start = text.find(m["content"].strip(), len(prefix) if text.startswith(prefix) else 0)
+        if start >= 0:
+            spans.append((start, start + len(m["content"].strip())))
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    resp = [any(a < e and b > s for s, e in spans) for a, b in enc["offset_mapping"]]
+    return list(enc["input_ids"]), resp
