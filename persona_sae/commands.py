@@ -52,10 +52,11 @@ def models_check(cfg: C.ModelsCheckConfig) -> None:
               f"({base.n_layers} layers, d_model {base.d_model}, same tokenizer)")
 
 
-def load_examples(model, data: str, max_len: int, max_tokens: int = 0, column: str = ""):
-    from persona_sae.data import load_records, tokenize
+def load_examples(model, records, max_len: int, max_tokens: int = 0):
+    """Tokenize records for ``model``, keeping whole sequences up to ``max_tokens`` (0 = all)."""
+    from persona_sae.data import tokenize
 
-    examples = tokenize(load_records(data, column=column or None), model.tokenizer, max_len=max_len)
+    examples = tokenize(records, model.tokenizer, max_len=max_len)
     if max_tokens > 0:
         kept, n = [], 0
         for e in examples:
@@ -65,18 +66,19 @@ def load_examples(model, data: str, max_len: int, max_tokens: int = 0, column: s
             n += len(e.ids)
         examples = kept
     if not examples:
-        raise UserError(f"{data} produced no token sequences")
+        raise UserError("the data produced no token sequences")
     return examples
 
 
 def activations(cfg: C.ActivationsConfig) -> None:
     from persona_sae.activations import CacheConfig, write_cache
+    from persona_sae.data import load_records
 
+    records = load_records(cfg.data, column=cfg.column or None)  # fail on bad data before loading weights
     model = M.load_model(cfg.model, dtype=cfg.dtype, log=_log)
     for L in cfg.layers:
-        model.check_layer(L)
-    model.hook_name(cfg.layers[0], cfg.hook)
-    examples = load_examples(model, cfg.data, cfg.max_len, cfg.max_tokens, cfg.column)
+        model.hook_name(L, cfg.hook)
+    examples = load_examples(model, records, cfg.max_len, cfg.max_tokens)
     cc = CacheConfig(model=cfg.model, data=cfg.data, layers=sorted(set(cfg.layers)), hook=cfg.hook,
                      select=cfg.select, batch_tokens=cfg.batch_tokens, max_len=cfg.max_len, seed=cfg.seed,
                      dtype=cfg.dtype, store_dtype=cfg.store_dtype, shard_batches=cfg.shard_batches,
@@ -91,13 +93,14 @@ def demo(cfg: C.DemoConfig) -> None:
     import torch
 
     from persona_sae.activations import extract
+    from persona_sae.data import load_records
 
     model = M.load_model(cfg.model, log=_log)
     model.check_layer(cfg.layer)
     info = model.info()
     out.print(f"[bold]{cfg.model}[/]: {info['n_layers']} layers, d_model {info['d_model']}, "
               f"{info['n_params'] / 1e6:.0f}M parameters ({info['source']})")
-    examples = load_examples(model, "em-core", max_len=256)
+    examples = load_examples(model, load_records("em-core"), max_len=256)
     t0 = time.time()
     acts = extract(model, examples, [cfg.layer], select="all")
     dt = time.time() - t0
