@@ -14,7 +14,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data beside the checkout (CI lays a copy there); PERSONA_SAE_SHARED_DATA overrides.
+SHARED = Path(os.environ.get("PERSONA_SAE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+if not SHARED.exists() and Path("/work/shared/data").exists():
+    SHARED = Path("/work/shared/data")
 
 CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"

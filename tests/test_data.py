@@ -26,7 +26,6 @@ def test_em_core_is_a_real_question_set():
     assert recs[0].messages[-1]["role"] == "user" and recs[0].group == qs[0].id
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data")
 def test_betley_questions_and_chats_load():
     qs = load_questions(SHARED / "emergent-misalignment/evaluation/first_plot_questions.yaml")
     assert len(qs) == 24 and all(q.paraphrases for q in qs)
