@@ -46,7 +46,7 @@ def test_tl_matches_hf_on_a_chat_prompt(smol_dir, chat_ids):
     model = M.load_model("smollm2")
     assert (model.n_layers, model.d_model) == (30, 576)
     logits = model.logits(chat_ids)
-    assert (logits - ref.logits).abs().max() < 1e-3 * ref.logits.abs().max()
+    assert (logits - ref.logits).abs().max() < 1e-3  # measured 5.7e-5 here
     assert torch.equal(logits.argmax(-1), ref.logits.argmax(-1))
     acts = model.run_to_layer(chat_ids, [10, 15])
     for L in (10, 15):
