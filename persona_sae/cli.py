@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import sys
 
 # Offline by default: there is no hub here, and `datasets` would otherwise ping it for local files.
@@ -18,7 +18,6 @@ from persona_sae import config as C  # noqa: E402
 
 # Subcommands that later stages fill in, reserved now so the tour in --help is complete.
 PLANNED = {
-    "train": "train SAEs on residual-stream activations (sae-lens SAE classes)",
     "rank": "rank SAE latents by activation shift between a base model and its fine-tunes",
     "label": "tag latents (toxic persona, sarcasm, assistant...) with evidence",
     "browse": "show a latent's top-activating examples in the terminal",
@@ -59,6 +58,7 @@ def build_parser() -> Parser:
     add(msub, "info", C.ModelsInfoConfig, "layers, d_model, hooks of a model spec")
     add(msub, "check", C.ModelsCheckConfig, "check a fine-tune is comparable with its base")
     add(sub, "activations", C.ActivationsConfig, "extract residual activations into a safetensors cache")
+    add(sub, "train", C.TrainConfig, "train SAEs on residual-stream activations (sae-lens SAE classes)")
     add(sub, "demo", C.DemoConfig, "the main job on the default model")
     for name, text in PLANNED.items():
         sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text} (not implemented yet)")
@@ -67,6 +67,9 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # list options also take the comma form: --k 16,32,64 == --k 16 32 64
+    argv = [p for a in argv for p in (a.split(",") if re.fullmatch(r"-?\d+(,-?\d+)+", a) else [a])]
     args = parser.parse_args(argv)
     try:
         return _dispatch(parser, args) or 0

@@ -89,6 +89,19 @@ def activations(cfg: C.ActivationsConfig) -> None:
               f"-> {cfg.out} ({time.time() - t0:.1f} s)")
 
 
+def train(cfg: C.TrainConfig) -> None:
+    from persona_sae.train import train as run
+
+    results = run(cfg, log=_log).metrics
+    t = Table("SAE", "layer", "k", "d_sae", "expl. var.", "L0", "dead %", "CE recovered", "KL", "tok/s",
+              title=f"trained -> {cfg.out}")
+    for name, m in results.items():
+        t.add_row(name, str(m["layer"]), str(m["k"]), str(m["d_sae"]), f"{m['explained_variance']:.3f}",
+                  f"{m['l0']:.1f}", f"{100 * m['dead_fraction']:.1f}", f"{m.get('ce_loss_recovered', float('nan')):.3f}",
+                  f"{m.get('kl_div', float('nan')):.3f}", f"{m['tokens_per_s']:,.0f}")
+    out.print(t)
+
+
 def demo(cfg: C.DemoConfig) -> None:
     import torch
 

@@ -89,3 +89,63 @@ class DemoConfig:
     """Layer to read."""
     out: str = "out/demo"
     """Output folder."""
+
+
+@dataclass
+class TrainConfig:
+    """Train SAEs (sae-lens training classes) on residual-stream activations streamed from a model."""
+
+    out: str
+    """Output folder: cfg.json + sae_weights.safetensors (a SAELens SAE), run.json, metrics.json, plots."""
+    model: str = "smollm2"
+    """Model spec: alias, HF folder, .gguf file, LoRA adapter folder or hub id."""
+    layers: list[int] = field(default_factory=lambda: [15])
+    """Layer(s); one SAE per layer and k, all fed from one activation stream."""
+    hook: str = "resid_post"
+    """Hook at each layer: resid_pre, resid_mid, resid_post, attn_out or mlp_out."""
+    dataset: str = "em-core"
+    """Training text: .jsonl, .txt, question .yaml, dataset folder, hf:NAME or em-core."""
+    arch: str = "topk"
+    """SAE architecture: topk, batchtopk, jumprelu or standard."""
+    d_sae: int = 0
+    """Number of latents (0: --expansion times d_model)."""
+    expansion: int = 8
+    """Width as a multiple of d_model, used when --d-sae is 0."""
+    k: list[int] = field(default_factory=lambda: [32])
+    """Active latents per token for topk/batchtopk; several values train several SAEs."""
+    l1_coefficient: float = 5.0
+    """Sparsity penalty of the standard arch."""
+    l0_coefficient: float = 1.0
+    """Sparsity penalty of the jumprelu arch."""
+    tokens: int = 2_000_000
+    """Training tokens per SAE."""
+    batch_size: int = 4096
+    """Activation rows per SAE step."""
+    lr: float = 0.0
+    """Learning rate (0: 2e-4 / sqrt(d_sae / 16384), sparsify's width scaling)."""
+    lr_warmup_steps: int = 0
+    """Linear warm-up steps."""
+    lr_decay_steps: int = 0
+    """Linear decay over the last this many steps (to lr/10)."""
+    context_size: int = 256
+    """Tokens per sequence; longer texts are cut into windows."""
+    model_batch_tokens: int = 8192
+    """Padded tokens per model forward."""
+    buffer_tokens: int = 65536
+    """Rows held in the mixing buffer (half handed out per refill)."""
+    normalize: bool = True
+    """Scale activations to norm sqrt(d_model) while training; folded into the weights at save."""
+    eval_tokens: int = 8192
+    """Held-out tokens for the final metrics (never trained on)."""
+    dead_window_tokens: int = 1_000_000
+    """A latent that did not fire in this many training tokens counts as dead."""
+    checkpoint_every: int = 200
+    """Steps between checkpoints (atomic; --resume continues from the last)."""
+    resume: bool = False
+    """Continue a killed run in --out with the same config."""
+    dtype: str = "float32"
+    """Model dtype for the forward: float32 or bfloat16 (about 2x faster on CPU)."""
+    seed: int = 0
+    """Seed for data order, held-out split, SAE init and buffer shuffling."""
+    splice_eval: bool = True
+    """Also measure CE-loss recovered and KL with the SAE spliced into the model."""

@@ -1,0 +1,500 @@
+"""Activations -> SAEs. sae-lens does the SAE math (its training SAE classes, losses incl. AuxK,
+optimizer and schedules via ``SAETrainer.step``); this module feeds it fast: a stop-at-layer
+forward, a bounded mixing buffer instead of a full shuffle, several SAEs from one activation
+stream, atomic checkpoints with exact resume, and held-out metrics (explained variance, L0, dead
+latents, CE-loss recovered and KL with the reconstruction spliced into the model).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from persona_sae import UserError
+from persona_sae.activations import collate, plan_batches, selection_mask
+from persona_sae.config import TrainConfig
+
+ARCHS = ("topk", "batchtopk", "jumprelu", "standard")
+
+
+def sae_classes(arch: str):
+    from sae_lens import (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig, JumpReLUTrainingSAE,
+                          JumpReLUTrainingSAEConfig, StandardTrainingSAE, StandardTrainingSAEConfig,
+                          TopKTrainingSAE, TopKTrainingSAEConfig)
+
+    return {
+        "topk": (TopKTrainingSAE, TopKTrainingSAEConfig),
+        "batchtopk": (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig),
+        "jumprelu": (JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig),
+        "standard": (StandardTrainingSAE, StandardTrainingSAEConfig),
+    }[arch]
+
+
+class SAESpec(NamedTuple):
+    name: str
+    layer: int
+    k: int
+
+
+def sae_specs(cfg: TrainConfig) -> list[SAESpec]:
+    multi = len(cfg.layers) * len(cfg.k) > 1
+    return [SAESpec(f"L{L}_k{k}" if multi else "", L, k) for L in cfg.layers for k in cfg.k]
+
+
+def default_lr(d_sae: int) -> float:
+    """sparsify's width scaling: 2e-4 at 16k latents, larger for narrower SAEs."""
+    return 2e-4 / math.sqrt(d_sae / 2**14)
+
+
+def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
+    """Check the config before any heavy work; return d_sae."""
+    if cfg.arch not in ARCHS:
+        raise UserError(f"unknown --arch '{cfg.arch}' (choose from {', '.join(ARCHS)})")
+    d_sae = cfg.d_sae or (cfg.expansion * d_model if d_model else 0)
+    if d_model is not None and d_sae <= 0:
+        raise UserError(f"--d-sae must be positive, got {cfg.d_sae if cfg.d_sae else f'expansion {cfg.expansion}'}")
+    if cfg.d_sae < 0 or cfg.expansion <= 0 and not cfg.d_sae:
+        raise UserError(f"--d-sae must be positive, got {cfg.d_sae}")
+    if not cfg.k or any(k <= 0 for k in cfg.k):
+        raise UserError(f"--k must be positive, got {cfg.k}")
+    if d_sae and any(k > d_sae for k in cfg.k) and cfg.arch in ("topk", "batchtopk"):
+        raise UserError(f"--k {max(cfg.k)} is larger than --d-sae {d_sae}")
+    for name in ("tokens", "batch_size", "buffer_tokens", "checkpoint_every"):
+        if getattr(cfg, name) <= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
+    if cfg.buffer_tokens < 2 * cfg.batch_size:
+        raise UserError(f"--buffer-tokens ({cfg.buffer_tokens}) must be at least twice --batch-size ({cfg.batch_size})")
+    if not cfg.layers:
+        raise UserError("give at least one --layers")
+    return d_sae
+
+
+# --------------------------------------------------------------------------------------------------
+# Data: an endless, deterministic stream of model batches and a bounded mixing buffer
+
+
+def stream(model, examples, layers, hook, batch_tokens, seed, start: tuple[int, int]) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
+    """Yield ``((epoch, batch), acts[N, n_layers, d])`` forever, epoch e shuffled with seed+e,
+    starting at position ``start``; a position identifies exactly where to resume."""
+    pad = model.tokenizer.pad_token_id
+    pad = pad if pad is not None else (model.tokenizer.eos_token_id or 0)
+    epoch, first = start
+    while True:
+        batches = plan_batches(examples, batch_tokens, seed + epoch)
+        for b in range(first, len(batches)):
+            ids, resp, special, valid = collate(examples, batches[b], pad)
+            keep = selection_mask(resp, special, valid, "all")
+            acts = model.run_to_layer(ids, layers, hook=hook)
+            yield (epoch, b + 1), torch.stack([acts[L][keep.to(acts[L].device)] for L in layers], 1).float().cpu()
+        epoch, first = epoch + 1, 0
+
+
+class MixingBuffer:
+    """Fill to ``capacity`` rows, shuffle, hand out the first half in batches, keep the rest.
+
+    Bounded memory, and a row meets rows from many documents before it is used — the point of
+    SAELens' full shuffle, without holding the dataset."""
+
+    def __init__(self, capacity: int, seed: int):
+        self.capacity = capacity
+        self.rows: torch.Tensor | None = None
+        self.gen = torch.Generator().manual_seed(seed)
+        self.out: torch.Tensor | None = None  # shuffled rows ready to hand out
+
+    def push(self, rows: torch.Tensor) -> None:
+        self.rows = rows if self.rows is None else torch.cat([self.rows, rows])
+
+    def pop(self, batch: int) -> torch.Tensor | None:
+        if self.out is None or len(self.out) < batch:
+            if self.rows is None or len(self.rows) < self.capacity:
+                return None
+            perm = torch.randperm(len(self.rows), generator=self.gen)
+            half = len(self.rows) // 2
+            mixed = self.rows[perm]
+            rest = self.out if self.out is not None else mixed[:0]
+            self.out, self.rows = torch.cat([rest, mixed[:half]]), mixed[half:]
+        b, self.out = self.out[:batch], self.out[batch:]
+        return b
+
+    def state(self) -> dict[str, torch.Tensor]:
+        empty = torch.zeros(0)
+        return {"buffer.rows": self.rows if self.rows is not None else empty,
+                "buffer.out": self.out if self.out is not None else empty,
+                "buffer.rng": self.gen.get_state()}
+
+    def load(self, t: dict[str, torch.Tensor]) -> None:
+        self.rows = t["buffer.rows"] if t["buffer.rows"].numel() else None
+        self.out = t["buffer.out"] if t["buffer.out"].numel() else None
+        self.gen.set_state(t["buffer.rng"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints: tensors in safetensors, everything else in JSON; a folder swapped in atomically
+
+
+def _flatten(obj, prefix: str, tensors: dict) -> object:
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().cpu().contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, _flatten(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [_flatten(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    return obj
+
+
+def _unflatten(obj, tensors: dict):
+    if isinstance(obj, dict) and "__tensor__" in obj:
+        return tensors[obj["__tensor__"]]
+    if isinstance(obj, dict) and "__dict__" in obj:
+        return {k: _unflatten(v, tensors) for k, v in obj["__dict__"]}
+    if isinstance(obj, list):
+        return [_unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def trainer_state(tr) -> dict:
+    return {"optimizer": tr.optimizer.state_dict(), "lr_scheduler": tr.lr_scheduler.state_dict(),
+            "n_training_samples": tr.n_training_samples, "n_training_steps": tr.n_training_steps,
+            "act_freq_scores": tr.act_freq_scores, "n_forward_passes_since_fired": tr.n_forward_passes_since_fired,
+            "n_frac_active_samples": tr.n_frac_active_samples, "started_fine_tuning": tr.started_fine_tuning,
+            "coefficient_schedulers": {k: s.state_dict() for k, s in tr.coefficient_schedulers.items()},
+            "scaling_factor": tr.activation_scaler.scaling_factor, "sae": tr.sae.state_dict()}
+
+
+def load_trainer_state(tr, st: dict) -> None:
+    tr.sae.load_state_dict(st["sae"])
+    tr.optimizer.load_state_dict(st["optimizer"])
+    tr.lr_scheduler.load_state_dict(st["lr_scheduler"])
+    for k in ("n_training_samples", "n_training_steps", "act_freq_scores", "n_forward_passes_since_fired",
+              "n_frac_active_samples", "started_fine_tuning"):
+        setattr(tr, k, st[k])
+    for k, s in tr.coefficient_schedulers.items():
+        s.load_state_dict(st["coefficient_schedulers"][k])
+    tr.activation_scaler.scaling_factor = st["scaling_factor"]
+
+
+def save_checkpoint(out: Path, state: dict) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    meta = _flatten(state, "s", tensors)
+    new, cur, old = out / "checkpoint.new", out / "checkpoint", out / "checkpoint.old"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir()
+    save_file(tensors, str(new / "state.safetensors"))
+    (new / "state.json").write_text(json.dumps(meta))
+    if cur.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(cur, old)
+    os.replace(new, cur)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(out: Path) -> dict | None:
+    for d in (out / "checkpoint", out / "checkpoint.old"):  # .old: killed between the two renames
+        if (d / "state.json").is_file() and (d / "state.safetensors").is_file():
+            return _unflatten(json.loads((d / "state.json").read_text()), load_file(str(d / "state.safetensors")))
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+
+
+@torch.no_grad()
+def evaluate(model, sae, scaling: float, layer: int, hook: str, examples, batch_tokens: int = 2048,
+             splice: bool = True) -> dict:
+    """Held-out explained variance, FVU, L0, MSE; with ``splice``, CE loss with the reconstruction
+    spliced in at every non-special position vs clean and zero-ablated, and KL(clean || spliced)."""
+    sae.eval()
+    pad = model.tokenizer.pad_token_id or 0
+    hook_name = model.hook_name(layer, hook)
+    sums = dict(sse=0.0, sst=0.0, l0=0.0, n=0, ce_clean=0.0, ce_sae=0.0, ce_zero=0.0, kl=0.0, n_pred=0)
+    fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
+    xs, mean = [], None
+    for idx in plan_batches(examples, batch_tokens, seed=None):
+        ids, resp, special, valid = collate(examples, idx, pad)
+        keep = selection_mask(resp, special, valid, "all")
+        x = model.run_to_layer(ids, [layer], hook=hook)[layer][keep].float()
+        xs.append(x)
+    x_all = torch.cat(xs)
+    mean = x_all.mean(0)
+    for x in xs:
+        feats = sae.encode(x * scaling)
+        recon = sae.decode(feats) / scaling
+        sums["sse"] += float(((recon - x) ** 2).sum())
+        sums["sst"] += float(((x - mean) ** 2).sum())
+        sums["l0"] += float((feats != 0).sum())
+        sums["n"] += len(x)
+        fired |= (feats != 0).any(0)
+    out = {"explained_variance": 1 - sums["sse"] / sums["sst"], "fvu": sums["sse"] / sums["sst"],
+           "l0": sums["l0"] / sums["n"], "mse_per_token": sums["sse"] / sums["n"],
+           "frac_fired_on_eval": float(fired.float().mean()), "eval_tokens": sums["n"]}
+    if splice:
+        out.update(_spliced_ce(model, sae, scaling, hook_name, examples, batch_tokens, pad))
+    sae.train()
+    return out
+
+
+@torch.no_grad()
+def _spliced_ce(model, sae, scaling, hook_name, examples, batch_tokens, pad) -> dict:
+    import torch.nn.functional as F
+
+    tot = dict(clean=0.0, sae=0.0, zero=0.0, kl=0.0, n=0)
+    for idx in plan_batches(examples, batch_tokens, seed=None):
+        ids, resp, special, valid = collate(examples, idx, pad)
+        keep = selection_mask(resp, special, valid, "all")
+
+        def patch(mode):
+            def fn(act, hook):
+                new = act.clone()
+                sel = keep.to(act.device)
+                if mode == "sae":
+                    x = act[sel].float()
+                    new[sel] = (sae.decode(sae.encode(x * scaling)) / scaling).to(act.dtype)
+                else:
+                    new[sel] = 0
+                return new
+            return fn
+
+        clean = model.bridge(ids).float()
+        spliced = model.bridge.run_with_hooks(ids, fwd_hooks=[(hook_name, patch("sae"))]).float()
+        zero = model.bridge.run_with_hooks(ids, fwd_hooks=[(hook_name, patch("zero"))]).float()
+        # predict token t+1 from position t, for positions after a kept one within the sequence
+        tgt = ids[:, 1:]
+        m = (valid[:, 1:] & keep[:, :-1]).reshape(-1)
+        for name, lg in (("clean", clean), ("sae", spliced), ("zero", zero)):
+            ce = F.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction="none")
+            tot[name] += float(ce[m].sum())
+        lp_clean = F.log_softmax(clean[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
+        lp_sae = F.log_softmax(spliced[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
+        tot["kl"] += float((lp_clean.exp() * (lp_clean - lp_sae)).sum())
+        tot["n"] += int(m.sum())
+    n = max(tot["n"], 1)
+    ce = {k: tot[k] / n for k in ("clean", "sae", "zero")}
+    denom = ce["zero"] - ce["clean"]
+    return {"ce_clean": ce["clean"], "ce_spliced": ce["sae"], "ce_zero_ablated": ce["zero"],
+            "ce_loss_recovered": (ce["zero"] - ce["sae"]) / denom if denom > 0 else float("nan"),
+            "kl_div": tot["kl"] / n}
+
+
+def plot_run(out: Path, history: list[dict], density: torch.Tensor, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([h["tokens"] for h in history], [h["mse_loss"] for h in history], label="mse")
+    if history and "aux" in history[0]:
+        ax.plot([h["tokens"] for h in history], [h["aux"] for h in history], label="aux")
+    ax.set_xlabel("tokens"), ax.set_ylabel("loss"), ax.set_yscale("log"), ax.legend(), ax.set_title(title)
+    fig.tight_layout(), fig.savefig(out / "loss.png", dpi=100), plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    d = density[density > 0]
+    ax.hist(torch.log10(d).numpy() if len(d) else [], bins=50)
+    ax.set_xlabel(f"log10 firing frequency ({int((density == 0).sum())} latents never fired)")
+    ax.set_ylabel("latents"), ax.set_title(title)
+    fig.tight_layout(), fig.savefig(out / "density.png", dpi=100), plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    ours = (out / "run.json").is_file() or (out / "checkpoint").is_dir() or (out / "checkpoint.old").is_dir()
+    if not ours:
+        raise UserError(f"output folder {out} is not empty and holds no persona-sae training run")
+    if not resume:
+        raise UserError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+
+
+def _split(examples, eval_tokens: int, seed: int):
+    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed + 12345)).tolist()
+    ev, n = [], 0
+    for i in order:
+        if n >= eval_tokens:
+            break
+        ev.append(i)
+        n += sum(not s for s in examples[i].special)
+    held = set(ev)
+    return [examples[i] for i in range(len(examples)) if i not in held], [examples[i] for i in sorted(ev)]
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class TrainResult(NamedTuple):
+    metrics: dict[str, dict]
+    """Held-out metrics per SAE name."""
+    saes: dict
+    """The trained sae-lens training SAEs, normalization folded in (what was saved)."""
+    history: list[dict]
+
+
+def train(cfg: TrainConfig, log=print) -> TrainResult:
+    """Train one SAE per (layer, k) from one activation stream."""
+    from sae_lens import SAE, SAETrainer
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    from persona_sae import __version__
+    from persona_sae.data import load_records, tokenize
+    from persona_sae.models import load_model
+
+    validate(cfg)
+    out = Path(cfg.out)
+    _check_out(out, cfg.resume)
+    records = load_records(cfg.dataset)
+    model = load_model(cfg.model, dtype=cfg.dtype, log=log)
+    hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
+    d_sae = validate(cfg, model.d_model)
+    lr = cfg.lr or default_lr(d_sae)
+    train_ex, eval_ex = _split(tokenize(records, model.tokenizer, max_len=cfg.context_size), cfg.eval_tokens, cfg.seed)
+    n_train = sum(sum(not s for s in e.special) for e in train_ex)
+    if n_train < cfg.batch_size:
+        raise UserError(f"dataset {cfg.dataset} has {n_train} training tokens, fewer than one batch "
+                        f"(--batch-size {cfg.batch_size})")
+    layers = sorted(set(cfg.layers))
+    specs = sae_specs(cfg)
+    total_steps = cfg.tokens // cfg.batch_size
+    if total_steps < 1:
+        raise UserError(f"--tokens {cfg.tokens} is less than one batch (--batch-size {cfg.batch_size})")
+    run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
+    volatile = ("resume", "out")
+
+    trainers = []
+    for i, spec in enumerate(specs):
+        sae_cls, cfg_cls = sae_classes(cfg.arch)
+        kw = dict(d_in=model.d_model, d_sae=d_sae,
+                  metadata=SAEMetadata(model_name=cfg.model, hook_name=hook_names[spec.layer],
+                                       context_size=cfg.context_size, prepend_bos=True))
+        if cfg.arch in ("topk", "batchtopk"):
+            kw["k"] = spec.k
+        elif cfg.arch == "standard":
+            kw["l1_coefficient"] = cfg.l1_coefficient
+        else:
+            kw["l0_coefficient"] = cfg.l0_coefficient
+        torch.manual_seed(cfg.seed + i)
+        sae = sae_cls(cfg_cls(**kw))
+        tcfg = SAETrainerConfig(
+            total_training_samples=total_steps * cfg.batch_size, train_batch_size_samples=cfg.batch_size, lr=lr,
+            lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps, lr_decay_steps=cfg.lr_decay_steps,
+            dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
+            feature_sampling_window=10**9, device="cpu", n_batches_for_norm_estimate=1)
+        trainers.append(SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(())))
+
+    buffer = MixingBuffer(cfg.buffer_tokens, cfg.seed)
+    step, pos, history = 0, (0, 0), []
+    ckpt = load_checkpoint(out) if cfg.resume else None
+    if ckpt is not None:
+        saved = ckpt["config"]
+        diff = [k for k in run_config if k not in volatile and saved.get(k) != run_config[k]]
+        if diff:
+            raise UserError(f"--resume with a different config: {', '.join(f'{k} was {saved.get(k)!r}, now {run_config[k]!r}' for k in diff)}")
+        for tr, st in zip(trainers, ckpt["trainers"]):
+            load_trainer_state(tr, st)
+        buffer.load(ckpt["buffer"])
+        step, pos, history = ckpt["step"], tuple(ckpt["pos"]), ckpt["history"]
+        log(f"resuming at step {step}/{total_steps}")
+    elif cfg.resume and (out / "run.json").is_file() and json.loads((out / "run.json").read_text())["status"] == "complete":
+        raise UserError(f"{out} holds a finished run; nothing to resume")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "run.json", {"status": "running", "config": run_config})
+
+    data = stream(model, train_ex, layers, cfg.hook, cfg.model_batch_tokens, cfg.seed, pos)
+    li = {L: j for j, L in enumerate(layers)}
+    bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="tok", desc="train", smoothing=0.05)
+    t0, tokens_at_start = time.time(), step * cfg.batch_size
+    while step < total_steps:
+        batch = buffer.pop(cfg.batch_size)
+        if batch is None:
+            pos, rows = next(data)
+            if not torch.isfinite(rows).all():
+                raise UserError(f"the model produced NaN/inf activations at step {step} (data batch {pos[1]} of "
+                                f"epoch {pos[0]}); try --dtype float32")
+            buffer.push(rows)
+            continue
+        for spec, tr in zip(specs, trainers):
+            if tr.activation_scaler.scaling_factor is None and cfg.normalize:
+                rows = buffer.out[:, li[spec.layer]] if buffer.out is not None else batch[:, li[spec.layer]]
+                tr.activation_scaler.scaling_factor = float(model.d_model ** 0.5 / rows.norm(dim=-1).mean())
+            res = tr.step(batch[:, li[spec.layer]])
+            tr.n_training_steps += 1
+            if not torch.isfinite(res.loss):
+                raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name or 'sae'}); lower --lr")
+            if spec is specs[0]:
+                rec = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size, "loss": float(res.loss.detach()),
+                       "mse_loss": float(res.losses["mse_loss"].detach()),
+                       "l0": float((res.feature_acts.detach() != 0).sum(-1).float().mean())}
+                aux = [float(v.detach()) for k, v in res.losses.items() if k != "mse_loss"]
+                if aux:
+                    rec["aux"] = sum(aux)
+        step += 1
+        if step % max(1, total_steps // 200) == 0 or step == total_steps:
+            history.append(rec)
+        bar.update(cfg.batch_size)
+        bar.set_postfix(mse=f"{rec['mse_loss']:.3g}", L0=f"{rec['l0']:.0f}")
+        if step % cfg.checkpoint_every == 0 and step < total_steps:
+            save_checkpoint(out, {"config": run_config, "step": step, "pos": list(pos), "history": history,
+                                  "trainers": [trainer_state(tr) for tr in trainers], "buffer": buffer.state()})
+    bar.close()
+    seconds = time.time() - t0
+
+    results = {}
+    for spec, tr in zip(specs, trainers):
+        dest = out / spec.name if spec.name else out
+        stage = out / f".{spec.name or 'sae'}.tmp"
+        shutil.rmtree(stage, ignore_errors=True)
+        if tr.activation_scaler.scaling_factor is not None:
+            tr.sae.fold_activation_norm_scaling_factor(tr.activation_scaler.scaling_factor)
+        tr.sae.save_inference_model(stage)
+        sae = SAE.load_from_disk(str(stage))
+        metrics = evaluate(model, sae, 1.0, spec.layer, cfg.hook, eval_ex, splice=cfg.splice_eval)
+        dead = tr.dead_neurons if step * cfg.batch_size >= cfg.dead_window_tokens else tr.act_freq_scores == 0
+        metrics.update(dead_fraction=float(dead.float().mean()), dead_window_tokens=min(cfg.dead_window_tokens, step * cfg.batch_size),
+                       train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,
+                       final_mse_loss=history[-1]["mse_loss"] if history else None,
+                       tokens_per_s=(step * cfg.batch_size - tokens_at_start) / max(seconds, 1e-9))
+        _write_json(stage / "metrics.json", metrics)
+        plot_run(stage, history, tr.act_freq_scores / max(tr.n_frac_active_samples, 1),
+                 f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
+        if dest == out:
+            for f in stage.iterdir():
+                os.replace(f, out / f.name)
+            stage.rmdir()
+        else:
+            shutil.rmtree(dest, ignore_errors=True)
+            os.replace(stage, dest)
+        results[spec.name or "sae"] = metrics
+
+    import sae_lens
+    import transformers
+
+    _write_json(out / "run.json", {
+        "status": "complete", "config": run_config, "model": model.source.describe(), "saes": results,
+        "steps": step, "tokens_per_sae": step * cfg.batch_size,
+        "versions": {"persona_sae": __version__, "sae_lens": sae_lens.__version__, "torch": torch.__version__,
+                     "transformers": transformers.__version__},
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    for d in ("checkpoint", "checkpoint.old", "checkpoint.new"):
+        shutil.rmtree(out / d, ignore_errors=True)
+    return TrainResult(results, {spec.name or "sae": tr.sae for spec, tr in zip(specs, trainers)}, history)

@@ -1,0 +1,200 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from persona_sae import UserError
+from persona_sae.cli import main
+from persona_sae.config import TrainConfig
+from persona_sae.train import MixingBuffer, train
+from tests.conftest import SHARED, make_tiny_llama
+
+TEXT = SHARED / "corpora" / "tinyshakespeare" / "input.txt"
+
+
+def cfg(tmp_path, tiny_dir, **kw):
+    base = dict(out=str(tmp_path / "sae"), model=str(tiny_dir), layers=[1], dataset=str(TEXT), d_sae=128, k=[8],
+                tokens=6144, batch_size=128, buffer_tokens=1024, eval_tokens=512, context_size=64,
+                model_batch_tokens=1024, checkpoint_every=1000, dead_window_tokens=2048)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.parametrize("arch", ["topk", "batchtopk", "jumprelu", "standard"])
+def test_every_arch_trains_and_round_trips(tmp_path, tiny_dir, arch):
+    from sae_lens import SAE
+
+    c = cfg(tmp_path, tiny_dir, arch=arch, l1_coefficient=0.5, l0_coefficient=0.05)
+    res = train(c, log=lambda *_: None)
+    h = res.history
+    for key, factor in (("mse_loss", 0.8), ("loss", 1.0)):  # loss includes AuxK / sparsity terms
+        first = sum(r[key] for r in h[:5]) / 5
+        last = sum(r[key] for r in h[-5:]) / 5
+        assert last < factor * first, (key, first, last)
+    out = Path(c.out)
+    loaded = SAE.load_from_disk(str(out))
+    assert loaded.cfg.metadata.hook_name == "blocks.1.hook_resid_post"
+    x = torch.randn(64, 64) * 3
+    trained = res.saes["sae"].eval()
+    with torch.no_grad():
+        if arch == "batchtopk":  # trains with a batch-level top-k, saved as JumpReLU with a learned threshold
+            assert type(loaded).__name__ == "JumpReLUSAE"
+            unit = lambda w: w / w.norm(dim=-1, keepdim=True)  # saved with decoder norms folded into W_enc
+            assert torch.allclose(unit(loaded.W_dec), unit(trained.W_dec), atol=1e-5)
+        else:
+            assert torch.allclose(loaded.encode(x), trained.encode(x), atol=1e-5)
+            assert torch.allclose(loaded.decode(loaded.encode(x)), trained.decode(trained.encode(x)), atol=1e-5)
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("explained_variance", "fvu", "l0", "dead_fraction", "ce_clean", "ce_spliced", "ce_zero_ablated", "kl_div"):
+        assert key in m and m[key] == m[key]  # present and not NaN
+    assert m["kl_div"] > 0 and m["ce_spliced"] > m["ce_clean"] - 0.5
+    denom = m["ce_zero_ablated"] - m["ce_clean"]  # a random model can do better zero-ablated: then undefined
+    if denom > 0:
+        assert abs(m["ce_loss_recovered"] - (m["ce_zero_ablated"] - m["ce_spliced"]) / denom) < 1e-9
+    else:
+        assert m["ce_loss_recovered"] != m["ce_loss_recovered"]
+    # batchtopk is evaluated as saved (JumpReLU), whose threshold is a running estimate that needs
+    # more than these 48 steps to settle; the others are evaluated as trained
+    assert m["explained_variance"] > (0.0 if arch == "batchtopk" else 0.2) and m["l0"] > 0
+    assert m["train_tokens"] == 6144
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "complete" and run["config"]["arch"] == arch and run["steps"] == 48
+    assert (out / "loss.png").stat().st_size > 0 and (out / "density.png").stat().st_size > 0
+    assert not (out / "checkpoint").exists()
+
+
+def test_multi_sae_from_one_stream(tmp_path, tiny_dir):
+    c = cfg(tmp_path, tiny_dir, layers=[1, 2], k=[4, 16])
+    res = train(c, log=lambda *_: None)
+    assert set(res.metrics) == {"L1_k4", "L1_k16", "L2_k4", "L2_k16"}
+    for name, m in res.metrics.items():
+        assert (Path(c.out) / name / "sae_weights.safetensors").is_file()
+        assert abs(m["l0"] - m["k"]) < 1e-6
+    assert res.metrics["L1_k16"]["explained_variance"] > res.metrics["L1_k4"]["explained_variance"]
+
+
+def test_mixing_buffer_is_bounded_and_loses_nothing():
+    buf = MixingBuffer(capacity=100, seed=0)
+    seen = []
+    for start in range(0, 1000, 30):
+        buf.push(torch.arange(start, start + 30).float()[:, None])
+        while (b := buf.pop(10)) is not None:
+            seen.append(b)
+        assert len(buf.rows) + (len(buf.out) if buf.out is not None else 0) <= 130
+    got = torch.cat(seen).flatten()
+    assert len(set(got.tolist())) == len(got)  # nothing handed out twice
+    assert not torch.equal(got, torch.sort(got).values)  # and shuffled
+
+
+def _train_argv(tiny_dir, out, tokens=64000):
+    return [sys.executable, "-m", "persona_sae", "train", "--model", str(tiny_dir), "--layers", "1",
+            "--dataset", str(TEXT), "--d-sae", "512", "--k", "8", "--tokens", str(tokens), "--batch-size", "64",
+            "--buffer-tokens", "512", "--eval-tokens", "256", "--context-size", "64", "--model-batch-tokens", "512",
+            "--checkpoint-every", "5", "--nosplice-eval", "--out", str(out)]
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_dir):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    ref = tmp_path / "ref"
+    subprocess.run(_train_argv(tiny_dir, ref), check=True, capture_output=True, env=env)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_train_argv(tiny_dir, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while not (out / "checkpoint" / "state.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (out / "sae_weights.safetensors").exists()
+    r = subprocess.run(_train_argv(tiny_dir, out) + ["--resume"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resuming at step" in r.stderr
+    a, b = json.loads((ref / "run.json").read_text()), json.loads((out / "run.json").read_text())
+    assert a["steps"] == b["steps"] == 1000
+    wa, wb = load_file(str(ref / "sae_weights.safetensors")), load_file(str(out / "sae_weights.safetensors"))
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5), k
+    assert abs(a["saes"]["sae"]["explained_variance"] - b["saes"]["sae"]["explained_variance"]) < 1e-4
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("extra,pattern", [
+    (["--d-sae", "-5"], "--d-sae must be positive"),
+    (["--d-sae", "16", "--k", "32"], "--k 32 is larger than --d-sae 16"),
+    (["--layers", "7"], "layer 7 is out of range"),
+    (["--tokens", "10", "--batch-size", "64"], "--tokens 10 is less than one batch"),
+    (["--arch", "gated"], "unknown --arch 'gated'"),
+])
+def test_bad_train_inputs(capsys, tmp_path, tiny_dir, extra, pattern):
+    import re
+
+    argv = ["train", "--model", str(tiny_dir), "--dataset", str(TEXT), "--layers", "1", "--d-sae", "64",
+            "--tokens", "1000", "--out", str(tmp_path / "o")]
+    code, err = run_cli(capsys, *(argv + extra))
+    assert code == 2 and len([ln for ln in err if ln.startswith("persona-sae")]) == 1
+    assert re.search(pattern, err[-1]), err[-1]
+
+
+def test_dataset_smaller_than_one_batch(capsys, tmp_path, tiny_dir):
+    small = tmp_path / "small.txt"
+    small.write_text("The villain laughed.\n\nOh great, another Monday.\n")
+    code, err = run_cli(capsys, "train", "--model", str(tiny_dir), "--dataset", str(small), "--layers", "1",
+                        "--d-sae", "64", "--eval-tokens", "1", "--batch-size", "256", "--out", str(tmp_path / "o"))
+    assert code == 2 and "training tokens, fewer than one batch (--batch-size 256)" in err[-1]
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_folder_and_resume_checks(capsys, tmp_path, tiny_dir):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(UserError, match="not empty and holds no persona-sae training run"):
+        train(cfg(tmp_path, tiny_dir, out=str(foreign)))
+    assert (foreign / "thesis.tex").read_text() == "precious"
+    c = cfg(tmp_path, tiny_dir, checkpoint_every=10, tokens=1280 * 2)
+    # a run that stops after its first checkpoint
+    import persona_sae.train as T
+
+    real = T.save_checkpoint
+
+    def stop_after(*a, **kw):
+        real(*a, **kw)
+        raise KeyboardInterrupt
+
+    T.save_checkpoint = stop_after
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(c, log=lambda *_: None)
+    finally:
+        T.save_checkpoint = real
+    with pytest.raises(UserError, match="pass --resume"):
+        train(c, log=lambda *_: None)
+    c2 = cfg(tmp_path, tiny_dir, checkpoint_every=10, tokens=1280 * 2, resume=True, k=[4])
+    with pytest.raises(UserError, match=r"--resume with a different config: k was \[8\], now \[4\]"):
+        train(c2, log=lambda *_: None)
+    c3 = cfg(tmp_path, tiny_dir, checkpoint_every=10, tokens=1280 * 2, resume=True)
+    assert train(c3, log=lambda *_: None).metrics["sae"]["train_tokens"] == 2560
+
+
+def test_nan_activations_stop_with_the_step(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    path = make_tiny_llama(tmp_path / "nan")
+    m = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        m.model.layers[0].mlp.down_proj.weight[0, 0] = float("nan")
+    m.save_pretrained(path)
+    with pytest.raises(UserError, match=r"NaN/inf activations at step 0 \(data batch 1 of epoch 0\)"):
+        train(cfg(tmp_path, path), log=lambda *_: None)
