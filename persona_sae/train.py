@@ -60,11 +60,11 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
     """Check the config before any heavy work; return d_sae."""
     if cfg.arch not in ARCHS:
         raise UserError(f"unknown --arch '{cfg.arch}' (choose from {', '.join(ARCHS)})")
-    d_sae = cfg.d_sae or (cfg.expansion * d_model if d_model else 0)
-    if d_model is not None and d_sae <= 0:
-        raise UserError(f"--d-sae must be positive, got {cfg.d_sae if cfg.d_sae else f'expansion {cfg.expansion}'}")
-    if cfg.d_sae < 0 or cfg.expansion <= 0 and not cfg.d_sae:
+    if cfg.d_sae < 0:
         raise UserError(f"--d-sae must be positive, got {cfg.d_sae}")
+    if not cfg.d_sae and cfg.expansion <= 0:
+        raise UserError(f"--expansion must be positive when --d-sae is 0, got {cfg.expansion}")
+    d_sae = cfg.d_sae or (cfg.expansion * d_model if d_model else 0)
     if not cfg.k or any(k <= 0 for k in cfg.k):
         raise UserError(f"--k must be positive, got {cfg.k}")
     if d_sae and any(k > d_sae for k in cfg.k) and cfg.arch in ("topk", "batchtopk"):
