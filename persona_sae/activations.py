@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from persona_sae import UserError
+from persona_sae import UserError, write_json
 from persona_sae.data import Example
 
 SELECT = ("all", "response", "prompt")
@@ -161,12 +161,6 @@ class CacheConfig:
     n_examples: int
 
 
-def _write_manifest(out: Path, manifest: dict) -> None:
-    tmp = out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / "manifest.json")
-
-
 def write_cache(model, examples: Sequence[Example], cfg: CacheConfig, out: str | Path,
                 resume: bool = True, progress: bool = True) -> dict:
     """Write activations as ``shard-NNNNN.safetensors`` (tensors ``acts.L``, ``example``, ``pos``,
@@ -210,11 +204,11 @@ def write_cache(model, examples: Sequence[Example], cfg: CacheConfig, out: str |
         os.replace(out / (name + ".tmp"), out / name)
         manifest["shards"].append({"index": k, "file": name, "tokens": b.n_tokens})
         manifest["shards"].sort(key=lambda s: s["index"])
-        _write_manifest(out, manifest)
+        write_json(manifest_path, manifest)
     bar.close()
     manifest["complete"] = True
     manifest["tokens"] = sum(s["tokens"] for s in manifest["shards"])
-    _write_manifest(out, manifest)
+    write_json(manifest_path, manifest)
     return manifest
 
 

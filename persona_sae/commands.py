@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from persona_sae import UserError
+from persona_sae import UserError, write_json
 from persona_sae import config as C
 from persona_sae import models as M
 
@@ -134,7 +134,6 @@ def demo(cfg: C.DemoConfig) -> None:
     summary = {"model": cfg.model, "layer": cfg.layer, "tokens": acts.n_tokens, "seconds": dt,
                "mean_norm": float(norms.mean()), "max_norm": float(norms.max())}
     p = Path(cfg.out) / "summary.json"
-    p.with_suffix(".tmp").write_text(json.dumps(summary, indent=2))
-    p.with_suffix(".tmp").replace(p)
+    write_json(p, summary)
     out.print(f"summary -> {p}")
     out.print("[dim]The full demo (rank, label, dashboard on shipped fine-tunes) arrives with the later stages.[/]")

