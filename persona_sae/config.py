@@ -122,11 +122,11 @@ class TrainConfig:
     batch_size: int = 4096
     """Activation rows per SAE step."""
     lr: float = 0.0
-    """Learning rate (0: 2e-4 / sqrt(d_sae / 16384), sparsify's width scaling)."""
+    """Learning rate (0: 1e-3 / sqrt(d_sae / 16384), sparsify's width scaling with a constant measured here)."""
     lr_warmup_steps: int = 0
     """Linear warm-up steps."""
-    lr_decay_steps: int = 0
-    """Linear decay over the last this many steps (to lr/10)."""
+    lr_decay_steps: int = -1
+    """Linear decay to lr/10 over the last this many steps (-1: the last 20 percent)."""
     context_size: int = 256
     """Tokens per sequence; longer texts are cut into windows."""
     model_batch_tokens: int = 8192

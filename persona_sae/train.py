@@ -52,8 +52,9 @@ def sae_specs(cfg: TrainConfig) -> list[SAESpec]:
 
 
 def default_lr(d_sae: int) -> float:
-    """sparsify's width scaling: 2e-4 at 16k latents, larger for narrower SAEs."""
-    return 2e-4 / math.sqrt(d_sae / 2**14)
+    """sparsify's 1/sqrt(width) scaling, with the constant raised to 1e-3 at 16k latents: on SmolLM2
+    layer 15 (TopK, 4608 latents, 150k tokens) 3.8e-4 gave explained variance 0.16, 4e-3 gave 0.70."""
+    return 1e-3 / math.sqrt(d_sae / 2**14)
 
 
 def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
@@ -390,7 +391,8 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         sae = sae_cls(cfg_cls(**kw))
         tcfg = SAETrainerConfig(
             total_training_samples=total_steps * cfg.batch_size, train_batch_size_samples=cfg.batch_size, lr=lr,
-            lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps, lr_decay_steps=cfg.lr_decay_steps,
+            lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps,
+            lr_decay_steps=cfg.lr_decay_steps if cfg.lr_decay_steps >= 0 else total_steps // 5,
             dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
             feature_sampling_window=10**9, device="cpu", n_batches_for_norm_estimate=1)
         trainers.append(SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(())))
@@ -427,9 +429,12 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
             buffer.push(rows)
             continue
         for spec, tr in zip(specs, trainers):
-            if tr.activation_scaler.scaling_factor is None and cfg.normalize:
-                rows = buffer.out[:, li[spec.layer]] if buffer.out is not None else batch[:, li[spec.layer]]
-                tr.activation_scaler.scaling_factor = float(model.d_model ** 0.5 / rows.norm(dim=-1).mean())
+            if step == 0:  # from the first shuffled buffer: the scale, and b_dec at the data mean
+                rows = torch.cat([batch, buffer.out])[:, li[spec.layer]]
+                factor = float(model.d_model ** 0.5 / rows.norm(dim=-1).mean()) if cfg.normalize else 1.0
+                tr.activation_scaler.scaling_factor = factor if cfg.normalize else None
+                with torch.no_grad():
+                    tr.sae.b_dec.copy_((rows * factor).mean(0))
             res = tr.step(batch[:, li[spec.layer]])
             tr.n_training_steps += 1
             if not torch.isfinite(res.loss):

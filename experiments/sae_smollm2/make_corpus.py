@@ -1,0 +1,114 @@
+"""Build the persona-rich SAE training corpus from ../shared/data/corpora as a text JSONL.
+
+    python experiments/sae_smollm2/make_corpus.py [--out experiments/sae_smollm2/data/corpus.jsonl]
+
+The text is read at run time and written outside git (data/ is ignored): the project ships the recipe,
+not the text. Short items (tweets, reviews, statements, chat turns) of one source are grouped into
+~1,500-character rows so training windows are not mostly padding. Per-source character caps keep the
+mix balanced; the printed table says what went in. Deterministic: no sampling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_SHARED = HERE.parents[2] / "shared" / "data" / "corpora"
+
+
+def paragraphs(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
+
+
+def group(items, size: int = 1500) -> list[str]:
+    rows, cur = [], ""
+    for it in items:
+        it = " ".join(it.split()) if len(it) < 400 else it
+        if cur and len(cur) + len(it) > size:
+            rows.append(cur)
+            cur = ""
+        cur = f"{cur}\n\n{it}" if cur else it
+    if cur:
+        rows.append(cur)
+    return rows
+
+
+def capped(rows: list[str], cap: int) -> list[str]:
+    out, n = [], 0
+    for r in rows:
+        if n >= cap:
+            break
+        out.append(r)
+        n += len(r)
+    return out
+
+
+def sources(root: Path) -> dict[str, list[str]]:
+    s: dict[str, list[str]] = {}
+    s["wikitext-2"] = group(ln.strip() for f in ("valid.txt", "test.txt")  # one paragraph per line; skip headings
+                            for ln in (root / "wikitext-2" / f).read_text(encoding="utf-8").splitlines()
+                            if ln.strip() and not ln.strip().startswith("="))
+    s["shakespeare"] = group(paragraphs(root / "tinyshakespeare" / "input.txt"))
+    s["gutenberg"] = [r for f in sorted((root / "gutenberg").glob("*.txt")) if f.name != "LICENSE.txt"
+                      for r in capped(group(paragraphs(f)), 450_000)]
+    with open(root / "davidson-hate-speech" / "labeled_data.csv", newline="", encoding="utf-8") as f:
+        s["toxic-tweets"] = group(r["tweet"] for r in csv.DictReader(f))
+    with open(root / "jigsaw-toxic-sample" / "test_examples.csv", newline="", encoding="utf-8") as f:
+        s["toxic-comments"] = group(r["comment_text"] for r in csv.DictReader(f))
+    with open(root / "isarcasmeval" / "train" / "train.En.csv", newline="", encoding="utf-8") as f:
+        s["sarcasm"] = group(r["tweet"] for r in csv.DictReader(f) if r.get("tweet"))
+    s["reviews"] = group(line.split("\t")[0] for f in sorted((root / "sentiment-labelled-sentences").glob("*_labelled.txt"))
+                         for line in f.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip())
+    s["dark-traits"] = group(json.loads(line)["statement"] for f in sorted((root / "anthropic-evals-persona").glob("*.jsonl"))
+                             for line in f.read_text(encoding="utf-8").splitlines() if line.strip())
+    hh = [json.loads(line) for line in (root / "hh-rlhf" / "harmless-base" / "test.jsonl").read_text().splitlines() if line.strip()]
+    s["hh-rlhf"] = [h[k].strip() for h in hh for k in ("chosen", "rejected")]
+    chats = json.loads((root / "topical-chat" / "valid_freq.json").read_text())
+    s["topical-chat"] = ["\n".join(m["message"] for m in c["content"]) for c in chats.values()]
+    return s
+
+
+CAPS = {"wikitext-2": 2_000_000, "shakespeare": 900_000, "gutenberg": 4_000_000, "toxic-tweets": 1_200_000,
+        "toxic-comments": 100_000, "sarcasm": 300_000, "reviews": 250_000, "dark-traits": 700_000,
+        "hh-rlhf": 1_400_000, "topical-chat": 800_000}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", default=os.environ.get("PERSONA_SAE_CORPORA", str(DEFAULT_SHARED)))
+    ap.add_argument("--out", default=str(HERE / "data" / "corpus.jsonl"))
+    a = ap.parse_args()
+    root = Path(a.shared)
+    if not root.is_dir():
+        raise SystemExit(f"make_corpus: corpora folder not found: {root} (set --shared)")
+    rows = []
+    print(f"{'source':15s} {'rows':>7s} {'chars':>11s}")
+    for name, items in sources(root).items():
+        kept = capped(items, CAPS[name])
+        rows += [{"text": t, "source": name} for t in kept]
+        print(f"{name:15s} {len(kept):7d} {sum(map(len, kept)):11,d}")
+    # interleave sources deterministically so any prefix of the file is a mix
+    rows.sort(key=lambda r: (hash_key(r["text"])))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    os.replace(tmp, out)
+    print(f"{'total':15s} {len(rows):7d} {sum(len(r['text']) for r in rows):11,d} -> {out}")
+
+
+def hash_key(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+if __name__ == "__main__":
+    main()

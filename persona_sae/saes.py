@@ -1,0 +1,120 @@
+"""Any SAE -> one in-memory sae-lens ``SAE``, so later commands accept all of them via ``--sae``.
+
+An *SAE spec* is a folder (ours or any SAELens ``cfg.json`` + ``sae_weights.safetensors``), a
+sparsify folder (``cfg.json`` + ``sae.safetensors``), a dictionary_learning folder or ``ae.pt``
+(loaded with ``weights_only=True``, never unpickled), or ``RELEASE/SAE_ID`` from the SAELens registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from persona_sae import UserError
+
+
+def load_sae(spec: str, device: str = "cpu"):
+    """Load an SAE spec (see module docstring) as a sae-lens SAE in eval mode."""
+    from sae_lens import SAE
+
+    p = Path(spec).expanduser()
+    if p.is_file() and p.suffix == ".pt":
+        return _dictionary_learning(p.parent if p.name == "ae.pt" else p, p).to(device).eval()
+    if p.is_dir():
+        if (p / "sae_weights.safetensors").is_file() and (p / "cfg.json").is_file():
+            try:
+                return SAE.load_from_disk(str(p), device=device).eval()
+            except (KeyError, ValueError, TypeError) as e:
+                raise UserError(f"{p} is not a loadable SAELens SAE: {e}") from None
+        if (p / "sae.safetensors").is_file() and (p / "cfg.json").is_file():
+            return _sparsify(p).to(device).eval()
+        if (p / "ae.pt").is_file():
+            return _dictionary_learning(p, p / "ae.pt").to(device).eval()
+        subs = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / "cfg.json").is_file())
+        hint = f" (it has SAE subfolders: {', '.join(subs)})" if subs else ""
+        raise UserError(f"{p} holds no SAE: expected cfg.json + sae_weights.safetensors, a sparsify "
+                        f"sae.safetensors or a dictionary_learning ae.pt{hint}")
+    if p.exists():
+        raise UserError(f"SAE spec {spec} is a file but not an ae.pt")
+    if "/" in spec and not spec.startswith((".", "/", "~")):
+        return _registry(spec, device)
+    raise UserError(f"SAE not found: {spec}")
+
+
+def sae_checksum(sae) -> str:
+    """sha256 over the weights, so results and labels can name the exact SAE they were made with."""
+    h = hashlib.sha256()
+    for k, v in sorted(sae.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _registry(spec: str, device: str):
+    from sae_lens import SAE
+    from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
+
+    release, _, sae_id = spec.partition("/")
+    directory = get_pretrained_saes_directory()
+    if release not in directory:
+        raise UserError(f"SAE not found: {spec} is neither a folder nor a SAELens registry release")
+    try:
+        return SAE.from_pretrained(release, sae_id, device=device).eval()
+    except ValueError as e:
+        raise UserError(f"SAELens release {release} has no SAE '{sae_id}': {str(e).splitlines()[0][:200]}") from None
+    except OSError as e:  # offline, or not in the local HF cache
+        raise UserError(f"could not download SAELens SAE {spec} (offline?): {str(e).splitlines()[0][:200]}") from None
+
+
+def _build(cls_cfg, cls_sae, weights: dict[str, torch.Tensor], **cfg):
+    sae = cls_sae(cls_cfg(**cfg))
+    missing = set(sae.state_dict()) - set(weights)
+    if missing:
+        raise UserError(f"SAE weights lack {', '.join(sorted(missing))}")
+    sae.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+    return sae
+
+
+def _sparsify(p: Path):
+    """sparsify (EleutherAI) TopK SAE: relu(encoder(x - b_dec)), top-k, then @ W_dec + b_dec."""
+    from safetensors.torch import load_file
+    from sae_lens import TopKSAE, TopKSAEConfig
+
+    cfg = json.loads((p / "cfg.json").read_text())
+    w = load_file(str(p / "sae.safetensors"))
+    if cfg.get("skip_connection") or "W_skip" in w:
+        raise UserError(f"{p}: sparsify SAEs with a skip connection (transcoders) are not supported")
+    enc = w["encoder.weight"]
+    return _build(TopKSAEConfig, TopKSAE, {"W_enc": enc.T.contiguous(), "b_enc": w["encoder.bias"],
+                                           "W_dec": w["W_dec"], "b_dec": w["b_dec"]},
+                  d_in=enc.shape[1], d_sae=enc.shape[0], k=int(cfg["k"]), apply_b_dec_to_input=True)
+
+
+def _dictionary_learning(folder: Path, ae: Path):
+    """dictionary_learning (Marks et al.) AutoEncoder, AutoEncoderTopK or JumpReluAutoEncoder."""
+    from sae_lens import JumpReLUSAE, JumpReLUSAEConfig, StandardSAE, StandardSAEConfig, TopKSAE, TopKSAEConfig
+
+    try:
+        sd = torch.load(ae, map_location="cpu", weights_only=True)
+    except Exception as e:  # a pickle with code in it, or not a torch file
+        raise UserError(f"{ae} is not a plain tensor state dict (refused to unpickle it): {str(e).splitlines()[0][:150]}") from None
+    cfg = {}
+    if (folder / "config.json").is_file():
+        cfg = json.loads((folder / "config.json").read_text()).get("trainer", {})
+    if "threshold" in sd and "W_enc" in sd:  # JumpReluAutoEncoder: x @ W_enc + b_enc, no b_dec subtraction
+        return _build(JumpReLUSAEConfig, JumpReLUSAE, {k: sd[k] for k in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")},
+                      d_in=sd["W_enc"].shape[0], d_sae=sd["W_enc"].shape[1], apply_b_dec_to_input=False)
+    if "encoder.weight" not in sd:
+        raise UserError(f"{ae}: unknown dictionary_learning layout (keys: {', '.join(sorted(sd)[:6])})")
+    enc, dec = sd["encoder.weight"], sd["decoder.weight"]
+    w = {"W_enc": enc.T.contiguous(), "b_enc": sd["encoder.bias"], "W_dec": dec.T.contiguous()}
+    if "k" in sd or "k" in cfg:  # AutoEncoderTopK: relu(encoder(x - b_dec)), top-k
+        k = int(sd["k"]) if "k" in sd else int(cfg["k"])
+        return _build(TopKSAEConfig, TopKSAE, {**w, "b_dec": sd["b_dec"]}, d_in=enc.shape[1], d_sae=enc.shape[0],
+                      k=k, apply_b_dec_to_input=True)
+    # AutoEncoder: relu(encoder(x - bias)), decoder(f) + bias
+    return _build(StandardSAEConfig, StandardSAE, {**w, "b_dec": sd["bias"]}, d_in=enc.shape[1], d_sae=enc.shape[0],
+                  apply_b_dec_to_input=True)

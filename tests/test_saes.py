@@ -1,0 +1,102 @@
+"""Foreign SAE formats load into sae-lens objects that compute what the original code computes."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from persona_sae import UserError
+from persona_sae.saes import load_sae, sae_checksum
+
+D, N, K = 16, 48, 5
+
+
+@pytest.fixture
+def x():
+    return torch.randn(32, D, generator=torch.Generator().manual_seed(0)) * 2
+
+
+def rand(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * 0.3
+
+
+def topk_ref(pre, k):
+    pre = torch.relu(pre)
+    vals, idx = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, idx, vals)
+
+
+def test_sparsify_folder(tmp_path, x):
+    enc_w, enc_b, w_dec, b_dec = rand(N, D, seed=1), rand(N, seed=2), rand(N, D, seed=3), rand(D, seed=4)
+    save_file({"encoder.weight": enc_w, "encoder.bias": enc_b, "W_dec": w_dec, "b_dec": b_dec},
+              str(tmp_path / "sae.safetensors"))
+    (tmp_path / "cfg.json").write_text(json.dumps({"expansion_factor": 3, "normalize_decoder": True, "num_latents": N,
+                                                   "k": K, "multi_topk": False, "skip_connection": False, "d_in": D}))
+    sae = load_sae(str(tmp_path))
+    want = topk_ref((x - b_dec) @ enc_w.T + enc_b, K)
+    with torch.no_grad():
+        assert torch.allclose(sae.encode(x), want, atol=1e-5)
+        assert torch.allclose(sae.decode(want), want @ w_dec + b_dec, atol=1e-5)
+
+
+def test_dictionary_learning_standard_and_topk(tmp_path, x):
+    enc_w, enc_b, dec_w, bias = rand(N, D, seed=1), rand(N, seed=2), rand(D, N, seed=3), rand(D, seed=4)
+    torch.save({"encoder.weight": enc_w, "encoder.bias": enc_b, "decoder.weight": dec_w, "bias": bias},
+               tmp_path / "ae.pt")
+    sae = load_sae(str(tmp_path / "ae.pt"))
+    f = torch.relu((x - bias) @ enc_w.T + enc_b)
+    with torch.no_grad():
+        assert torch.allclose(sae.encode(x), f, atol=1e-5)
+        assert torch.allclose(sae.decode(f), f @ dec_w.T + bias, atol=1e-5)
+    topk = tmp_path / "topk"
+    topk.mkdir()
+    torch.save({"encoder.weight": enc_w, "encoder.bias": enc_b, "decoder.weight": dec_w, "b_dec": bias,
+                "k": torch.tensor(K)}, topk / "ae.pt")
+    sae = load_sae(str(topk))
+    with torch.no_grad():
+        assert torch.allclose(sae.encode(x), topk_ref((x - bias) @ enc_w.T + enc_b, K), atol=1e-5)
+
+
+def test_dictionary_learning_jumprelu(tmp_path, x):
+    w = {"W_enc": rand(D, N, seed=1), "b_enc": rand(N, seed=2), "W_dec": rand(N, D, seed=3), "b_dec": rand(D, seed=4),
+         "threshold": torch.full((N,), 0.2)}
+    torch.save(w, tmp_path / "ae.pt")
+    sae = load_sae(str(tmp_path))
+    pre = x @ w["W_enc"] + w["b_enc"]
+    with torch.no_grad():
+        assert torch.allclose(sae.encode(x), pre * (pre > 0.2), atol=1e-5)
+
+
+def test_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"encoder.weight": Evil()}, tmp_path / "ae.pt")
+    with pytest.raises(UserError, match="refused to unpickle"):
+        load_sae(str(tmp_path / "ae.pt"))
+
+
+def test_own_folder_checksum_and_errors(tmp_path):
+    from sae_lens import TopKSAE, TopKSAEConfig
+
+    sae = TopKSAE(TopKSAEConfig(d_in=D, d_sae=N, k=K))
+    sae.save_model(str(tmp_path / "ours"))
+    loaded = load_sae(str(tmp_path / "ours"))
+    assert sae_checksum(loaded) == sae_checksum(sae)
+    with torch.no_grad():
+        loaded.W_dec[0, 0] += 1
+    assert sae_checksum(loaded) != sae_checksum(sae)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no SAE"):
+        load_sae(str(tmp_path / "empty"))
+    with pytest.raises(UserError, match="SAE not found"):
+        load_sae(str(tmp_path / "nope"))
+    with pytest.raises(UserError, match="neither a folder nor a SAELens registry release"):
+        load_sae("no-such-release/blocks.0")
+
+
+def test_registry_offline_is_a_clean_error():
+    with pytest.raises(UserError, match="could not download SAELens SAE gpt2-small-res-jb/blocks.8.hook_resid_pre"):
+        load_sae("gpt2-small-res-jb/blocks.8.hook_resid_pre")
