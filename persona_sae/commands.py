@@ -82,7 +82,7 @@ def activations(cfg: C.ActivationsConfig) -> None:
     cc = CacheConfig(model=cfg.model, data=cfg.data, layers=sorted(set(cfg.layers)), hook=cfg.hook,
                      select=cfg.select, batch_tokens=cfg.batch_tokens, max_len=cfg.max_len, seed=cfg.seed,
                      dtype=cfg.dtype, store_dtype=cfg.store_dtype, shard_batches=cfg.shard_batches,
-                     n_examples=len(examples))
+                     n_examples=len(examples), max_norm_ratio=cfg.max_norm_ratio)
     t0 = time.time()
     manifest = write_cache(model, examples, cc, cfg.out, resume=cfg.resume)
     out.print(f"{manifest['tokens']:,} tokens from {len(examples):,} sequences at layers {cc.layers} "

@@ -76,6 +76,8 @@ class ActivationsConfig:
     """Continue an interrupted cache with the same config."""
     column: str = ""
     """Column for datasets that have neither 'messages' nor 'text'."""
+    max_norm_ratio: float = 10.0
+    """Leave out attention-sink tokens whose norm exceeds this many times the batch median (0: keep all)."""
 
 
 @dataclass
@@ -145,7 +147,11 @@ class TrainConfig:
     """Continue a killed run in --out with the same config."""
     dtype: str = "float32"
     """Model dtype for the forward: float32 or bfloat16 (about 2x faster on CPU)."""
+    autocast: bool = True
+    """Run the SAE forward/backward under bf16 autocast (sae-lens' option): about 2x faster SAE steps on CPU."""
     seed: int = 0
     """Seed for data order, held-out split, SAE init and buffer shuffling."""
     splice_eval: bool = True
     """Also measure CE-loss recovered and KL with the SAE spliced into the model."""
+    max_norm_ratio: float = 10.0
+    """Leave out attention-sink tokens whose norm exceeds this many times the batch median (0: keep all)."""

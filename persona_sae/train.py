@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from persona_sae import UserError, write_json
-from persona_sae.activations import collate, plan_batches, selection_mask
+from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
 from persona_sae.config import TrainConfig
 
 ARCHS = ("topk", "batchtopk", "jumprelu", "standard")
@@ -84,50 +84,59 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
 # Data: an endless, deterministic stream of model batches and a bounded mixing buffer
 
 
-def stream(model, examples, layers, hook, batch_tokens, seed, start: tuple[int, int]) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
+def stream(model, examples, layers, hook, batch_tokens, seed, start: tuple[int, int],
+           max_norm_ratio: float | None = 10.0) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
     """Yield ``((epoch, batch), acts[N, n_layers, d])`` forever, epoch e shuffled with seed+e,
     starting at position ``start``; a position identifies exactly where to resume."""
-    pad = model.tokenizer.pad_token_id
-    pad = pad if pad is not None else (model.tokenizer.eos_token_id or 0)
     epoch, first = start
     while True:
-        batches = plan_batches(examples, batch_tokens, seed + epoch)
-        for b in range(first, len(batches)):
-            ids, resp, special, valid = collate(examples, batches[b], pad)
-            keep = selection_mask(resp, special, valid, "all")
-            acts = model.run_to_layer(ids, layers, hook=hook)
-            yield (epoch, b + 1), torch.stack([acts[L][keep.to(acts[L].device)] for L in layers], 1).float().cpu()
+        batches = plan_batches(examples, batch_tokens, seed + epoch)[first:]
+        for j, b in enumerate(iter_activations(model, examples, layers, hook=hook, batches=batches, progress=False,
+                                               max_norm_ratio=max_norm_ratio, out_dtype=model.dtype)):
+            yield (epoch, first + j + 1), torch.stack([b.acts[L] for L in layers], 1)
         epoch, first = epoch + 1, 0
 
 
 class MixingBuffer:
-    """Fill to ``capacity`` rows, shuffle, hand out the first half in batches, keep the rest.
+    """Pool ``capacity`` rows, shuffle, hand out the first half in batches, keep the rest.
 
-    Bounded memory, and a row meets rows from many documents before it is used — the point of
-    SAELens' full shuffle, without holding the dataset."""
+    Bounded memory (about two pools at the peak, stored in the model's dtype), and a row meets rows
+    from many documents before it is used — the point of SAELens' shuffle, without holding the dataset."""
 
     def __init__(self, capacity: int, seed: int):
         self.capacity = capacity
-        self.rows: torch.Tensor | None = None
-        self.gen = torch.Generator().manual_seed(seed)
+        self.pending: list[torch.Tensor] = []  # pushed, not yet pooled
+        self.n_pending = 0
+        self.rows: torch.Tensor | None = None  # pooled, shuffled, kept back
         self.out: torch.Tensor | None = None  # shuffled rows ready to hand out
+        self.gen = torch.Generator().manual_seed(seed)
 
     def push(self, rows: torch.Tensor) -> None:
-        self.rows = rows if self.rows is None else torch.cat([self.rows, rows])
+        self.pending.append(rows)
+        self.n_pending += len(rows)
+
+    def _size(self, t: torch.Tensor | None) -> int:
+        return 0 if t is None else len(t)
 
     def pop(self, batch: int) -> torch.Tensor | None:
-        if self.out is None or len(self.out) < batch:
-            if self.rows is None or len(self.rows) < self.capacity:
+        if self._size(self.out) < batch:
+            if self._size(self.out) + self._size(self.rows) + self.n_pending < self.capacity:
                 return None
-            perm = torch.randperm(len(self.rows), generator=self.gen)
-            half = len(self.rows) // 2
-            mixed = self.rows[perm]
-            rest = self.out if self.out is not None else mixed[:0]
-            self.out, self.rows = torch.cat([rest, mixed[:half]]), mixed[half:]
+            parts = [t for t in (self.out, self.rows) if t is not None] + self.pending
+            pool = torch.cat(parts)
+            self.out = self.rows = None
+            self.pending, self.n_pending = [], 0
+            mixed = pool[torch.randperm(len(pool), generator=self.gen)]
+            del pool
+            half = len(mixed) // 2
+            self.out, self.rows = mixed[:half], mixed[half:]
         b, self.out = self.out[:batch], self.out[batch:]
-        return b
+        return b.float()
 
     def state(self) -> dict[str, torch.Tensor]:
+        if self.pending:
+            self.rows = torch.cat(([self.rows] if self.rows is not None else []) + self.pending)
+            self.pending, self.n_pending = [], 0
         empty = torch.zeros(0)
         return {"buffer.rows": self.rows if self.rows is not None else empty,
                 "buffer.out": self.out if self.out is not None else empty,
@@ -213,22 +222,17 @@ def load_checkpoint(out: Path) -> dict | None:
 
 @torch.no_grad()
 def evaluate(model, sae, scaling: float, layer: int, hook: str, examples, batch_tokens: int = 2048,
-             splice: bool = True) -> dict:
+             splice: bool = True, max_norm_ratio: float | None = 10.0) -> dict:
     """Held-out explained variance, FVU, L0, MSE; with ``splice``, CE loss with the reconstruction
     spliced in at every non-special position vs clean and zero-ablated, and KL(clean || spliced)."""
     sae.eval()
     pad = model.tokenizer.pad_token_id or 0
     hook_name = model.hook_name(layer, hook)
-    sums = dict(sse=0.0, sst=0.0, l0=0.0, n=0, ce_clean=0.0, ce_sae=0.0, ce_zero=0.0, kl=0.0, n_pred=0)
+    sums = dict(sse=0.0, sst=0.0, l0=0.0, n=0)
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
-    xs, mean = [], None
-    for idx in plan_batches(examples, batch_tokens, seed=None):
-        ids, resp, special, valid = collate(examples, idx, pad)
-        keep = selection_mask(resp, special, valid, "all")
-        x = model.run_to_layer(ids, [layer], hook=hook)[layer][keep].float()
-        xs.append(x)
-    x_all = torch.cat(xs)
-    mean = x_all.mean(0)
+    xs = [b.acts[layer] for b in iter_activations(model, examples, [layer], hook=hook, batch_tokens=batch_tokens,
+                                                  seed=None, progress=False, max_norm_ratio=max_norm_ratio)]
+    mean = torch.cat(xs).mean(0)
     for x in xs:
         feats = sae.encode(x * scaling)
         recon = sae.decode(feats) / scaling
@@ -241,19 +245,22 @@ def evaluate(model, sae, scaling: float, layer: int, hook: str, examples, batch_
            "l0": sums["l0"] / sums["n"], "mse_per_token": sums["sse"] / sums["n"],
            "frac_fired_on_eval": float(fired.float().mean()), "eval_tokens": sums["n"]}
     if splice:
-        out.update(_spliced_ce(model, sae, scaling, hook_name, examples, batch_tokens, pad))
+        out.update(_spliced_ce(model, sae, scaling, hook_name, examples, batch_tokens, pad, max_norm_ratio))
     sae.train()
     return out
 
 
 @torch.no_grad()
-def _spliced_ce(model, sae, scaling, hook_name, examples, batch_tokens, pad) -> dict:
+def _spliced_ce(model, sae, scaling, hook_name, examples, batch_tokens, pad, max_norm_ratio) -> dict:
     import torch.nn.functional as F
 
     tot = dict(clean=0.0, sae=0.0, zero=0.0, kl=0.0, n=0)
     for idx in plan_batches(examples, batch_tokens, seed=None):
         ids, resp, special, valid = collate(examples, idx, pad)
         keep = selection_mask(resp, special, valid, "all")
+        layer = int(hook_name.split(".")[1])
+        keep &= ~sink_mask(model.run_to_layer(ids, [layer], hook=hook_name.split(".hook_")[1]).values(), keep,
+                           max_norm_ratio)
 
         def patch(mode):
             def fn(act, hook):
@@ -394,7 +401,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
             lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps,
             lr_decay_steps=cfg.lr_decay_steps if cfg.lr_decay_steps >= 0 else total_steps // 5,
             dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
-            feature_sampling_window=10**9, device="cpu", n_batches_for_norm_estimate=1)
+            feature_sampling_window=10**9, device="cpu", autocast=cfg.autocast, n_batches_for_norm_estimate=1)
         trainers.append(SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(())))
 
     buffer = MixingBuffer(cfg.buffer_tokens, cfg.seed)
@@ -415,7 +422,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "run.json", {"status": "running", "config": run_config})
 
-    data = stream(model, train_ex, layers, cfg.hook, cfg.model_batch_tokens, cfg.seed, pos)
+    data = stream(model, train_ex, layers, cfg.hook, cfg.model_batch_tokens, cfg.seed, pos, cfg.max_norm_ratio or None)
     li = {L: j for j, L in enumerate(layers)}
     bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="tok", desc="train", smoothing=0.05)
     t0, tokens_at_start = time.time(), step * cfg.batch_size
@@ -423,14 +430,14 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         batch = buffer.pop(cfg.batch_size)
         if batch is None:
             pos, rows = next(data)
-            if not torch.isfinite(rows).all():
+            if not torch.isfinite(rows).all():  # before the buffer: say which data batch
                 raise UserError(f"the model produced NaN/inf activations at step {step} (data batch {pos[1]} of "
                                 f"epoch {pos[0]}); try --dtype float32")
             buffer.push(rows)
             continue
         for spec, tr in zip(specs, trainers):
             if step == 0:  # from the first shuffled buffer: the scale, and b_dec at the data mean
-                rows = torch.cat([batch, buffer.out])[:, li[spec.layer]]
+                rows = torch.cat([batch, buffer.out.float()])[:, li[spec.layer]]
                 factor = float(model.d_model ** 0.5 / rows.norm(dim=-1).mean()) if cfg.normalize else 1.0
                 tr.activation_scaler.scaling_factor = factor if cfg.normalize else None
                 with torch.no_grad():
@@ -466,7 +473,8 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
             tr.sae.fold_activation_norm_scaling_factor(tr.activation_scaler.scaling_factor)
         tr.sae.save_inference_model(stage)
         sae = SAE.load_from_disk(str(stage))
-        metrics = evaluate(model, sae, 1.0, spec.layer, cfg.hook, eval_ex, splice=cfg.splice_eval)
+        metrics = evaluate(model, sae, 1.0, spec.layer, cfg.hook, eval_ex, splice=cfg.splice_eval,
+                           max_norm_ratio=cfg.max_norm_ratio or None)
         dead = tr.dead_neurons if step * cfg.batch_size >= cfg.dead_window_tokens else tr.act_freq_scores == 0
         metrics.update(dead_fraction=float(dead.float().mean()), dead_window_tokens=min(cfg.dead_window_tokens, step * cfg.batch_size),
                        train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,

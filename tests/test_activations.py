@@ -107,3 +107,26 @@ def test_cache_refuses_other_config_and_foreign_folder(tmp_path, tiny_model, exa
         A.write_cache(tiny_model, examples, _cfg(), tmp_path / "other", progress=False)
     with pytest.raises(UserError, match="not an activation cache"):
         next(A.read_cache(tmp_path / "other"))
+
+
+def test_attention_sinks_beyond_position_0_are_dropped(tiny_model, examples):
+    class Sinky:  # the tiny model, with token 3 of every sequence blown up like SmolLM2's position-1 sinks
+        def __init__(self, m):
+            self.m, self.tokenizer = m, m.tokenizer
+
+        def check_layer(self, L):
+            self.m.check_layer(L)
+
+        def run_to_layer(self, ids, layers, **kw):
+            acts = self.m.run_to_layer(ids, layers, **kw)
+            for a in acts.values():
+                a[:, 3] *= 1000
+            return acts
+
+    plain = A.extract(tiny_model, examples, [1], progress=False)
+    sinky = A.extract(Sinky(tiny_model), examples, [1], progress=False)
+    kept = A.extract(Sinky(tiny_model), examples, [1], progress=False, max_norm_ratio=None)
+    n3 = int((plain.pos == 3).sum())
+    assert n3 > 0 and sinky.n_sinks == n3 and sinky.n_tokens == plain.n_tokens - n3
+    assert not bool((sinky.pos == 3).any()) and kept.n_tokens == plain.n_tokens and kept.n_sinks == 0
+    assert plain.n_sinks == 0
