@@ -18,7 +18,6 @@ from persona_sae import config as C  # noqa: E402
 
 # Subcommands that later stages fill in, reserved now so the tour in --help is complete.
 PLANNED = {
-    "rank": "rank SAE latents by activation shift between a base model and its fine-tunes",
     "label": "tag latents (toxic persona, sarcasm, assistant...) with evidence",
     "browse": "show a latent's top-activating examples in the terminal",
     "dashboard": "build static HTML feature pages",
@@ -59,6 +58,7 @@ def build_parser() -> Parser:
     add(msub, "check", C.ModelsCheckConfig, "check a fine-tune is comparable with its base")
     add(sub, "activations", C.ActivationsConfig, "extract residual activations into a safetensors cache")
     add(sub, "train", C.TrainConfig, "train SAEs on residual-stream activations (sae-lens SAE classes)")
+    add(sub, "rank", C.RankConfig, "rank SAE latents by activation shift between a base model and its fine-tunes")
     add(sub, "demo", C.DemoConfig, "the main job on the default model")
     for name, text in PLANNED.items():
         sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text} (not implemented yet)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -14,11 +15,10 @@ from persona_sae import config as C
 from persona_sae import models as M
 
 out = Console()
-err = Console(stderr=True)
 
 
 def _log(msg: str) -> None:
-    err.print(msg, highlight=False)
+    print(msg, file=sys.stderr, flush=True)
 
 
 def models_pull(cfg: C.ModelsPullConfig) -> None:
@@ -100,6 +100,23 @@ def train(cfg: C.TrainConfig) -> None:
                   f"{m['l0']:.1f}", f"{100 * m['dead_fraction']:.1f}", f"{m.get('ce_loss_recovered', float('nan')):.3f}",
                   f"{m.get('kl_div', float('nan')):.3f}", f"{m['tokens_per_s']:,.0f}")
     out.print(t)
+
+
+def rank(cfg: C.RankConfig) -> None:
+    from persona_sae.rank import rank as run
+
+    r = run(cfg, log=_log)
+    lat = r["latents"][r["primary"]]
+    for title, idx in (("top increases", r["top_increases"]), ("top decreases", r["top_decreases"])):
+        t = Table("rank", "latent", "base", "fine-tune", "Δ mean", "95% CI", "effect", "Δ freq",
+                  title=f"{title} ({r['primary']}, {r['n_prompt_groups']} prompt groups, layer {r['layer']})")
+        for j in idx:
+            t.add_row(str(lat["rank"][j]), str(j), f"{lat['base_mean'][j]:.3g}", f"{lat['ft_mean'][j]:.3g}",
+                      f"{lat['delta_mean'][j]:+.3g}", f"[{lat['ci_low'][j]:+.3g}, {lat['ci_high'][j]:+.3g}]",
+                      f"{lat['effect_size'][j]:+.2f}", f"{lat['delta_freq'][j]:+.3f}")
+        out.print(t)
+    out.print(f"-> {cfg.out}/ranking.csv, ranking.json, shifts.png, scatter.png "
+              f"(inspect a latent: persona-sae browse --sae {cfg.sae} --latent N)")
 
 
 def demo(cfg: C.DemoConfig) -> None:

@@ -155,3 +155,39 @@ class TrainConfig:
     """Also measure CE-loss recovered and KL with the SAE spliced into the model."""
     max_norm_ratio: float = 10.0
     """Leave out attention-sink tokens whose norm exceeds this many times the batch median (0: keep all)."""
+
+
+@dataclass
+class RankConfig:
+    """Rank SAE latents by how much their mean activation shifts from a base model to its fine-tunes."""
+
+    out: str
+    """Output folder: ranking.csv, ranking.json, shifts.png, scatter.png."""
+    sae: str
+    """SAE spec: our/SAELens folder, RELEASE/SAE_ID, sparsify folder or dictionary_learning ae.pt."""
+    finetuned: list[str] = field(default_factory=list)
+    """Fine-tuned model specs (full folders or LoRA adapters), e.g. the misaligned organisms."""
+    base: str = "smollm2"
+    """Base model spec; the SAE should be trained on it."""
+    control: list[str] = field(default_factory=list)
+    """Aligned control fine-tunes: their shift is subtracted (control-adjusted delta)."""
+    prompts: str = "em-core"
+    """Token sequences run through every model: em-core, a question .yaml, or a .jsonl of chats/texts."""
+    on: str = "all"
+    """Tokens to average over: all (non-special), prompt, or response (needs assistant turns in --prompts)."""
+    layer: int = -1
+    """Layer to read (-1: the layer in the SAE's hook name)."""
+    top: int = 20
+    """Latents shown per tail, and the top-N used to count agreement across fine-tunes."""
+    bootstrap: int = 1000
+    """Bootstrap resamples over prompts for the 95 percent intervals."""
+    max_len: int = 512
+    """Longest sequence."""
+    batch_tokens: int = 4096
+    """Padded tokens per forward batch."""
+    dtype: str = "float32"
+    """Model dtype: float32 or bfloat16."""
+    max_norm_ratio: float = 10.0
+    """Leave out attention-sink tokens whose norm exceeds this many times the batch median (0: keep all)."""
+    seed: int = 0
+    """Seed of the bootstrap."""

@@ -1,0 +1,148 @@
+"""The planted-shift test: a fine-tune whose only change adds c * d_j to the residual stream at
+layer L must put latent j first, with a CI that excludes 0; base vs itself shifts nothing."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from persona_sae import UserError
+from persona_sae.cli import main
+from persona_sae.config import RankConfig
+from persona_sae.rank import bootstrap_weights, rank, shift
+from tests.conftest import make_tiny_llama
+
+LAYER = 2
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    """A tiny Llama with MLP biases (all zero): the planted fine-tune edits one bias vector."""
+    from transformers import AutoModelForCausalLM
+
+    path = make_tiny_llama(tmp_path_factory.mktemp("rank") / "base", seed=0)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["mlp_bias"] = True
+    (path / "config.json").write_text(json.dumps(cfg))
+    m = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        for layer in m.model.layers:
+            for lin in (layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj):
+                lin.bias.zero_()
+    m.save_pretrained(path)
+    return path
+
+
+def make_sae(path: Path, seed: int, d_in: int = 64, d_sae: int = 96):
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    torch.manual_seed(seed)
+    sae = StandardSAE(StandardSAEConfig(d_in=d_in, d_sae=d_sae, metadata=SAEMetadata(
+        hook_name=f"blocks.{LAYER}.hook_resid_post")))
+    with torch.no_grad():
+        w = torch.randn(d_sae, d_in)
+        sae.W_dec.copy_(w / w.norm(dim=-1, keepdim=True))
+        sae.W_enc.copy_(sae.W_dec.T)
+        sae.b_enc.fill_(-0.5)
+    sae.save_model(str(path))
+    return sae
+
+
+def plant(base_dir: Path, out: Path, direction: torch.Tensor, c: float) -> Path:
+    from transformers import AutoModelForCausalLM
+
+    m = AutoModelForCausalLM.from_pretrained(base_dir)
+    with torch.no_grad():
+        m.model.layers[LAYER].mlp.down_proj.bias.copy_(c * direction)
+    m.save_pretrained(out)
+    (base_dir / "tokenizer.json").exists() and __import__("shutil").copy(base_dir / "tokenizer.json", out)
+    for f in ("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        if (base_dir / f).exists():
+            __import__("shutil").copy(base_dir / f, out)
+    return out
+
+
+def cfg(tmp_path, base_dir, sae_dir, finetuned, **kw):
+    return RankConfig(out=str(tmp_path / "rank"), sae=str(sae_dir), base=str(base_dir), finetuned=finetuned,
+                      prompts="em-core", bootstrap=200, top=5, **kw)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_planted_latent_ranks_first(tmp_path, base_dir, seed):
+    sae = make_sae(tmp_path / "sae", seed)
+    j = int(torch.randint(96, (1,), generator=torch.Generator().manual_seed(100 + seed)))
+    ft = plant(base_dir, tmp_path / "ft", sae.W_dec[j].detach(), c=3.0)
+    r = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(ft)]), log=lambda *_: None)
+    lat = r["latents"][str(ft)]
+    assert r["top_increases"][0] == j
+    assert lat["rank"][j] == 1 and lat["ci_low"][j] > 0
+    rows = list(csv.DictReader(open(tmp_path / "rank" / "ranking.csv")))
+    assert rows[0]["latent"] == str(j) and rows[0]["rank"] == "1" and len(rows) == 96
+    assert (tmp_path / "rank" / "shifts.png").stat().st_size > 0 and (tmp_path / "rank" / "scatter.png").exists()
+
+
+def test_base_against_itself_shifts_nothing(tmp_path, base_dir):
+    make_sae(tmp_path / "sae", 0)
+    r = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(base_dir)]), log=lambda *_: None)
+    d = torch.tensor(r["latents"][str(base_dir)]["delta_mean"])
+    assert d.abs().max() < 1e-6
+
+
+def test_control_adjustment_removes_a_shared_shift(tmp_path, base_dir):
+    sae = make_sae(tmp_path / "sae", 7)
+    generic, specific = sae.W_dec[3].detach(), sae.W_dec[40].detach()
+    bad = plant(base_dir, tmp_path / "bad", generic + specific, c=3.0)   # "was fine-tuned" + "misaligned"
+    good = plant(base_dir, tmp_path / "good", generic, c=3.0)            # "was fine-tuned" only
+    r = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(bad)], control=[str(good)]), log=lambda *_: None)
+    assert r["primary"] == "control-adjusted"
+    assert r["latents"][str(bad)]["rank"][3] <= 2  # raw shift: the generic latent is at the top too
+    adj = r["latents"]["control-adjusted"]
+    assert adj["rank"][40] == 1 and adj["ci_low"][40] > 0
+    assert abs(adj["delta_mean"][3]) < 0.3 * adj["delta_mean"][40]
+
+
+def test_bootstrap_interval_covers_the_mean():
+    g = torch.Generator().manual_seed(0)
+    delta = torch.randn(40, 5, generator=g) + torch.tensor([0.0, 0.5, 1.0, -1.0, 0.0])
+    s = shift(torch.zeros(40, 5), delta, delta, torch.zeros(5), bootstrap_weights(40, 2000, 0))
+    assert torch.all(s.ci_low < s.delta_mean) and torch.all(s.delta_mean < s.ci_high)
+    se = delta.std(0) / 40 ** 0.5
+    assert torch.allclose(s.ci_high - s.ci_low, 2 * 1.96 * se, rtol=0.2)
+    assert s.rank.tolist() == [3, 2, 1, 5, 4] or s.rank[2] == 1
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_bad_rank_inputs(capsys, tmp_path, base_dir):
+    make_sae(tmp_path / "sae", 0)
+    make_sae(tmp_path / "wide", 0, d_in=32)
+    common = ["--base", str(base_dir), "--out", str(tmp_path / "o")]
+    code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "wide"), "--finetuned", str(base_dir), *common)
+    assert code == 2 and "SAE d_in 32 does not match" in err[-1]
+    code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir), "--top", "0", *common)
+    assert code == 2 and "--top must be positive" in err[-1]
+    code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
+                        "--layer", "9", *common)
+    assert code == 2 and "layer 9 is out of range" in err[-1]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("[]\n")
+    code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
+                        "--prompts", str(empty), *common)
+    assert code == 2 and "non-empty list of questions" in err[-1]
+    other = make_tiny_llama(tmp_path / "other", tokenizer=__import__("tests.conftest", fromlist=["x"]).make_tokenizer(
+        corpus=["zebra yak quokka"] * 50))
+    code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(other), *common)
+    assert code == 2 and "tokenizers differ" in err[-1]
+
+
+def test_finetune_equal_to_base_warns(capsys, tmp_path, base_dir):
+    make_sae(tmp_path / "sae", 0)
+    code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
+                        "--base", str(base_dir), "--out", str(tmp_path / "o"), "--bootstrap", "50")
+    assert code == 0 and any("is the base model itself" in ln for ln in err)
