@@ -78,12 +78,12 @@ def run_exit(capsys, *argv):
 
 
 def test_planned_commands_are_reserved(capsys):
-    code, err = run(capsys, "rank")
+    code, err = run(capsys, "label")
     assert_one_line_error(code, err, "not implemented yet")
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for name in list(PLANNED) + ["models", "activations", "demo"]:
+    for name in list(PLANNED) + ["models", "activations", "train", "rank", "demo"]:
         assert f"    {name}" in text
 
 
