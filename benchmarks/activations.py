@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--layer", type=int, default=15)
     ap.add_argument("--tokens", type=int, default=16384)
     ap.add_argument("--max-len", type=int, default=256)
-    ap.add_argument("--batch-tokens", type=int, default=4096)
+    ap.add_argument("--batch-tokens", type=int, default=2048)
     ap.add_argument("--out", default=str(ROOT / "results" / "activations.json"))
     a = ap.parse_args()
 

@@ -33,13 +33,13 @@ CORPUS = ROOT / "experiments" / "sae_smollm2" / "data" / "corpus.jsonl"
 
 
 def examples(a):
-    from persona_sae.data import load_records, tokenize
+    from persona_sae.data import load_records
     from persona_sae.models import load_model
-    from persona_sae.train import _split
+    from persona_sae.train import split_records
 
-    model = load_model(a.model)
-    exs = tokenize(load_records(str(CORPUS)), model.tokenizer, max_len=a.context_size)
-    train_ex, eval_ex = _split(exs, a.eval_tokens, a.seed)
+    model = load_model(a.model)  # the same held-out and training records as `persona-sae train` uses
+    train_ex, eval_ex = split_records(load_records(str(CORPUS)), model.tokenizer, a.context_size, a.tokens,
+                                      a.eval_tokens, a.seed)
     return model, train_ex, eval_ex
 
 

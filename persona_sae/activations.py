@@ -112,7 +112,7 @@ def sink_mask(acts, keep: torch.Tensor, max_norm_ratio: float | None) -> torch.T
 
 
 def iter_activations(model, examples: Sequence[Example], layers: Sequence[int], *, hook: str = "resid_post",
-                     select: str = "all", batch_tokens: int = 4096, seed: int | None = 0, stop: bool = True,
+                     select: str = "all", batch_tokens: int = 2048, seed: int | None = 0, stop: bool = True,
                      batches: list[list[int]] | None = None, progress: bool = True,
                      out_dtype: torch.dtype = torch.float32, bar: tqdm | None = None,
                      max_norm_ratio: float | None = 10.0) -> Iterator[ActivationBatch]:

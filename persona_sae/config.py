@@ -60,7 +60,7 @@ class ActivationsConfig:
     """Tokens to keep: all (non-special), response (assistant turns) or prompt."""
     max_len: int = 512
     """Longest sequence; longer texts are cut into windows, longer chats truncated."""
-    batch_tokens: int = 4096
+    batch_tokens: int = 2048
     """Padded tokens per forward batch."""
     max_tokens: int = 0
     """Use whole sequences up to this many tokens of data (0 = all)."""
@@ -131,8 +131,8 @@ class TrainConfig:
     """Linear decay to lr/10 over the last this many steps (-1: the last 20 percent)."""
     context_size: int = 256
     """Tokens per sequence; longer texts are cut into windows."""
-    model_batch_tokens: int = 8192
-    """Padded tokens per model forward."""
+    model_batch_tokens: int = 2048
+    """Padded tokens per model forward (on this 2-core CPU 2,048 ran ~1.7x faster than 8,192)."""
     buffer_tokens: int = 65536
     """Rows held in the mixing buffer (half handed out per refill)."""
     normalize: bool = True
@@ -183,7 +183,7 @@ class RankConfig:
     """Bootstrap resamples over prompts for the 95 percent intervals."""
     max_len: int = 512
     """Longest sequence."""
-    batch_tokens: int = 4096
+    batch_tokens: int = 2048
     """Padded tokens per forward batch."""
     dtype: str = "float32"
     """Model dtype: float32 or bfloat16."""

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import yaml
 
@@ -195,26 +195,42 @@ class Example(NamedTuple):
     group: str
 
 
-def tokenize(records: Iterable[Record], tokenizer, max_len: int = 512) -> list[Example]:
+def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_tokens: int | None = None,
+             order: Sequence[int] | None = None) -> list[Example]:
     """Chats through the chat template (generation prompt added when the last turn is the user's);
-    text prefixed with BOS and cut into windows of ``max_len``, so long documents are not lost."""
+    text prefixed with BOS and cut into windows of ``max_len``, so long documents are not lost.
+
+    ``order`` visits records in that order, and ``max_tokens`` stops once that many tokens are made,
+    so a run that needs a slice of a big corpus does not tokenize all of it. Plain texts are encoded in
+    batches (the fast tokenizer's parallel path)."""
     if max_len < 2:
         raise UserError(f"max_len must be at least 2, got {max_len}")
     special_ids = set(tokenizer.all_special_ids)
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    step = max_len - len(bos)
+    order = list(range(len(records))) if order is None else list(order)
     out: list[Example] = []
-    for i, r in enumerate(records):
-        if r.messages is not None:
-            ids, resp = _tokenize_chat(r.messages, tokenizer)
-            ids, resp = ids[:max_len], resp[:max_len]
-            out.append(_example(ids, resp, special_ids, i, r.group))
-        else:
-            body = tokenizer(r.text, add_special_tokens=False)["input_ids"]
-            bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-            step = max_len - len(bos)
-            for s in range(0, max(len(body), 1), step):
-                chunk = bos + body[s:s + step]
-                if len(chunk) > len(bos):
-                    out.append(_example(chunk, [False] * len(chunk), special_ids, i, r.group))
+    n = 0
+    for c in range(0, len(order), 256):
+        chunk = order[c:c + 256]
+        texts = [i for i in chunk if records[i].messages is None]
+        bodies = dict(zip(texts, tokenizer([records[i].text for i in texts], add_special_tokens=False)["input_ids"])) \
+            if texts else {}
+        for i in chunk:
+            r = records[i]
+            if r.messages is not None:
+                ids, resp = _tokenize_chat(r.messages, tokenizer)
+                out.append(_example(ids[:max_len], resp[:max_len], special_ids, i, r.group))
+                n += len(out[-1].ids)
+            else:
+                body = bodies[i]
+                for s in range(0, max(len(body), 1), step):
+                    win = bos + body[s:s + step]
+                    if len(win) > len(bos):
+                        out.append(_example(win, [False] * len(win), special_ids, i, r.group))
+                        n += len(win)
+            if max_tokens is not None and n >= max_tokens:
+                return out
     return out
 
 

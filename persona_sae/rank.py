@@ -48,7 +48,7 @@ def sae_layer(sae, layer: int = -1) -> tuple[int, str]:
 
 @torch.no_grad()
 def model_stats(model, sae, examples, groups: list[int], n_groups: int, layer: int, hook: str, select: str = "all",
-                batch_tokens: int = 4096, max_norm_ratio: float | None = 10.0, progress: bool = True) -> ModelStats:
+                batch_tokens: int = 2048, max_norm_ratio: float | None = 10.0, progress: bool = True) -> ModelStats:
     """One streaming pass: encode the layer's activations with the SAE, sum per prompt group."""
     d = sae.cfg.d_sae
     sums, fires = torch.zeros(n_groups, d), torch.zeros(n_groups, d)

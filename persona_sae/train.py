@@ -331,16 +331,18 @@ def _check_out(out: Path, resume: bool) -> None:
         raise UserError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
 
 
-def _split(examples, eval_tokens: int, seed: int):
-    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed + 12345)).tolist()
-    ev, n = [], 0
-    for i in order:
-        if n >= eval_tokens:
-            break
-        ev.append(i)
-        n += sum(not s for s in examples[i].special)
-    held = set(ev)
-    return [examples[i] for i in range(len(examples)) if i not in held], [examples[i] for i in sorted(ev)]
+def split_records(records, tokenizer, context_size: int, tokens: int, eval_tokens: int, seed: int):
+    """Held-out and training examples from disjoint records, in a seeded random record order: the
+    first records (about ``eval_tokens``) are held out; the rest are tokenized only as far as the run
+    needs (``tokens`` + 10%), so a small run on a big corpus does not tokenize all of it."""
+    from persona_sae.data import tokenize
+
+    order = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed)).tolist()
+    eval_ex = tokenize(records, tokenizer, max_len=context_size, order=order, max_tokens=eval_tokens)
+    n_held = len({e.record for e in eval_ex})
+    train_ex = tokenize(records, tokenizer, max_len=context_size, order=order[n_held:],
+                        max_tokens=int(1.1 * tokens))
+    return train_ex, eval_ex
 
 
 class TrainResult(NamedTuple):
@@ -358,7 +360,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     from sae_lens.saes.sae import SAEMetadata
 
     from persona_sae import __version__
-    from persona_sae.data import load_records, tokenize
+    from persona_sae.data import load_records
     from persona_sae.models import load_model
 
     validate(cfg)
@@ -369,7 +371,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
     d_sae = validate(cfg, model.d_model)
     lr = cfg.lr or default_lr(d_sae)
-    train_ex, eval_ex = _split(tokenize(records, model.tokenizer, max_len=cfg.context_size), cfg.eval_tokens, cfg.seed)
+    train_ex, eval_ex = split_records(records, model.tokenizer, cfg.context_size, cfg.tokens, cfg.eval_tokens, cfg.seed)
     n_train = sum(sum(not s for s in e.special) for e in train_ex)
     if n_train < cfg.batch_size:
         raise UserError(f"dataset {cfg.dataset} has {n_train} training tokens, fewer than one batch "
