@@ -27,7 +27,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = {"saelens": "SAELens runner (defaults: fp32)", "saelens-fast": "SAELens runner (bf16 LM, SAE autocast)",
+LABELS = {"saelens": "SAELens runner (defaults: fp32)",
+          "saelens-fast": "SAELens runner (bf16 LM, SAE autocast, 2k-token forwards)",
           "ours": "persona-sae train (bf16 LM, SAE autocast)"}
 CORPUS = ROOT / "experiments" / "sae_smollm2" / "data" / "corpus.jsonl"
 
@@ -77,7 +78,9 @@ def run_saelens(a, out: Path) -> dict:
         model_name=a.model, model_class_name="TransformerBridge", hook_name=f"blocks.{a.layer}.hook_resid_post",
         dataset_path="override", is_dataset_tokenized=True, streaming=False, context_size=a.context_size,
         training_tokens=a.tokens, train_batch_size_tokens=a.batch_size, lr=a.lr, lr_end=a.lr / 10,
-        lr_decay_steps=(a.tokens // a.batch_size) // 5, store_batch_size_prompts=16, n_batches_in_buffer=16,
+        lr_decay_steps=(a.tokens // a.batch_size) // 5,
+        # defaults: 32 prompts per forward, 20 of those in the buffer; fast: our 2,048-token forwards, same buffer
+        store_batch_size_prompts=8 if fast else 32, n_batches_in_buffer=80 if fast else 20,
         exclude_special_tokens=True, prepend_bos=True, device="cpu", dtype="float32",
         n_batches_for_norm_estimate=10, logger=LoggingConfig(log_to_wandb=False), n_checkpoints=0, autocast=fast,
         checkpoint_path=None, output_path=None, seed=a.seed, verbose=False)
@@ -147,10 +150,10 @@ def main():
         "speedup_vs_fast": rows["ours"]["tokens_per_s"] / rows["saelens-fast"]["tokens_per_s"],
         "ev_difference": rows["ours"]["explained_variance"] - rows["saelens"]["explained_variance"],
     }
-    print(f"\n{'trainer':44s} | {'end-to-end tok/s':>16s} | {'held-out EV':>11s} | {'L0':>5s} | {'peak RSS MB':>11s}")
+    print(f"\n{'trainer':58s} | {'end-to-end tok/s':>16s} | {'held-out EV':>11s} | {'L0':>5s} | {'peak RSS MB':>11s}")
     for name, label in LABELS.items():
         r = rows[name]
-        print(f"{label:44s} | {r['tokens_per_s']:16.0f} | {r['explained_variance']:11.3f} | {r['l0']:5.1f} | {r['peak_rss_mb']:11.0f}")
+        print(f"{label:58s} | {r['tokens_per_s']:16.0f} | {r['explained_variance']:11.3f} | {r['l0']:5.1f} | {r['peak_rss_mb']:11.0f}")
     print(f"speed-up {ratio:.2f}x vs SAELens defaults ({result['speedup_vs_fast']:.2f}x vs its fast settings), "
           f"EV difference {result['ev_difference']:+.3f}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
