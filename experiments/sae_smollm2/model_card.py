@@ -41,7 +41,7 @@ bash experiments/sae_smollm2/train_checkpoint.sh   # builds the corpus, then run
 | CE loss: clean / SAE spliced / zero-ablated | {m['ce_clean']:.3f} / {m['ce_spliced']:.3f} / {m['ce_zero_ablated']:.3f} |
 | CE-loss recovered | {m['ce_loss_recovered']:.3f} |
 | KL(clean ‖ spliced) per token | {m['kl_div']:.3f} |
-| end-to-end training throughput | {m['tokens_per_s']:,.0f} tok/s (2-core CPU) |
+| training-loop throughput (forward + SAE steps, after setup) | {m['tokens_per_s']:,.0f} tok/s (2-core CPU) |
 
 `loss.png` and `density.png` beside this card show the training curve and the latent firing frequencies.
 """
