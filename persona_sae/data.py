@@ -8,6 +8,7 @@ norm) and must be left out. So tokenization returns those masks beside the ids.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -77,7 +78,7 @@ def read_text(path: str | Path) -> list[Record]:
     if not path.is_file():
         raise UserError(f"file not found: {path}")
     text = path.read_text(encoding="utf-8", errors="replace")
-    paras = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n")]
+    paras = [p.strip() for p in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"))]  # blank = whitespace only
     out = [Record(text=p, group=path.name) for p in paras if p]
     if not out:
         raise UserError(f"{path} holds no text")
@@ -229,6 +230,8 @@ def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_token
                     if len(win) > len(bos):
                         out.append(_example(win, [False] * len(win), special_ids, i, r.group))
                         n += len(win)
+                    if max_tokens is not None and n >= max_tokens:
+                        return out
             if max_tokens is not None and n >= max_tokens:
                 return out
     return out

@@ -84,6 +84,12 @@ def test_question_prompt_ends_with_generation_prompt(tok):
     assert not any(ex.response)
 
 
+def test_token_budget_stops_inside_a_long_document(tok):
+    text = " ".join(["The villain laughed cruelly."] * 400)
+    exs = tokenize([Record(text=text), Record(text="never reached")], tok, max_len=64, max_tokens=200)
+    assert 200 <= sum(len(e.ids) for e in exs) < 200 + 64 and {e.record for e in exs} == {0}
+
+
 def test_long_text_is_windowed_with_bos(tok):
     text = " ".join(["The villain laughed cruelly."] * 200)
     exs = tokenize([Record(text=text)], tok, max_len=64)
@@ -96,9 +102,9 @@ def test_long_text_is_windowed_with_bos(tok):
 def test_text_file_and_dataset_folder(tmp_path, tok):
     import datasets
 
-    (tmp_path / "a.txt").write_text("First paragraph.\n\nSecond one\nwith two lines.\n\n\n")
+    (tmp_path / "a.txt").write_text("First paragraph.\n\nSecond one\nwith two lines.\n \n Third, after a line of spaces\n\n")
     recs = load_records(str(tmp_path / "a.txt"))
-    assert [r.text for r in recs] == ["First paragraph.", "Second one\nwith two lines."]
+    assert [r.text for r in recs] == ["First paragraph.", "Second one\nwith two lines.", "Third, after a line of spaces"]
     datasets.Dataset.from_dict({"text": ["a b", "c d e"]}).save_to_disk(str(tmp_path / "ds"))
     assert [r.text for r in load_records(str(tmp_path / "ds"))] == ["a b", "c d e"]
     with pytest.raises(UserError, match="has no column"):
