@@ -10,7 +10,6 @@ Prints a table and writes benchmarks/results/activations.json. Text: wikitext-2 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,6 +21,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from persona_sae import write_json  # noqa: E402
 from persona_sae.activations import collate, plan_batches, selection_mask  # noqa: E402
 from persona_sae.data import load_records, tokenize  # noqa: E402
 from persona_sae.models import load_model  # noqa: E402
@@ -105,9 +105,7 @@ def main():
         print(f"{r['dtype']:9s} | {r['method']:32s} | {r['tok_per_s']:7.0f} | {r['vs_full_forward_fp32']:11.2f}x |"
               f" {r['vs_naive_run_with_cache']:10.2f}x")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(a.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(a.out)
+    write_json(a.out, result)
     print(f"-> {a.out}")
 
 

@@ -47,6 +47,7 @@ def random_lora(base_dir: Path, out: Path) -> Path:
 
 
 def main():
+    from persona_sae import write_json
     from persona_sae.activations import collate, plan_batches, selection_mask
     from persona_sae.data import load_records, tokenize
     from persona_sae.models import load_model, pull
@@ -106,9 +107,7 @@ def main():
         print(f"{name:8s} | {r['tok_per_s']:16.0f} | {r['cost_vs_bare']:11.2f}x")
     print(f"rank is {rows['naive']['seconds'] / rows['rank']['seconds']:.2f}x faster than naive")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    p = Path(a.out).with_suffix(".tmp")
-    p.write_text(json.dumps(result, indent=2) + "\n")
-    p.replace(a.out)
+    write_json(a.out, result)
     print(f"-> {a.out}")
 
 

@@ -131,6 +131,7 @@ def main():
         subprocess.run(argv, check=True)
         rows[name] = json.loads((out / "bench.json").read_text())
 
+    from persona_sae import write_json
     from persona_sae.saes import load_sae
     from persona_sae.train import evaluate
 
@@ -157,9 +158,7 @@ def main():
     print(f"speed-up {ratio:.2f}x vs SAELens defaults ({result['speedup_vs_fast']:.2f}x vs its fast settings), "
           f"EV difference {result['ev_difference']:+.3f}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(a.out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(a.out)
+    write_json(a.out, result)
     print(f"-> {a.out}")
 
 

@@ -3,16 +3,16 @@ layer L must put latent j first, with a CI that excludes 0; base vs itself shift
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from persona_sae import UserError
 from persona_sae.cli import main
 from persona_sae.config import RankConfig
 from persona_sae.rank import bootstrap_weights, rank, shift
-from tests.conftest import make_tiny_llama
+from tests.conftest import make_tiny_llama, make_tokenizer
 
 LAYER = 2
 
@@ -58,10 +58,9 @@ def plant(base_dir: Path, out: Path, direction: torch.Tensor, c: float) -> Path:
     with torch.no_grad():
         m.model.layers[LAYER].mlp.down_proj.bias.copy_(c * direction)
     m.save_pretrained(out)
-    (base_dir / "tokenizer.json").exists() and __import__("shutil").copy(base_dir / "tokenizer.json", out)
-    for f in ("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
         if (base_dir / f).exists():
-            __import__("shutil").copy(base_dir / f, out)
+            shutil.copy(base_dir / f, out)
     return out
 
 
@@ -111,7 +110,7 @@ def test_bootstrap_interval_covers_the_mean():
     assert torch.all(s.ci_low < s.delta_mean) and torch.all(s.delta_mean < s.ci_high)
     se = delta.std(0) / 40 ** 0.5
     assert torch.allclose(s.ci_high - s.ci_low, 2 * 1.96 * se, rtol=0.2)
-    assert s.rank.tolist() == [3, 2, 1, 5, 4] or s.rank[2] == 1
+    assert (int(s.rank[2]), int(s.rank[1]), int(s.rank[3])) == (1, 2, 5)
 
 
 def run_cli(capsys, *argv):
@@ -135,8 +134,7 @@ def test_bad_rank_inputs(capsys, tmp_path, base_dir):
     code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
                         "--prompts", str(empty), *common)
     assert code == 2 and "non-empty list of questions" in err[-1]
-    other = make_tiny_llama(tmp_path / "other", tokenizer=__import__("tests.conftest", fromlist=["x"]).make_tokenizer(
-        corpus=["zebra yak quokka"] * 50))
+    other = make_tiny_llama(tmp_path / "other", tokenizer=make_tokenizer(corpus=["zebra yak quokka"] * 50))
     code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(other), *common)
     assert code == 2 and "tokenizers differ" in err[-1]
 
