@@ -207,12 +207,12 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    top_tok = stats[cfg.finetuned[0]].top_token
     tmp = out / "ranking.csv.tmp"
     with open(tmp, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(COLUMNS)
         for name, s in results.items():
+            top_tok = stats.get(name, stats[cfg.finetuned[0]]).top_token  # aggregates: the first fine-tune's
             for j in torch.argsort(s.rank).tolist():
                 wr.writerow([j, name, f"{s.base_mean[j]:.6g}", f"{s.ft_mean[j]:.6g}", f"{s.delta_mean[j]:.6g}",
                              f"{s.ci_low[j]:.6g}", f"{s.ci_high[j]:.6g}", f"{s.effect_size[j]:.4g}",
