@@ -48,7 +48,7 @@ class SAESpec(NamedTuple):
 
 def sae_specs(cfg: TrainConfig) -> list[SAESpec]:
     multi = len(cfg.layers) * len(cfg.k) > 1
-    return [SAESpec(f"L{L}_k{k}" if multi else "", L, k) for L in cfg.layers for k in cfg.k]
+    return [SAESpec(f"L{L}_k{k}" if multi else "sae", L, k) for L in cfg.layers for k in cfg.k]
 
 
 def default_lr(d_sae: int) -> float:
@@ -347,7 +347,8 @@ class TrainResult(NamedTuple):
     """Held-out metrics per SAE name."""
     saes: dict
     """The trained sae-lens training SAEs, normalization folded in (what was saved)."""
-    history: list[dict]
+    history: dict[str, list[dict]]
+    """Per SAE name: loss, MSE, aux loss and L0 at ~200 points of the run."""
 
 
 def train(cfg: TrainConfig, log=print) -> TrainResult:
@@ -404,7 +405,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         trainers.append(SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(())))
 
     buffer = MixingBuffer(cfg.buffer_tokens, cfg.seed)
-    step, pos, history = 0, (0, 0), []
+    step, pos, history = 0, (0, 0), {spec.name: [] for spec in specs}
     ckpt = load_checkpoint(out) if cfg.resume else None
     if ckpt is not None:
         saved = ckpt["config"]
@@ -444,19 +445,21 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
             res = tr.step(batch[:, li[spec.layer]])
             tr.n_training_steps += 1
             if not torch.isfinite(res.loss):
-                raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name or 'sae'}); lower --lr")
-            if spec is specs[0]:
+                raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name}); lower --lr")
+            if (step + 1) % max(1, total_steps // 200) == 0 or step + 1 == total_steps or spec is specs[0]:
                 rec = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size, "loss": float(res.loss.detach()),
                        "mse_loss": float(res.losses["mse_loss"].detach()),
                        "l0": float((res.feature_acts.detach() != 0).sum(-1).float().mean())}
                 aux = [float(v.detach()) for k, v in res.losses.items() if k != "mse_loss"]
                 if aux:
                     rec["aux"] = sum(aux)
+                if (step + 1) % max(1, total_steps // 200) == 0 or step + 1 == total_steps:
+                    history[spec.name].append(rec)
+                if spec is specs[0]:
+                    shown = rec
         step += 1
-        if step % max(1, total_steps // 200) == 0 or step == total_steps:
-            history.append(rec)
         bar.update(cfg.batch_size)
-        bar.set_postfix(mse=f"{rec['mse_loss']:.3g}", L0=f"{rec['l0']:.0f}")
+        bar.set_postfix(mse=f"{shown['mse_loss']:.3g}", L0=f"{shown['l0']:.0f}")
         if step % cfg.checkpoint_every == 0 and step < total_steps:
             save_checkpoint(out, {"config": run_config, "step": step, "pos": list(pos), "history": history,
                                   "trainers": [trainer_state(tr) for tr in trainers], "buffer": buffer.state()})
@@ -465,8 +468,8 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
 
     results = {}
     for spec, tr in zip(specs, trainers):
-        dest = out / spec.name if spec.name else out
-        stage = out / f".{spec.name or 'sae'}.tmp"
+        dest = out / spec.name if len(specs) > 1 else out
+        stage = out / f".{spec.name}.tmp"
         shutil.rmtree(stage, ignore_errors=True)
         if tr.activation_scaler.scaling_factor is not None:
             tr.sae.fold_activation_norm_scaling_factor(tr.activation_scaler.scaling_factor)
@@ -477,10 +480,10 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         dead = tr.dead_neurons if step * cfg.batch_size >= cfg.dead_window_tokens else tr.act_freq_scores == 0
         metrics.update(dead_fraction=float(dead.float().mean()), dead_window_tokens=min(cfg.dead_window_tokens, step * cfg.batch_size),
                        train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,
-                       final_mse_loss=history[-1]["mse_loss"] if history else None,
+                       final_mse_loss=history[spec.name][-1]["mse_loss"] if history[spec.name] else None,
                        tokens_per_s=(step * cfg.batch_size - tokens_at_start) / max(seconds, 1e-9))
         write_json(stage / "metrics.json", metrics)
-        plot_run(stage, history, tr.act_freq_scores / max(tr.n_frac_active_samples, 1),
+        plot_run(stage, history[spec.name], tr.act_freq_scores / max(tr.n_frac_active_samples, 1),
                  f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
         if dest == out:
             for f in stage.iterdir():
@@ -489,7 +492,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         else:
             shutil.rmtree(dest, ignore_errors=True)
             os.replace(stage, dest)
-        results[spec.name or "sae"] = metrics
+        results[spec.name] = metrics
 
     import sae_lens
     import transformers
@@ -503,4 +506,4 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     })
     for d in ("checkpoint", "checkpoint.old", "checkpoint.new"):
         shutil.rmtree(out / d, ignore_errors=True)
-    return TrainResult(results, {spec.name or "sae": tr.sae for spec, tr in zip(specs, trainers)}, history)
+    return TrainResult(results, {spec.name: tr.sae for spec, tr in zip(specs, trainers)}, history)

@@ -33,7 +33,7 @@ def test_every_arch_trains_and_round_trips(tmp_path, tiny_dir, arch):
 
     c = cfg(tmp_path, tiny_dir, arch=arch, l1_coefficient=0.5, l0_coefficient=0.05)
     res = train(c, log=lambda *_: None)
-    h = res.history
+    h = res.history["sae"]
     for key, factor in (("mse_loss", 0.8), ("loss", 1.0)):  # loss includes AuxK / sparsity terms
         first = sum(r[key] for r in h[:5]) / 5
         last = sum(r[key] for r in h[-5:]) / 5
@@ -78,6 +78,8 @@ def test_multi_sae_from_one_stream(tmp_path, tiny_dir):
         assert (Path(c.out) / name / "sae_weights.safetensors").is_file()
         assert abs(m["l0"] - m["k"]) < 1e-6
     assert res.metrics["L1_k16"]["explained_variance"] > res.metrics["L1_k4"]["explained_variance"]
+    # each SAE has its own curve
+    assert res.history["L1_k4"][-1]["l0"] == 4 and res.history["L2_k16"][-1]["l0"] == 16
 
 
 def test_mixing_buffer_is_bounded_and_loses_nothing():
