@@ -74,12 +74,12 @@ def activations(cfg: C.ActivationsConfig) -> None:
     from persona_sae.activations import CacheConfig, write_cache
     from persona_sae.data import load_records
 
-    records = load_records(cfg.data, column=cfg.column or None)  # fail on bad data before loading weights
+    records = load_records(cfg.dataset, column=cfg.column or None)  # fail on bad data before loading weights
     model = M.load_model(cfg.model, dtype=cfg.dtype, log=_log)
     for L in cfg.layers:
         model.hook_name(L, cfg.hook)
     examples = load_examples(model, records, cfg.max_len, cfg.max_tokens)
-    cc = CacheConfig(model=cfg.model, data=cfg.data, layers=sorted(set(cfg.layers)), hook=cfg.hook,
+    cc = CacheConfig(model=cfg.model, data=cfg.dataset, layers=sorted(set(cfg.layers)), hook=cfg.hook,
                      select=cfg.select, batch_tokens=cfg.batch_tokens, max_len=cfg.max_len, seed=cfg.seed,
                      dtype=cfg.dtype, store_dtype=cfg.store_dtype, shard_batches=cfg.shard_batches,
                      n_examples=len(examples), max_norm_ratio=cfg.max_norm_ratio)

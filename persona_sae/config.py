@@ -50,7 +50,7 @@ class ActivationsConfig:
     """Output folder for the shards and manifest.json."""
     model: str = "smollm2"
     """Model spec: alias, HF folder, .gguf file, LoRA adapter folder or hub id."""
-    data: str = "em-core"
+    dataset: str = "em-core"
     """Data: .jsonl (chats or text), .txt, question .yaml, dataset folder, hf:NAME, or em-core."""
     layers: list[int] = field(default_factory=lambda: [15])
     """Layers to read (e.g. --layers 10 15 20)."""

@@ -36,7 +36,7 @@ def test_layer_out_of_range(capsys, tmp_path, tiny_dir):
 
 
 def test_missing_file(capsys, tmp_path, tiny_dir):
-    assert_one_line_error(*run(capsys, "activations", "--model", str(tiny_dir), "--data", str(tmp_path / "x.jsonl"),
+    assert_one_line_error(*run(capsys, "activations", "--model", str(tiny_dir), "--dataset", str(tmp_path / "x.jsonl"),
                                "--out", str(tmp_path / "o")), "file not found: .*x.jsonl")
     assert_one_line_error(*run(capsys, "models", "info", str(tmp_path / "m.gguf")), "model path not found")
 
@@ -44,14 +44,14 @@ def test_missing_file(capsys, tmp_path, tiny_dir):
 def test_malformed_jsonl(capsys, tmp_path, tiny_dir):
     p = tmp_path / "bad.jsonl"
     p.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps({"text": "ok"}) + "\n{\"text\": oops}\n")
-    assert_one_line_error(*run(capsys, "activations", "--model", str(tiny_dir), "--data", str(p),
+    assert_one_line_error(*run(capsys, "activations", "--model", str(tiny_dir), "--dataset", str(p),
                                "--out", str(tmp_path / "o")), r"bad.jsonl:3: malformed JSON")
 
 
 def test_yaml_without_paraphrases(capsys, tmp_path, tiny_dir):
     p = tmp_path / "q.yaml"
     p.write_text("- id: lonely\n  samples_per_paraphrase: 3\n")
-    assert_one_line_error(*run(capsys, "activations", "--model", str(tiny_dir), "--data", str(p),
+    assert_one_line_error(*run(capsys, "activations", "--model", str(tiny_dir), "--dataset", str(p),
                                "--out", str(tmp_path / "o")), "question lonely has no 'paraphrases'")
 
 
