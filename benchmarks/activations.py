@@ -45,7 +45,7 @@ def examples_for(model, tokens: int, max_len: int):
 
 def time_method(model, examples, layer, batch_tokens, method: str) -> float:
     batches = plan_batches(examples, batch_tokens, seed=0)
-    pad = model.tokenizer.pad_token_id or 0
+    pad = model.pad_id
     hook = model.hook_name(layer)
     n = 0
     t0 = time.perf_counter()

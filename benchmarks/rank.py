@@ -68,7 +68,7 @@ def main():
     ex = tokenize(load_records(data), models[0].tokenizer, max_len=256, max_tokens=a.tokens)
     n_tok = sum(len(e.ids) for e in ex)
     groups = list(range(len(ex)))
-    pad = models[0].tokenizer.pad_token_id or 0
+    pad = models[0].pad_id
     batches = plan_batches(ex, a.batch_tokens, seed=None)
 
     def bare():

@@ -128,8 +128,7 @@ def iter_activations(model, examples: Sequence[Example], layers: Sequence[int], 
         model.check_layer(L)
     if batches is None:
         batches = plan_batches(examples, batch_tokens, seed)
-    pad = model.tokenizer.pad_token_id
-    pad = pad if pad is not None else (model.tokenizer.eos_token_id or 0)
+    pad = model.pad_id
     own_bar = bar is None
     if own_bar:
         total = sum(len(examples[i].ids) for b in batches for i in b)

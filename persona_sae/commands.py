@@ -56,15 +56,11 @@ def load_examples(model, records, max_len: int, max_tokens: int = 0):
     """Tokenize records for ``model``, keeping whole sequences up to ``max_tokens`` (0 = all)."""
     from persona_sae.data import tokenize
 
-    examples = tokenize(records, model.tokenizer, max_len=max_len)
-    if max_tokens > 0:
-        kept, n = [], 0
-        for e in examples:
-            if n + len(e.ids) > max_tokens:
-                break
-            kept.append(e)
-            n += len(e.ids)
-        examples = kept
+    examples = tokenize(records, model.tokenizer, max_len=max_len, max_tokens=max_tokens or None)
+    if max_tokens > 0:  # tokenize stops at or just past the budget: drop the overshoot
+        n = sum(len(e.ids) for e in examples)
+        while examples and n > max_tokens:
+            n -= len(examples.pop().ids)
     if not examples:
         raise UserError("the data produced no token sequences")
     return examples

@@ -369,6 +369,12 @@ class HookedModel:
     def d_vocab(self) -> int:
         return int(self.config.vocab_size)
 
+    @property
+    def pad_id(self) -> int:
+        """Right-padding id: pad, else eos, else 0 (its positions are never read)."""
+        tok = self.tokenizer
+        return next((t for t in (tok.pad_token_id, tok.eos_token_id) if t is not None), 0)
+
     @cached_property
     def bridge(self):
         from transformer_lens.model_bridge import TransformerBridge

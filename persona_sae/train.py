@@ -226,7 +226,6 @@ def evaluate(model, sae, scaling: float, layer: int, hook: str, examples, batch_
     """Held-out explained variance, FVU, L0, MSE; with ``splice``, CE loss with the reconstruction
     spliced in at every non-special position vs clean and zero-ablated, and KL(clean || spliced)."""
     sae.eval()
-    pad = model.tokenizer.pad_token_id or 0
     sums = dict(sse=0.0, sst=0.0, l0=0.0, n=0)
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
     xs = [b.acts[layer] for b in iter_activations(model, examples, [layer], hook=hook, batch_tokens=batch_tokens,
@@ -244,20 +243,23 @@ def evaluate(model, sae, scaling: float, layer: int, hook: str, examples, batch_
            "l0": sums["l0"] / sums["n"], "mse_per_token": sums["sse"] / sums["n"],
            "frac_fired_on_eval": float(fired.float().mean()), "eval_tokens": sums["n"]}
     if splice:
-        out.update(_spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, pad, max_norm_ratio))
+        out.update(_spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, max_norm_ratio))
     sae.train()
     return out
 
 
 @torch.no_grad()
-def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, pad, max_norm_ratio) -> dict:
+def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, max_norm_ratio) -> dict:
     import torch.nn.functional as F
 
+    name = model.hook_name(layer, hook)
     tot = dict(clean=0.0, sae=0.0, zero=0.0, kl=0.0, n=0)
     for idx in plan_batches(examples, batch_tokens, seed=None):
-        ids, resp, special, valid = collate(examples, idx, pad)
+        ids, resp, special, valid = collate(examples, idx, model.pad_id)
         keep = selection_mask(resp, special, valid, "all")
-        keep &= ~sink_mask(model.run_to_layer(ids, [layer], hook=hook).values(), keep, max_norm_ratio)
+        clean, cache = model.bridge.run_with_cache(ids, names_filter=lambda n: n == name)
+        keep &= ~sink_mask([cache[name]], keep, max_norm_ratio)  # the clean forward gives the sinks too
+        clean = clean.float()
 
         def patch(mode):
             def fn(act, hook):
@@ -271,9 +273,8 @@ def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, pad, m
                 return new
             return fn
 
-        clean = model.bridge(ids).float()
-        spliced = model.bridge.run_with_hooks(ids, fwd_hooks=[(model.hook_name(layer, hook), patch("sae"))]).float()
-        zero = model.bridge.run_with_hooks(ids, fwd_hooks=[(model.hook_name(layer, hook), patch("zero"))]).float()
+        spliced = model.bridge.run_with_hooks(ids, fwd_hooks=[(name, patch("sae"))]).float()
+        zero = model.bridge.run_with_hooks(ids, fwd_hooks=[(name, patch("zero"))]).float()
         # predict token t+1 from position t, for positions after a kept one within the sequence
         tgt = ids[:, 1:]
         m = (valid[:, 1:] & keep[:, :-1]).reshape(-1)

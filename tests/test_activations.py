@@ -112,7 +112,7 @@ def test_cache_refuses_other_config_and_foreign_folder(tmp_path, tiny_model, exa
 def test_attention_sinks_beyond_position_0_are_dropped(tiny_model, examples):
     class Sinky:  # the tiny model, with token 3 of every sequence blown up like SmolLM2's position-1 sinks
         def __init__(self, m):
-            self.m, self.tokenizer = m, m.tokenizer
+            self.m, self.tokenizer, self.pad_id = m, m.tokenizer, m.pad_id
 
         def check_layer(self, L):
             self.m.check_layer(L)
