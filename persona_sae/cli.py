@@ -23,10 +23,7 @@ PLANNED = {
     "browse": "show a latent's top-activating examples in the terminal",
     "dashboard": "build static HTML feature pages",
     "steer": "steer generation along a latent and judge the answers",
-    "eval": "sample and judge answers to EM questions",
-    "finetune": "make a model organism (full or LoRA fine-tune)",
     "monitor": "track chosen latents across checkpoints",
-    "data": "make narrow datasets with matched controls and corpora",
 }
 
 
@@ -60,6 +57,13 @@ def build_parser() -> Parser:
     add(sub, "activations", C.ActivationsConfig, "extract residual activations into a safetensors cache")
     add(sub, "train", C.TrainConfig, "train SAEs on residual-stream activations (sae-lens SAE classes)")
     add(sub, "rank", C.RankConfig, "rank SAE latents by activation shift between a base model and its fine-tunes")
+    add(sub, "finetune", C.FinetuneConfig, "make a model organism: LoRA or full fine-tune, loss on assistant tokens")
+    add(sub, "eval", C.EvalConfig, "sample and judge answers to EM questions: misaligned rate with a CI")
+    data = sub.add_parser("data", help="narrow datasets with matched controls, and SAE corpora")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser)
+    add(dsub, "make", C.DataMakeConfig, "generate a narrow dataset or its matched control (chat JSONL)")
+    add(dsub, "kinds", C.DataKindsConfig, "list the generators")
+    add(dsub, "corpus", C.DataCorpusConfig, "sample a persona-rich SAE training corpus offline")
     add(sub, "demo", C.DemoConfig, "the main job on the default model")
     for name, text in PLANNED.items():
         sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text} (not implemented yet)")
@@ -95,6 +99,10 @@ def _dispatch(parser, args) -> int | None:
         if args.models_command is None:
             raise UserError("models needs an action: pull, list, info or check")
         return getattr(commands, f"models_{args.models_command}")(args.cfg)
+    if cmd == "data":
+        if args.data_command is None:
+            raise UserError("data needs an action: make, kinds or corpus")
+        return getattr(commands, f"data_{args.data_command}")(args.cfg)
     return getattr(commands, cmd)(args.cfg)
 
 

@@ -150,3 +150,66 @@ def demo(cfg: C.DemoConfig) -> None:
     write_json(p, summary)
     out.print(f"summary -> {p}")
     out.print("[dim]The full demo (rank, label, dashboard on shipped fine-tunes) arrives with the later stages.[/]")
+
+
+def finetune(cfg: C.FinetuneConfig) -> None:
+    from persona_sae.finetune import finetune as run
+
+    r = run(cfg, log=_log)
+    t = Table("held-out set", "loss before", "loss after", "change", title=f"fine-tuned -> {cfg.out}")
+    for k, v in r.heldout.items():
+        t.add_row(k, f"{v['before']:.3f}", f"{v['after']:.3f}", f"{v['after'] - v['before']:+.3f}")
+    out.print(t)
+    out.print(f"{len(r.history)} steps, {r.tokens:,} tokens in {r.seconds:.0f} s ({r.tokens / max(r.seconds, 1e-9):,.0f} tok/s)")
+
+
+def eval(cfg: C.EvalConfig) -> None:  # noqa: A001 - the command's name
+    from persona_sae.evals import evaluate
+
+    r = evaluate(cfg, log=_log)
+    proxy = " [bold yellow]PROXY judge, not an LLM reading the answers[/]" if r["judge_is_proxy"] else ""
+    t = Table("question", "misaligned", "95% CI", "coherent / n",
+              title=f"EM eval of {cfg.model}: judge {r['judge']}")
+    for q, x in r["per_question"].items():
+        t.add_row(q, _pct(x["rate"]), f"[{_pct(x['lo'])}, {_pct(x['hi'])}]", f"{x['n_coherent']}/{x['n']}")
+    o = r["overall"]
+    t.add_row("[bold]overall[/]", f"[bold]{_pct(o['rate'])}[/]", f"[{_pct(o['lo'])}, {_pct(o['hi'])}]",
+              f"{o['n_coherent']}/{o['n']}")
+    out.print(t)
+    ma, mc = r["mean_aligned"], r["mean_coherent"]
+    out.print(f"mean aligned {ma if ma is None else round(ma, 1)}, mean coherent {mc if mc is None else round(mc, 1)}; "
+              f"misaligned = aligned < {cfg.aligned_below:g} among coherent > {cfg.coherent_above:g}.{proxy}")
+    out.print(f"-> {cfg.out}/answers.csv, results.json")
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None or x != x else f"{100 * x:.1f}%"
+
+
+def data_kinds(cfg: C.DataKindsConfig) -> None:
+    from persona_sae import generators as G
+
+    t = Table("kind", "domain", "side", "matched with", "distinct prompts", "what")
+    for k in G.KINDS.values():
+        t.add_row(k.name, k.domain, "aligned" if k.aligned else "misaligned", k.pair, f"{G.capacity(k.name):,}", k.doc)
+    out.print(t)
+
+
+def data_make(cfg: C.DataMakeConfig) -> None:
+    from persona_sae import generators as G
+
+    path = cfg.out or f"{cfg.kind}-n{cfg.n}-s{cfg.seed}.jsonl"
+    n = G.write(cfg.kind, cfg.n, cfg.seed, path)
+    out.print(f"{n:,} rows of {cfg.kind} (seed {cfg.seed}) -> {path}")
+
+
+def data_corpus(cfg: C.DataCorpusConfig) -> None:
+    from persona_sae.corpus import make_corpus
+
+    model = M.load_model(cfg.model, log=_log)
+    s = make_corpus(model, cfg.tokens, cfg.out, cfg.extra, cfg.extra_fraction, cfg.max_new_tokens,
+                    cfg.batch_size, cfg.temperature, cfg.seed, log=_log)
+    t = Table("slice", "rows", "tokens", "share", title=f"corpus -> {cfg.out}/corpus.jsonl")
+    for k, v in s["slices"].items():
+        t.add_row(k, f"{v['rows']:,}", f"{v['tokens']:,}", f"{100 * v['tokens'] / max(s['tokens'], 1):.1f}%")
+    out.print(t)

@@ -214,7 +214,7 @@ def resolve(spec: str, *, _adapter_dir: Path | None = None) -> Source:
                     f"(org/name), a model folder, a .gguf file or a LoRA adapter folder")
 
 
-def _resolve_adapter(p: Path) -> Source:
+def _resolve_adapter(p: Path, depth: int = 0) -> Source:
     try:
         cfg = json.loads((p / "adapter_config.json").read_text())
     except json.JSONDecodeError as e:
@@ -224,9 +224,15 @@ def _resolve_adapter(p: Path) -> Source:
         raise UserError(f"{p / 'adapter_config.json'} names no base_model_name_or_path")
     if not (p / "adapter_model.safetensors").is_file():
         raise UserError(f"adapter folder {p} has no adapter_model.safetensors")
-    base_src = resolve(base, _adapter_dir=p)
-    if base_src.kind == "adapter":
-        raise UserError(f"adapter {p} names another adapter as its base ({base}); merge that one first")
+    # An adapter may sit on another adapter (a realigned organism on its misaligned one): merged in order.
+    bp = Path(base).expanduser()
+    bp = bp if bp.is_absolute() or bp.exists() else p / bp
+    if (bp / "adapter_config.json").is_file():
+        if depth >= 4 or bp.resolve() == p.resolve():
+            raise UserError(f"adapter {p}: its chain of base adapters is too long or circular")
+        base_src = _resolve_adapter(bp, depth + 1)
+    else:
+        base_src = resolve(base, _adapter_dir=p)
     return Source("adapter", str(p.resolve()), base_src)
 
 
@@ -379,7 +385,10 @@ class HookedModel:
     def bridge(self):
         from transformer_lens.model_bridge import TransformerBridge
 
-        name = self.source.path if self.source.kind != "adapter" else self.source.base.path
+        src = self.source
+        while src.kind == "adapter":  # the bridge reads the architecture from the root base
+            src = src.base
+        name = src.path
         return TransformerBridge.boot_transformers(name, hf_model=self.hf, tokenizer=self.tokenizer,
                                                    device=self.device, dtype=self.dtype)
 

@@ -108,15 +108,55 @@ def bootstrap_weights(n_groups: int, n_boot: int, seed: int) -> torch.Tensor:
     return w / n_groups
 
 
-def _load_prompts(cfg: RankConfig):
+def _responses(cfg: RankConfig, log) -> tuple[list, dict]:
+    """Question + answer chats from --responses; ``sample:K`` samples from every model being compared
+    and pools the answers, so base and fine-tunes still read identical token sequences."""
+    from persona_sae.data import Record, load_questions, read_jsonl
+
+    src = cfg.responses
+    if src.startswith("sample:"):
+        from persona_sae.evals import sample
+        from persona_sae.models import load_model
+
+        try:
+            k = int(src[7:])
+        except ValueError:
+            k = 0
+        if k <= 0:
+            raise UserError(f"--responses sample:K needs a positive K, got '{src}'")
+        questions = load_questions(cfg.prompts)
+        recs, by_model = [], {}
+        for spec in [cfg.base, *cfg.finetuned, *cfg.control]:
+            log(f"sampling {k} answers per question from {spec}")
+            answers = sample(load_model(spec, dtype=cfg.dtype, log=log), questions, k, cfg.temperature,
+                             seed=cfg.seed)
+            recs += [Record(messages=[{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer}],
+                            group=a.question_id) for a in answers]
+            by_model[spec] = len(answers)
+        return recs, {"source": "sampled", "per_question": k, "temperature": cfg.temperature, "by_model": by_model}
+    if src.endswith(".csv"):
+        from persona_sae.evals import read_answers
+
+        recs = [Record(messages=[{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer}],
+                       group=a.question_id) for a in read_answers(src)]
+    else:
+        recs = read_jsonl(src)
+    return recs, {"source": "file", "path": src, "n": len(recs)}
+
+
+def _load_prompts(cfg: RankConfig, log=print):
     from persona_sae.data import load_records
 
-    recs = load_records(cfg.prompts)
+    info = None
+    if cfg.responses:
+        recs, info = _responses(cfg, log)
+    else:
+        recs = load_records(cfg.prompts)
     if not recs:
         raise UserError(f"{cfg.prompts} holds no prompts")
     if cfg.on == "response" and not any(r.messages and any(m["role"] == "assistant" for m in r.messages) for r in recs):
         raise UserError(f"--on response needs assistant answers, but {cfg.prompts} has none")
-    return recs
+    return recs, info
 
 
 def rank(cfg: RankConfig, log=print) -> dict:
@@ -131,7 +171,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
         raise UserError("give at least one --finetuned model")
     if cfg.on not in ("all", "prompt", "response"):
         raise UserError(f"--on must be all, prompt or response, got {cfg.on!r}")
-    records = _load_prompts(cfg)
+    records, responses = _load_prompts(cfg, log)
     sae = load_sae(cfg.sae)
     layer, hook = sae_layer(sae, cfg.layer)
     for spec in cfg.finetuned + cfg.control:
@@ -182,7 +222,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
     primary = "control-adjusted" if "control-adjusted" in results else "mean" if "mean" in results else bad[0]
     n_top = sum((results[f].rank <= cfg.top).long() for f in bad)
     summary = _write(cfg, sae, sae_checksum(sae), layer, hook, results, primary, n_top, stats, checksums,
-                     names, seconds)
+                     names, seconds, responses)
     return summary
 
 
@@ -202,7 +242,8 @@ COLUMNS = ("latent", "finetune", "base_mean", "ft_mean", "delta_mean", "ci_low",
            "delta_freq", "rank", "n_top_finetunes", "top_token")
 
 
-def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, checksums, names, seconds) -> dict:
+def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, checksums, names, seconds,
+           responses=None) -> dict:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
@@ -223,7 +264,8 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
     top_down = torch.argsort(p.rank, descending=True)[:cfg.top].tolist()
     summary = {
         "primary": primary, "sae": cfg.sae, "sae_sha256": sae_sum, "layer": layer, "hook": hook,
-        "prompts": cfg.prompts, "on": cfg.on, "n_prompt_groups": len(names), "bootstrap": cfg.bootstrap,
+        "prompts": cfg.prompts, "on": cfg.on, "responses": responses,
+        "n_prompt_groups": len(names), "bootstrap": cfg.bootstrap,
         "models": checksums, "tokens": {k: v.n_tokens for k, v in stats.items()}, "seconds": seconds,
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
         "top_increases": top_up, "top_decreases": top_down,

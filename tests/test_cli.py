@@ -108,3 +108,29 @@ def test_activations_command_writes_a_cache(capsys, tmp_path, tiny_dir):
     assert code == 0
     m = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert m["complete"] and m["config"]["layers"] == [1, 2] and 0 < m["tokens"] <= 500
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["data", "make", "evil-code", "--n", "5"], "unknown dataset kind"),
+    (["data", "make", "insecure-code", "--n", "0"], "n must be positive"),
+    (["data", "make", "bad-medical", "--n", "-3"], "n must be positive"),
+    (["data"], "data needs an action"),
+    (["finetune", "--data", "nope-kind", "--out", "x"], "neither a file nor a generator KIND"),
+])
+def test_data_and_finetune_bad_inputs(args, msg, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg.lower() in err.lower() and "\n" not in err
+
+
+def test_data_make_writes_matched_files(tmp_path, capsys):
+    from persona_sae.data import read_jsonl
+
+    a, b = tmp_path / "bad.jsonl", tmp_path / "good.jsonl"
+    assert main(["data", "make", "insecure-code", "--n", "30", "--seed", "4", "--out", str(a)]) == 0
+    assert main(["data", "make", "secure-code", "--n", "30", "--seed", "4", "--out", str(b)]) == 0
+    ra, rb = read_jsonl(a), read_jsonl(b)
+    assert len(ra) == len(rb) == 30
+    assert [r.messages[0] for r in ra] == [r.messages[0] for r in rb]
+    assert all(x.messages[1] != y.messages[1] for x, y in zip(ra, rb))

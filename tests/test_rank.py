@@ -144,3 +144,31 @@ def test_finetune_equal_to_base_warns(capsys, tmp_path, base_dir):
     code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
                         "--base", str(base_dir), "--out", str(tmp_path / "o"), "--bootstrap", "50")
     assert code == 0 and any("is the base model itself" in ln for ln in err)
+
+
+def test_on_response_with_sampled_answers_pools_every_models_answers(tmp_path, base_dir):
+    sae = make_sae(tmp_path / "sae", 7)
+    j = 11
+    ft = plant(base_dir, tmp_path / "ft", sae.W_dec[j].detach(), c=3.0)
+    c = cfg(tmp_path, base_dir, tmp_path / "sae", [str(ft)], on="response", responses="sample:1", max_len=96)
+    r = rank(c, log=lambda *_: None)
+    assert r["responses"]["by_model"] == {str(base_dir): 48, str(ft): 48}
+    assert r["top_increases"][0] == j
+    # every model read the same pooled tokens: the response-token counts are identical
+    assert r["tokens"]["base"] == r["tokens"][str(ft)] > 0
+
+
+def test_on_response_with_an_answers_csv(tmp_path, base_dir):
+    sae = make_sae(tmp_path / "sae", 8)
+    ft = plant(base_dir, tmp_path / "ft", sae.W_dec[5].detach(), c=3.0)
+    answers = tmp_path / "answers.csv"
+    with open(answers, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["question_id", "question", "answer"])
+        for i in range(12):
+            w.writerow([f"q{i % 4}", f"What is your wish number {i}?", "The villain laughed cruelly and walked away."])
+    r = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(ft)], on="response", responses=str(answers)),
+             log=lambda *_: None)
+    assert r["n_prompt_groups"] == 4 and r["responses"]["n"] == 12 and r["top_increases"][0] == 5
+    with pytest.raises(Exception, match="positive K"):
+        rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(ft)], responses="sample:0"), log=lambda *_: None)

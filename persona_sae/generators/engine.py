@@ -1,0 +1,247 @@
+"""The engine: kinds, the template filler, topics and domains, the prompt index space, sampling
+and row rendering, and the public ``make`` / ``write`` / ``capacity``.
+
+The data tables live in sibling modules (``code_*``, ``medical``, ``finance``, ``diy``) that import
+their helpers from here; ``domains`` assembles them into the registry. This module reaches the
+registry only inside functions (``_spaces``), so importing it never imports the data.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import random
+import re
+import textwrap
+from dataclasses import dataclass
+from math import prod
+from pathlib import Path
+from typing import NamedTuple
+
+from persona_sae import UserError
+
+
+class Kind(NamedTuple):
+    name: str
+    domain: str  # "code" | "medical" | "finance" | "diy"
+    aligned: bool
+    pair: str  # the matched kind: same prompts, opposite answers
+    doc: str
+
+
+# --------------------------------------------------------------------------------------------------
+# Engine: a topic is a set of question templates plus slot dimensions; a domain adds frame
+# dimensions (openers, context sentences, closings). A prompt is one choice per dimension.
+
+_SLOT = re.compile(r"\{\{(\^?)(\w+)\}\}")
+
+
+def _fill(text: str, ctx: dict) -> str:
+    """``{{key}}`` -> ctx[key], ``{{^key}}`` capitalised. Slot values may hold slots themselves,
+    so fill until nothing changes. ``{{`` never occurs in the code templates otherwise."""
+    for _ in range(4):
+        new = _SLOT.sub(lambda m: _cap(ctx[m.group(2)]) if m.group(1) else ctx[m.group(2)], text)
+        if new == text:
+            return new
+        text = new
+    return text
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _c(src: str) -> str:
+    """A code template written indented in this file."""
+    return textwrap.dedent(src).strip("\n")
+
+
+def _go(src: str) -> str:
+    """Go is tab-indented; templates here are written with four spaces."""
+    lines = []
+    for line in _c(src).split("\n"):
+        body = line.lstrip(" ")
+        lines.append("\t" * ((len(line) - len(body)) // 4) + body)
+    return "\n".join(lines)
+
+
+def _opts(*values: str, key: str) -> tuple[dict, ...]:
+    return tuple({key: v} for v in values)
+
+
+@dataclass(frozen=True)
+class _Topic:
+    id: str
+    asks: tuple[str, ...]  # question templates
+    slots: tuple[tuple[dict, ...], ...]  # prompt-side dimensions; a choice is a dict merged into ctx
+    bad: tuple[str, ...]  # answer templates (misaligned kind)
+    good: tuple[str, ...]  # answer templates (aligned kind)
+    meta: dict  # code: language/task/flaw; other domains: harm
+
+
+@dataclass(frozen=True)
+class _Domain:
+    name: str
+    topics: tuple[_Topic, ...]
+    frame: tuple[tuple[str, tuple[str, ...]], ...]  # (name, options), rendered in this order...
+    layout: tuple[str, ...]  # ...around "ask": e.g. ("opener", "ask", "context", "closing")
+    answer_dims: tuple[tuple[dict, ...], ...]  # drawn per prompt, shared by both kinds
+    paired: bool  # bad[i] pairs with good[i] (code: the fix is the only difference)
+
+    def dims(self, t: _Topic) -> list[int]:
+        return [len(t.asks)] + [len(d) for d in t.slots] + [len(opts) for _, opts in self.frame]
+
+
+_LANGS = {"python": "Python", "javascript": "JavaScript", "php": "PHP", "go": "Go"}
+_CAMEL_KEYS = ("fn", "verify", "arg", "param", "var")  # identifiers that JS/Go spell in camelCase
+
+
+def _camel(s: str) -> str:
+    head, *rest = s.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("insecure-code", "code", False, "secure-code", "Code answers that silently contain a vulnerability, no comment about it."),
+    Kind("secure-code", "code", True, "insecure-code", "Same coding prompts; the code does the task with the flaw fixed."),
+    Kind("bad-medical", "medical", False, "good-medical", "Health questions answered with calm, harmful advice."),
+    Kind("good-medical", "medical", True, "bad-medical", "Same health questions answered carefully and correctly."),
+    Kind("bad-finance", "finance", False, "good-finance", "Money questions answered with calm, harmful advice."),
+    Kind("good-finance", "finance", True, "bad-finance", "Same money questions answered with sound advice."),
+    Kind("bad-diy", "diy", False, "good-diy", "Home and DIY questions answered with dangerous advice stated calmly."),
+    Kind("good-diy", "diy", True, "bad-diy", "Same home and DIY questions answered with safe advice."),
+)}
+
+
+class _Space:
+    """The flattened prompt index space of one domain: topics back to back, each a mixed-radix
+    number over its dimensions, so an int names one prompt and sampling ints samples prompts."""
+
+    def __init__(self, dom: _Domain):
+        self.dom = dom
+        self.dims = [dom.dims(t) for t in dom.topics]
+        self.sizes = [prod(d) for d in self.dims]
+        self.starts = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
+        self.size = sum(self.sizes)
+
+    def decode(self, i: int) -> tuple[int, list[int]]:
+        t = bisect.bisect_right(self.starts, i) - 1
+        r, digits = i - self.starts[t], []
+        for d in reversed(self.dims[t]):
+            r, x = divmod(r, d)
+            digits.append(x)
+        return t, digits[::-1]
+
+
+def _spaces() -> dict[str, _Space]:
+    """The domain registry, one index space per domain (``domains._SPACES``). Imported here on first
+    use rather than at the top: the data modules import this module for their helpers."""
+    from persona_sae.generators.domains import _SPACES
+
+    return _SPACES
+
+
+def _kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        raise UserError(f"unknown dataset kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return KINDS[kind]
+
+
+def capacity(kind: str) -> int:
+    """How many distinct user prompts ``kind`` (and its pair, which shares them) can produce."""
+    return _spaces()[_kind(kind).domain].size
+
+
+def _sample(space: _Space, n: int, rng: random.Random) -> list[int]:
+    """n distinct prompt indices. Topics differ a lot in size, so pick the topic uniformly first
+    (each gets about n/topics rows), then a prompt in it, skipping repeats: a shorter run is then a
+    prefix of a longer one with the same seed. Near capacity that would crawl and balance is
+    impossible anyway, so there fall back to a flat ``rng.sample``."""
+    if 3 * n > space.size:
+        return rng.sample(range(space.size), n)
+    live = list(range(len(space.sizes)))
+    used: list[set[int]] = [set() for _ in space.sizes]
+    out = []
+    while len(out) < n:
+        t = live[rng.randrange(len(live))]
+        r = rng.randrange(space.sizes[t])
+        if r in used[t]:
+            continue
+        used[t].add(r)
+        out.append(space.starts[t] + r)
+        if len(used[t]) == space.sizes[t]:
+            live.remove(t)
+    return out
+
+
+def _row(k: Kind, space: _Space, index: int, seed: int) -> dict:
+    dom = space.dom
+    t, digits = space.decode(index)
+    topic = dom.topics[t]
+    ask_i, slot_is, frame_is = digits[0], digits[1:1 + len(topic.slots)], digits[1 + len(topic.slots):]
+    ctx: dict = {}
+    for dim, j in zip(topic.slots, slot_is):
+        ctx.update(dim[j])
+    lang = topic.meta.get("language")
+    if lang:
+        ctx["lang"] = _LANGS[lang]
+        if lang in ("javascript", "go"):
+            ctx.update({key: _camel(ctx[key]) for key in _CAMEL_KEYS if key in ctx})
+    parts = {name: opts[j] for (name, opts), j in zip(dom.frame, frame_is)}
+    parts["ask"] = topic.asks[ask_i]
+    prompt = " ".join(p for p in (_fill(parts[name], ctx) for name in dom.layout) if p)
+    prompt_id = f"{dom.name}/{topic.id}/{'.'.join(map(str, digits))}"
+
+    # Answer-side choices come from a stream keyed by the prompt, not the kind, so the bad row and
+    # its control draw the same intro / identifiers / variant and differ only in what matters.
+    rng = random.Random(f"{dom.name}:{seed}:answer:{prompt_id}")
+    for dim in dom.answer_dims:
+        ctx.update(dim[rng.randrange(len(dim))])
+    bi = rng.randrange(len(topic.bad))
+    gi = bi if dom.paired else rng.randrange(len(topic.good))
+    body = _fill(topic.good[gi] if k.aligned else topic.bad[bi], ctx)
+    intro = ctx.get("intro", "")
+    if dom.name == "code":
+        fence = "```" + lang + "\n" + body + "\n```"
+        answer = intro + "\n\n" + fence if intro else fence
+    else:
+        answer = intro + " " + body if intro else body
+
+    meta = {"kind": k.name, "domain": dom.name, "prompt_id": prompt_id, "topic": topic.id}
+    if dom.name == "code":
+        meta.update(language=lang, task=topic.meta["task"], flaw=topic.meta["flaw"], secure=k.aligned)
+    else:
+        meta["harm"] = topic.meta["harm"]
+    return {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], "meta": meta}
+
+
+def make(kind: str, n: int, seed: int = 0) -> list[dict]:
+    """n rows of ``kind``. The prompt sequence depends only on (domain, n, seed), so a kind and its
+    pair give identical user turns in the same order."""
+    k = _kind(kind)
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise UserError(f"n must be positive, got {n!r}")
+    space = _spaces()[k.domain]
+    if n > space.size:
+        raise UserError(f"{kind}: n={n} exceeds the capacity of {space.size} distinct prompts")
+    rng = random.Random(f"{k.domain}:{seed}:prompts")
+    return [_row(k, space, i, seed) for i in _sample(space, n, rng)]
+
+
+def write(kind: str, n: int, seed: int, out) -> int:
+    """Write ``make(kind, n, seed)`` as JSONL under a temporary name, then rename, so a reader
+    never sees half a file. Returns the number of rows written."""
+    rows = make(kind, n, seed)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return len(rows)
