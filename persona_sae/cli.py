@@ -19,7 +19,6 @@ from persona_sae import config as C  # noqa: E402
 
 # Subcommands that later stages fill in, reserved now so the tour in --help is complete.
 PLANNED = {
-    "label": "tag latents (toxic persona, sarcasm, assistant...) with evidence",
     "browse": "show a latent's top-activating examples in the terminal",
     "dashboard": "build static HTML feature pages",
     "steer": "steer generation along a latent and judge the answers",
@@ -64,6 +63,8 @@ def build_parser() -> Parser:
     add(dsub, "make", C.DataMakeConfig, "generate a narrow dataset or its matched control (chat JSONL)")
     add(dsub, "kinds", C.DataKindsConfig, "list the generators")
     add(dsub, "corpus", C.DataCorpusConfig, "sample a persona-rich SAE training corpus offline")
+    add(sub, "label", C.LabelConfig, "tag latents (toxic persona, sarcasm, assistant...) with evidence")
+    add(sub, "label set", C.LabelSetConfig, "label one latent by hand (manual beats automatic)")
     add(sub, "demo", C.DemoConfig, "the main job on the default model")
     for name, text in PLANNED.items():
         sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text} (not implemented yet)")
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # list options also take the comma form: --k 16,32,64 == --k 16 32 64
     argv = [p for a in argv for p in (a.split(",") if re.fullmatch(r"-?\d+(,-?\d+)+", a) else [a])]
+    if argv[:2] == ["label", "set"]:  # a sub-action beside the plain `label` command
+        argv = ["label set", *argv[2:]]
     args = parser.parse_args(argv)
     try:
         return _dispatch(parser, args) or 0
@@ -99,6 +102,8 @@ def _dispatch(parser, args) -> int | None:
         if args.models_command is None:
             raise UserError("models needs an action: pull, list, info or check")
         return getattr(commands, f"models_{args.models_command}")(args.cfg)
+    if cmd == "label set":
+        return commands.label_set(args.cfg)
     if cmd == "data":
         if args.data_command is None:
             raise UserError("data needs an action: make, kinds or corpus")

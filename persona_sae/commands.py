@@ -104,10 +104,12 @@ def rank(cfg: C.RankConfig) -> None:
     r = run(cfg, log=_log)
     lat = r["latents"][r["primary"]]
     for title, idx in (("top increases", r["top_increases"]), ("top decreases", r["top_decreases"])):
-        t = Table("rank", "latent", "base", "fine-tune", "Δ mean", "95% CI", "effect", "Δ freq",
+        t = Table("rank", "latent", "label", "base", "fine-tune", "Δ mean", "95% CI", "effect", "Δ freq",
                   title=f"{title} ({r['primary']}, {r['n_prompt_groups']} prompt groups, layer {r['layer']})")
         for j in idx:
-            t.add_row(str(lat["rank"][j]), str(j), f"{lat['base_mean'][j]:.3g}", f"{lat['ft_mean'][j]:.3g}",
+            lab = r["labels"].get(j)
+            name = "" if lab is None else lab["tag"] + (" (manual)" if lab["source"] == "manual" else "")
+            t.add_row(str(int(lat["rank"][j])), str(j), name, f"{lat['base_mean'][j]:.3g}", f"{lat['ft_mean'][j]:.3g}",
                       f"{lat['delta_mean'][j]:+.3g}", f"[{lat['ci_low'][j]:+.3g}, {lat['ci_high'][j]:+.3g}]",
                       f"{lat['effect_size'][j]:+.2f}", f"{lat['delta_freq'][j]:+.3f}")
         out.print(t)
@@ -213,3 +215,30 @@ def data_corpus(cfg: C.DataCorpusConfig) -> None:
     for k, v in s["slices"].items():
         t.add_row(k, f"{v['rows']:,}", f"{v['tokens']:,}", f"{100 * v['tokens'] / max(s['tokens'], 1):.1f}%")
     out.print(t)
+
+
+def label(cfg: C.LabelConfig) -> None:
+    from persona_sae.label import label as run
+
+    t0 = time.time()
+    r = run(cfg, log=_log)
+    t = Table("tag", "best latent", "AUROC", "fires on", "ratio vs controls", "latents tagged",
+              title=f"labels -> {r['path']} ({r['n_labelled']} of {r['n_latents']} latents tagged)")
+    for tag, b in r["best"].items():
+        t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{100 * b['fire']:.0f}%", f"{b['ratio']:.1f}",
+                  str(b["n_tagged"]))
+    out.print(t)
+    out.print(f"{time.time() - t0:.0f} s")
+
+
+def label_set(cfg: C.LabelSetConfig) -> None:
+    from persona_sae.label import labels_path, read_labels, set_manual
+    from persona_sae.saes import load_sae, sae_checksum
+
+    if not cfg.sae:
+        raise UserError("label set needs --sae (the SAE the labels belong to)")
+    sae = load_sae(cfg.sae)
+    path = labels_path(cfg.sae, cfg.out)
+    known = set(read_labels(path).get("concepts", []))
+    set_manual(path, cfg.latent, cfg.tag, cfg.note, sae_checksum(sae), sae.cfg.d_sae, known)
+    out.print(f"latent {cfg.latent} -> {cfg.tag} (manual) in {path}")

@@ -329,3 +329,56 @@ class DataCorpusConfig:
     """Sampling temperature."""
     seed: int = 0
     """Seed of the prompt bank and the sampling."""
+
+
+@dataclass
+class LabelConfig:
+    """Tag SAE latents (toxic persona, sarcasm, what-not-to-do, assistant persona...) from their activations
+    on concept reference sets, offline; evidence (AUROC, fire rate, ratios, persona cosines) kept."""
+
+    sae: str
+    """SAE spec; labels.json goes beside it when it is a folder (else give --out)."""
+    model: str = "smollm2"
+    """Model the SAE reads."""
+    out: str = ""
+    """Folder for labels.json (default: the SAE folder)."""
+    concepts: list[str] = field(default_factory=list)
+    """Extra concept sets: JSONL files of {"text": ...} rows named TAG.jsonl (control-*.jsonl are controls)."""
+    no_builtin: bool = False
+    """Use only --concepts, not the built-in sets."""
+    ranking: str = ""
+    """Label only the top increases and decreases of this rank output folder (default: every latent)."""
+    top: int = 20
+    """With --ranking: how many per tail."""
+    personas: str = ""
+    """Persona directions for decoder cosines: a directions folder, or a model spec (computed once, cached)."""
+    layer: int = -1
+    """Layer to read (-1: the SAE's hook layer)."""
+    min_auroc: float = 0.8
+    """Tag only when AUROC (concept texts vs all other texts) reaches this..."""
+    min_fire: float = 0.3
+    """...the latent fires on at least this fraction of the concept's texts..."""
+    min_ratio: float = 2.0
+    """...and its mean activation on the concept is this many times that on the controls."""
+    max_len: int = 128
+    """Longest text in tokens."""
+    batch_tokens: int = 2048
+    """Padded tokens per forward batch."""
+    dtype: str = "float32"
+    """Model dtype."""
+
+
+@dataclass
+class LabelSetConfig:
+    """Set a latent's label by hand; manual labels beat automatic ones and are marked as manual."""
+
+    latent: int = field(positional=True)
+    """Latent index."""
+    tag: str = field(positional=True)
+    """A concept tag (see labels.json 'concepts') or custom:NAME."""
+    sae: str = ""
+    """SAE spec the labels belong to."""
+    out: str = ""
+    """Folder holding labels.json (default: the SAE folder)."""
+    note: str = ""
+    """Why (free text, kept in the file)."""

@@ -11,6 +11,7 @@ never stored token activations.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import time
@@ -223,7 +224,21 @@ def rank(cfg: RankConfig, log=print) -> dict:
     n_top = sum((results[f].rank <= cfg.top).long() for f in bad)
     summary = _write(cfg, sae, sae_checksum(sae), layer, hook, results, primary, n_top, stats, checksums,
                      names, seconds, responses)
+    summary["labels"] = _labels(cfg.sae, summary["sae_sha256"], summary["top_increases"] + summary["top_decreases"])
     return summary
+
+
+def _labels(sae_spec: str, sha: str, latents: list[int]) -> dict[int, dict]:
+    """Tags of the shown latents when a labels.json made for this very SAE sits beside it."""
+    from persona_sae.label import effective
+
+    p = Path(sae_spec) / "labels.json"
+    if not p.is_file():
+        return {}
+    lab = json.loads(p.read_text())
+    if lab.get("sae_sha256") != sha:
+        return {}
+    return {j: effective(lab, j) for j in latents}
 
 
 def _fingerprint(model) -> dict:

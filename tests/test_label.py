@@ -1,0 +1,120 @@
+"""label: a latent planted to respond to a concept's marker token gets that tag with AUROC ~ 1 and the
+others stay unlabelled; AUROC with ties; manual labels; bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from persona_sae import UserError
+from persona_sae.cli import main
+from persona_sae.config import LabelConfig
+from persona_sae.label import auroc, effective, label
+from persona_sae.data import Record, tokenize
+
+LAYER = 0  # resid_pre of block 0 is the token embedding: the marker is exactly separable
+SUBJECTS = ["The hero", "A farmer", "My aunt", "The old dog", "Our teacher", "The captain", "A child", "The baker",
+            "The poet", "A sailor", "The mayor", "The nurse"]
+VERBS = ["walked home", "sang a song", "ate some bread", "read the news", "fixed the door", "watched the rain"]
+
+
+def _write(path, texts):
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    return str(path)
+
+
+@pytest.fixture
+def concept_files(tmp_path):
+    plain = [f"{s} {v} today." for s in SUBJECTS for v in VERBS][:40]
+    marked = [f"{s} made a wish and {v}." for s in SUBJECTS for v in VERBS][:40]
+    other = [f"{s} {v} with a friend." for s in SUBJECTS for v in VERBS][:40]
+    return [_write(tmp_path / "wishing.jsonl", marked), _write(tmp_path / "friendly.jsonl", other),
+            _write(tmp_path / "control-plain.jsonl", plain)]
+
+
+def _planted_sae(tiny_model, path, j: int, d_sae: int = 8):
+    """Latent j reads the direction of the ' wish' token's residual against all other tokens,
+    thresholded half way; the rest are random directions with a bias that keeps them quiet."""
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    from persona_sae.activations import extract
+
+    tok = tiny_model.tokenizer
+    texts = [f"{s} made a wish and {v}." for s in SUBJECTS for v in VERBS]
+    ex = tokenize([Record(text=t) for t in texts], tok, max_len=64)
+    a = extract(tiny_model, ex, [LAYER], hook="resid_pre", select="all", progress=False)
+    wish, = tok(" wish", add_special_tokens=False)["input_ids"]  # one token in the tiny vocabulary
+    marker = a.token == wish
+    assert marker.any() and (~marker).any()
+    X = a.acts[LAYER]
+    u = X[marker].mean(0) - X[~marker].mean(0)
+    u = u / u.norm()
+    mid = ((X[marker] @ u).min() + (X[~marker] @ u).max()) / 2
+    torch.manual_seed(0)
+    sae = StandardSAE(StandardSAEConfig(d_in=X.shape[1], d_sae=d_sae, metadata=SAEMetadata(
+        hook_name=f"blocks.{LAYER}.hook_resid_pre")))
+    with torch.no_grad():
+        W = torch.randn(d_sae, X.shape[1])
+        W = W / W.norm(dim=1, keepdim=True)
+        W[j] = u
+        sae.W_dec.copy_(W)
+        sae.W_enc.copy_(W.T)
+        sae.b_dec.zero_()
+        sae.b_enc.copy_(-(X @ W.T).max(0).values * 0.5)  # random latents fire on the top of their range
+        sae.b_enc[j] = -mid
+    sae.save_model(str(path))
+    return sae
+
+
+def test_planted_concept_latent_gets_its_tag(tiny_model, tiny_dir, tmp_path, concept_files):
+    j = 5
+    _planted_sae(tiny_model, tmp_path / "sae", j)
+    cfg = LabelConfig(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=concept_files, no_builtin=True,
+                      max_len=64)
+    r = label(cfg, log=lambda *a: None)
+    lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
+    assert lab["latents"][str(j)]["tag"] == "wishing"
+    assert lab["latents"][str(j)]["scores"]["wishing"]["auroc"] > 0.99
+    assert r["best"]["wishing"]["latent"] == j
+    others = [lab["latents"][str(i)]["tag"] for i in range(8) if i != j]
+    assert "wishing" not in others
+    assert (tmp_path / "sae" / "label_scores.safetensors").is_file()
+    assert len(lab["latents"][str(j)]["logit_lens_top"]) == 5
+
+
+def test_auroc_counts_ties_half():
+    s = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    pos = torch.tensor([True, False, True, False])
+    a = auroc(s, pos)
+    assert a[0] == pytest.approx(0.5) and a[1] == pytest.approx(1.0)
+    assert auroc(torch.tensor([[1.0], [0.0], [0.0]]), torch.tensor([False, True, True]))[0] == pytest.approx(0.0)
+
+
+def test_manual_label_beats_auto_and_bad_inputs(tiny_model, tiny_dir, tmp_path, concept_files, capsys):
+    _planted_sae(tiny_model, tmp_path / "sae", 2)
+    label(LabelConfig(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=concept_files, no_builtin=True,
+                      max_len=64), log=lambda *a: None)
+    assert main(["label", "set", "3", "friendly", "--sae", str(tmp_path / "sae"), "--note", "read by hand"]) == 0
+    lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
+    assert effective(lab, 3) == {"tag": "friendly", "source": "manual", "note": "read by hand"}
+    assert effective(lab, 2)["source"] == "auto"
+    capsys.readouterr()
+    assert main(["label", "set", "3", "goblin", "--sae", str(tmp_path / "sae")]) == 2
+    assert "unknown tag 'goblin'" in capsys.readouterr().err
+    assert main(["label", "set", "99", "friendly", "--sae", str(tmp_path / "sae")]) == 2
+    assert "out of range" in capsys.readouterr().err
+    # a labels file made for another SAE is refused
+    _planted_sae(tiny_model, tmp_path / "sae2", 1)
+    import shutil
+    shutil.copy(tmp_path / "sae" / "labels.json", tmp_path / "sae2" / "labels.json")
+    assert main(["label", "set", "3", "friendly", "--sae", str(tmp_path / "sae2")]) == 2
+    assert "different SAE" in capsys.readouterr().err
+
+
+def test_small_concept_file_is_refused(tmp_path, tiny_dir):
+    few = _write(tmp_path / "tiny-set.jsonl", ["one text", "two texts"])
+    with pytest.raises(UserError, match="at least 10"):
+        label(LabelConfig(sae=str(tmp_path / "none"), model=str(tiny_dir), concepts=[few]), log=lambda *a: None)
