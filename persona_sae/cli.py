@@ -19,7 +19,6 @@ from persona_sae import config as C  # noqa: E402
 
 # Subcommands that later stages fill in, reserved now so the tour in --help is complete.
 PLANNED = {
-    "browse": "show a latent's top-activating examples in the terminal",
     "dashboard": "build static HTML feature pages",
     "steer": "steer generation along a latent and judge the answers",
     "monitor": "track chosen latents across checkpoints",
@@ -64,6 +63,8 @@ def build_parser() -> Parser:
     add(dsub, "kinds", C.DataKindsConfig, "list the generators")
     add(dsub, "corpus", C.DataCorpusConfig, "sample a persona-rich SAE training corpus offline")
     add(sub, "label", C.LabelConfig, "tag latents (toxic persona, sarcasm, assistant...) with evidence")
+    add(sub, "examples", C.ExamplesConfig, "mine top-activating examples for every latent in one pass")
+    add(sub, "browse", C.BrowseConfig, "show a latent's top-activating examples in the terminal")
     add(sub, "label set", C.LabelSetConfig, "label one latent by hand (manual beats automatic)")
     add(sub, "demo", C.DemoConfig, "the main job on the default model")
     for name, text in PLANNED.items():

@@ -242,3 +242,138 @@ def label_set(cfg: C.LabelSetConfig) -> None:
     known = set(read_labels(path).get("concepts", []))
     set_manual(path, cfg.latent, cfg.tag, cfg.note, sae_checksum(sae), sae.cfg.d_sae, known)
     out.print(f"latent {cfg.latent} -> {cfg.tag} (manual) in {path}")
+
+
+def examples(cfg: C.ExamplesConfig) -> None:
+    from persona_sae.data import load_records
+    from persona_sae.examples import mine
+    from persona_sae.rank import sae_layer
+    from persona_sae.saes import load_sae, sae_checksum
+
+    if cfg.k <= 0 or cfg.reservoir <= 0:
+        raise UserError("--k and --reservoir must be positive")
+    records = load_records(cfg.dataset)
+    sae = load_sae(cfg.sae)
+    layer, hook = sae_layer(sae)
+    model = M.load_model(cfg.model, dtype=cfg.dtype, log=_log)
+    model.hook_name(layer, hook)
+    if sae.cfg.d_in != model.d_model:
+        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {cfg.model}'s d_model {model.d_model}")
+    ex = load_examples(model, records, cfg.max_len, cfg.tokens)
+    meta = {"sae": cfg.sae, "sae_sha256": sae_checksum(sae), "model": cfg.model, "dataset": cfg.dataset,
+            "max_len": cfg.max_len, "dtype": cfg.dtype}
+    t0 = time.time()
+    m = mine(model, sae, ex, layer, hook, cfg.out, k=cfg.k, reservoir=cfg.reservoir, batch_tokens=cfg.batch_tokens,
+             seed=cfg.seed, resume=cfg.resume, checkpoint_every=cfg.checkpoint_every,
+             max_norm_ratio=cfg.max_norm_ratio or None, meta=meta, log=_log)
+    dt = time.time() - t0
+    dead = int((m.fires == 0).sum())
+    out.print(f"{m.tokens:,} tokens mined for {sae.cfg.d_sae:,} latents in {dt:.0f} s ({m.tokens / max(dt, 1e-9):,.0f} tok/s); "
+              f"{dead} latents never fired -> {cfg.out}")
+
+
+def _highlight(tok, ids: list[int], acts: list[float], vmax: float):
+    """Token strings with a red background whose strength is the activation (rich Text)."""
+    from rich.text import Text
+
+    t = Text()
+    for i, a in zip(ids, acts):
+        s = tok.decode([i]).replace("\n", "⏎")
+        if a > 0 and vmax > 0:
+            x = int(200 * min(a / vmax, 1.0))
+            t.append(s, style=f"black on rgb(255,{255 - x},{255 - x})")
+        else:
+            t.append(s)
+    return t
+
+
+def browse(cfg: C.BrowseConfig) -> None:
+    import torch
+
+    with torch.no_grad():
+        _browse(cfg)
+
+
+def _browse(cfg: C.BrowseConfig) -> None:
+    import torch
+
+    from persona_sae.examples import N_BINS, load, quantile_bins
+    from persona_sae.label import effective, logit_lens
+    from persona_sae.rank import sae_layer
+    from persona_sae.saes import load_sae, sae_checksum
+
+    if not cfg.sae:
+        raise UserError("browse needs --sae")
+    sae = load_sae(cfg.sae)
+    d = sae.cfg.d_sae
+    if not 0 <= cfg.latent < d:
+        raise UserError(f"latent {cfg.latent} is out of range: the SAE has latents 0..{d - 1}")
+    if not cfg.text and not cfg.examples:
+        raise UserError("browse needs --examples DIR (from `persona-sae examples`) or --text")
+    sha = sae_checksum(sae)
+    ex = load(cfg.examples, sha) if cfg.examples else None
+    model = M.load_model(ex.manifest["config"].get("model", cfg.model) if ex else cfg.model, log=_log)
+    tok, j = model.tokenizer, cfg.latent
+    lab_path = Path(cfg.sae) / "labels.json"
+    lab = json.loads(lab_path.read_text()) if lab_path.is_file() else None
+    if lab and lab.get("sae_sha256") == sha:
+        e, entry = effective(lab, j), lab["latents"].get(str(j), {})
+        sc = entry.get("scores", {}).get(entry.get("tag"), {})
+        out.print(f"[bold]latent {j}[/]: {e['tag']} ({e['source']})" +
+                  (f" — AUROC {sc['auroc']:.3f}, fires on {100 * sc['fire']:.0f}% of the concept texts" if sc else "") +
+                  (f"; runner-up {entry.get('runner_up')}" if entry.get("runner_up") else ""))
+    else:
+        out.print(f"[bold]latent {j}[/] (no labels.json for this SAE: run `persona-sae label`)")
+    top, bottom = logit_lens(model, sae, [j])
+    out.print(f"logit lens: promotes {top[0]!r}; suppresses {bottom[0]!r}")
+    if cfg.text:
+        from persona_sae.activations import iter_activations
+        from persona_sae.data import Record, tokenize
+
+        layer, hook = sae_layer(sae)
+        exs = tokenize([Record(text=cfg.text)], tok, max_len=4096)
+        acts = {}
+        for b in iter_activations(model, exs, [layer], hook=hook, seed=None, progress=False, max_norm_ratio=None):
+            f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()[:, j]
+            acts.update({int(p): float(v) for p, v in zip(b.pos, f)})
+        ids = exs[0].ids[1:]
+        vals = [acts.get(i + 1, 0.0) for i in range(len(ids))]
+        out.print(_highlight(tok, ids, vals, max(vals) or 1.0))
+        out.print("max " + f"{max(vals):.3g} at {tok.decode([ids[vals.index(max(vals))]])!r}" if max(vals) > 0 else
+                  "the latent does not fire on this text")
+        return
+    layer, hook = sae_layer(sae)
+
+    def row(e: int, p: int):
+        """The window around (e, p) with the latent's activation on every token (one short forward)."""
+        ids, at = ex.window(e, p)
+        s = int(ex.offsets[e])
+        doc = ex.ids[s:s + p + 1 + (len(ids) - at - 1)].long()
+        a = model.run_to_layer(doc[None], [layer], hook)[layer][0]
+        f = sae.encode(a.to(sae.W_enc.dtype)).float()[:, j].tolist()
+        return _highlight(tok, ids, f[p - at:p - at + len(ids)], vmax)
+
+    m = ex.state
+    n_tok = max(ex.manifest.get("tokens", m.tokens), 1)
+    vmax = float(m.top_values[j, 0])
+    out.print(f"fires on {int(m.fires[j]):,} of {n_tok:,} tokens ({100 * int(m.fires[j]) / n_tok:.3f}%); max {vmax:.3g}")
+    if not torch.isfinite(m.top_values[j, 0]):
+        out.print("this latent never fired on the mined corpus")
+        return
+    h = m.hist[j].tolist()
+    bars = "▁▂▃▄▅▆▇█"
+    hm = max(h) or 1
+    out.print("log10 activation  -3 " + "".join(bars[min(7, int(8 * c / hm))] if c else " " for c in h) + " 3")
+    t = Table("act", "context", title=f"top {cfg.n} examples", show_lines=False)
+    for v, e, p in zip(m.top_values[j][:cfg.n], m.top_example[j], m.top_pos[j]):
+        if not torch.isfinite(v):
+            break
+        t.add_row(f"{float(v):.3g}", row(int(e), int(p)))
+    out.print(t)
+    bins = quantile_bins(m.res_values[j:j + 1], m.top_values[j:j + 1, 0])[0]
+    t = Table("interval of max", "act", "context", title="examples across activation intervals (uniform sample)")
+    for b in range(N_BINS - 1, -1, -1):
+        for i in (bins == b).nonzero()[:2, 0].tolist():
+            t.add_row(f"{b / N_BINS:.1f}–{(b + 1) / N_BINS:.1f}", f"{float(m.res_values[j, i]):.3g}",
+                      row(int(m.res_example[j, i]), int(m.res_pos[j, i])))
+    out.print(t)

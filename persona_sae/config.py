@@ -382,3 +382,56 @@ class LabelSetConfig:
     """Folder holding labels.json (default: the SAE folder)."""
     note: str = ""
     """Why (free text, kept in the file)."""
+
+
+@dataclass
+class ExamplesConfig:
+    """Mine top-activating and per-interval examples for every latent at once, in one streaming pass."""
+
+    out: str
+    """Output folder: examples.safetensors, docs.safetensors, manifest.json."""
+    sae: str
+    """SAE spec."""
+    dataset: str
+    """Corpus to mine (any --dataset spec: .jsonl, .txt, dataset folder, hf:NAME, em-core)."""
+    model: str = "smollm2"
+    """Model the SAE reads."""
+    tokens: int = 1_000_000
+    """Tokens to mine (0: the whole dataset)."""
+    k: int = 20
+    """Top examples kept per latent."""
+    reservoir: int = 50
+    """Uniform sample of firing tokens kept per latent (binned into 10 activation intervals for display)."""
+    max_len: int = 256
+    """Context window of the corpus."""
+    batch_tokens: int = 2048
+    """Padded tokens per forward batch."""
+    dtype: str = "float32"
+    """Model dtype (bfloat16 is ~2x faster on CPU)."""
+    checkpoint_every: int = 50
+    """Batches between resumable checkpoints (0: none)."""
+    resume: bool = False
+    """Continue a killed run in --out."""
+    max_norm_ratio: float = 10.0
+    """Leave out attention-sink tokens whose norm exceeds this many times the batch median (0: keep all)."""
+    seed: int = 0
+    """Seed of the batch order and the reservoirs."""
+
+
+@dataclass
+class BrowseConfig:
+    """Show one latent in the terminal: label and scores, density, logit lens, top and interval examples
+    with the activating tokens highlighted; or per-token activations on your own --text."""
+
+    latent: int = field(positional=True)
+    """Latent index."""
+    sae: str = ""
+    """SAE spec (its labels.json is read when present)."""
+    examples: str = ""
+    """Folder from `persona-sae examples` (needed unless --text)."""
+    model: str = "smollm2"
+    """Model the SAE reads (for --text and the logit lens)."""
+    text: str = ""
+    """Show the latent's activation on each token of this text instead."""
+    n: int = 8
+    """Top examples shown."""

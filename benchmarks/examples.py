@@ -1,0 +1,78 @@
+"""Cost of mining top/interval examples for every latent, side by side in one run:
+
+  bare    stop-at-layer forward to the SAE's layer + batched SAE encode (the floor)
+  mining  persona_sae.examples.mine: the same pass plus top-k, reservoir and histogram updates
+
+    python benchmarks/examples.py [--tokens 65536] [--dtype float32]
+
+SmolLM2 + the shipped SAE (4,608 latents, k=20, reservoir 50) on wikitext-2 valid. Prints a table and
+writes benchmarks/results/examples.json. Target: mining <= 1.1x bare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAE = ROOT / "checkpoints" / "smollm2" / "topk-L15-k32-4608"
+CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "wikitext-2" / "valid.txt"
+
+
+def main() -> None:
+    from persona_sae import models as M
+    from persona_sae.activations import iter_activations, plan_batches
+    from persona_sae.commands import load_examples
+    from persona_sae.data import read_text
+    from persona_sae.examples import mine
+    from persona_sae.saes import load_sae
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokens", type=int, default=65536)
+    ap.add_argument("--dtype", default="float32")
+    args = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = M.load_model("smollm2", dtype=args.dtype)
+    sae = load_sae(str(SAE))
+    ex = load_examples(model, read_text(CORPUS), 256, args.tokens)
+    batches = plan_batches(ex, 2048, 0)
+    n = sum(len(e.ids) for e in ex)
+
+    @torch.no_grad()
+    def bare():
+        for b in iter_activations(model, ex, [15], batches=batches, progress=False):
+            sae.encode(b.acts[15])
+
+    def mining():
+        with tempfile.TemporaryDirectory() as d:
+            mine(model, sae, ex, 15, "resid_post", Path(d) / "m", k=20, reservoir=50, checkpoint_every=0,
+                 log=lambda *a: None)
+
+    bare()  # warm-up (bridge boot, allocator)
+    rows = {}
+    for name, fn in (("bare", bare), ("mining", mining), ("bare (repeat)", bare), ("mining (repeat)", mining)):
+        t0 = time.time()
+        fn()
+        rows[name] = time.time() - t0
+    b = (rows["bare"] + rows["bare (repeat)"]) / 2
+    m = (rows["mining"] + rows["mining (repeat)"]) / 2
+    res = {"tokens": n, "dtype": args.dtype, "bare_s": b, "mining_s": m, "bare_tok_s": n / b, "mining_tok_s": n / m,
+           "ratio": m / b, "runs": rows, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+           "torch": torch.__version__}
+    print(f"{n:,} tokens, {args.dtype}: bare {n / b:,.0f} tok/s, mining {n / m:,.0f} tok/s, ratio {m / b:.3f}")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "examples.json").write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
