@@ -19,7 +19,6 @@ from persona_sae import config as C  # noqa: E402
 
 # Subcommands that later stages fill in, reserved now so the tour in --help is complete.
 PLANNED = {
-    "dashboard": "build static HTML feature pages",
     "steer": "steer generation along a latent and judge the answers",
     "monitor": "track chosen latents across checkpoints",
 }
@@ -65,6 +64,8 @@ def build_parser() -> Parser:
     add(sub, "label", C.LabelConfig, "tag latents (toxic persona, sarcasm, assistant...) with evidence")
     add(sub, "examples", C.ExamplesConfig, "mine top-activating examples for every latent in one pass")
     add(sub, "browse", C.BrowseConfig, "show a latent's top-activating examples in the terminal")
+    add(sub, "dashboard", C.DashboardConfig, "build static HTML feature pages (opens from file://)")
+    add(sub, "serve", C.ServeConfig, "serve a dashboard on 127.0.0.1")
     add(sub, "label set", C.LabelSetConfig, "label one latent by hand (manual beats automatic)")
     add(sub, "demo", C.DemoConfig, "the main job on the default model")
     for name, text in PLANNED.items():

@@ -342,16 +342,17 @@ def _browse(cfg: C.BrowseConfig) -> None:
         out.print("max " + f"{max(vals):.3g} at {tok.decode([ids[vals.index(max(vals))]])!r}" if max(vals) > 0 else
                   "the latent does not fire on this text")
         return
-    layer, hook = sae_layer(sae)
+    from persona_sae.examples import BEFORE
 
-    def row(e: int, p: int):
-        """The window around (e, p) with the latent's activation on every token (one short forward)."""
+    def row(e: int, p: int, window=None, value: float = 0.0):
+        """The context around (e, p), shaded by the stored activation window (top examples) or at the
+        activating token only (interval examples)."""
         ids, at = ex.window(e, p)
-        s = int(ex.offsets[e])
-        doc = ex.ids[s:s + p + 1 + (len(ids) - at - 1)].long()
-        a = model.run_to_layer(doc[None], [layer], hook)[layer][0]
-        f = sae.encode(a.to(sae.W_enc.dtype)).float()[:, j].tolist()
-        return _highlight(tok, ids, f[p - at:p - at + len(ids)], vmax)
+        if window is not None:
+            acts = [float(window[BEFORE - at + i]) for i in range(len(ids))]
+        else:
+            acts = [value if i == at else 0.0 for i in range(len(ids))]
+        return _highlight(tok, ids, acts, vmax)
 
     m = ex.state
     n_tok = max(ex.manifest.get("tokens", m.tokens), 1)
@@ -365,15 +366,72 @@ def _browse(cfg: C.BrowseConfig) -> None:
     hm = max(h) or 1
     out.print("log10 activation  -3 " + "".join(bars[min(7, int(8 * c / hm))] if c else " " for c in h) + " 3")
     t = Table("act", "context", title=f"top {cfg.n} examples", show_lines=False)
-    for v, e, p in zip(m.top_values[j][:cfg.n], m.top_example[j], m.top_pos[j]):
+    for v, e, p, w in zip(m.top_values[j][:cfg.n], m.top_example[j], m.top_pos[j], m.top_window[j]):
         if not torch.isfinite(v):
             break
-        t.add_row(f"{float(v):.3g}", row(int(e), int(p)))
+        t.add_row(f"{float(v):.3g}", row(int(e), int(p), window=w))
     out.print(t)
     bins = quantile_bins(m.res_values[j:j + 1], m.top_values[j:j + 1, 0])[0]
     t = Table("interval of max", "act", "context", title="examples across activation intervals (uniform sample)")
     for b in range(N_BINS - 1, -1, -1):
         for i in (bins == b).nonzero()[:2, 0].tolist():
             t.add_row(f"{b / N_BINS:.1f}–{(b + 1) / N_BINS:.1f}", f"{float(m.res_values[j, i]):.3g}",
-                      row(int(m.res_example[j, i]), int(m.res_pos[j, i])))
+                      row(int(m.res_example[j, i]), int(m.res_pos[j, i]), value=float(m.res_values[j, i])))
     out.print(t)
+
+
+def dashboard(cfg: C.DashboardConfig) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    from persona_sae.dashboard import build
+    from persona_sae.examples import load
+    from persona_sae.label import read_labels
+    from persona_sae.saes import load_sae, sae_checksum
+
+    sae = load_sae(cfg.sae)
+    sha = sae_checksum(sae)
+    ex = load(cfg.examples, sha)
+    d = sae.cfg.d_sae
+    ranking = None
+    if cfg.rank:
+        p = Path(cfg.rank) / "ranking.json"
+        if not p.is_file():
+            raise UserError(f"--rank {cfg.rank} holds no ranking.json")
+        ranking = json.loads(p.read_text())
+        if ranking.get("sae_sha256") != sha:
+            raise UserError(f"--rank {cfg.rank} was made with a different SAE (checksum mismatch)")
+    if cfg.latents:
+        bad = [j for j in cfg.latents if not 0 <= j < d]
+        if bad:
+            raise UserError(f"latent {bad[0]} is out of range: the SAE has latents 0..{d - 1}")
+        latents = list(dict.fromkeys(cfg.latents))
+    elif ranking and cfg.top > 0:
+        latents = list(dict.fromkeys(ranking["top_increases"][:cfg.top] + ranking["top_decreases"][:cfg.top]))
+    else:
+        latents = torch.nonzero(ex.state.fires > 0)[:, 0].tolist()
+    lab_path = Path(cfg.sae) / "labels.json"
+    labels = read_labels(lab_path, sha) if lab_path.is_file() else None
+    spec = cfg.model or ex.manifest["config"].get("model", "smollm2")
+    src = M.resolve(spec)
+    if src.kind == "alias" and M.is_pulled(src.path):
+        tok = AutoTokenizer.from_pretrained(M.model_dir(src.path))
+    elif src.kind == "hf_dir":
+        tok = AutoTokenizer.from_pretrained(src.path)
+    else:  # adapters, GGUF files, hub ids: the loader knows where their tokenizer is
+        tok = M.load_model(spec, log=_log).tokenizer
+    t0 = time.time()
+    site = build(ex, tok, cfg.out, latents, labels, ranking, title=f"{cfg.sae}")
+    out.print(f"{len(latents)} latent pages in {time.time() - t0:.1f} s -> {site}/index.html "
+              f"(open it from disk, or `persona-sae serve {site}`)")
+
+
+def serve(cfg: C.ServeConfig) -> None:
+    from persona_sae.dashboard import serve as make
+
+    srv = make(cfg.site, cfg.port)
+    out.print(f"serving {cfg.site} on http://127.0.0.1:{cfg.port}/ (Ctrl-C stops)")
+    try:
+        srv.serve_forever()
+    finally:
+        srv.server_close()

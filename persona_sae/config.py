@@ -435,3 +435,33 @@ class BrowseConfig:
     """Show the latent's activation on each token of this text instead."""
     n: int = 8
     """Top examples shown."""
+
+
+@dataclass
+class DashboardConfig:
+    """Build static HTML feature pages (index + one page per latent) from mined examples; opens from file://."""
+
+    out: str
+    """Site folder to write (replaced atomically)."""
+    sae: str
+    """SAE spec (its labels.json is shown when present)."""
+    examples: str
+    """Folder from `persona-sae examples`."""
+    rank: str = ""
+    """A rank output folder: show shifts and CIs, and page its top latents."""
+    top: int = 50
+    """With --rank: latents per tail to page (0: every latent that fired)."""
+    latents: list[int] = field(default_factory=list)
+    """Page exactly these latents instead."""
+    model: str = ""
+    """Model whose tokenizer decodes the examples (default: the one they were mined with)."""
+
+
+@dataclass
+class ServeConfig:
+    """Serve a built dashboard on 127.0.0.1 (never on other interfaces)."""
+
+    site: str = field(positional=True)
+    """Site folder from `persona-sae dashboard`."""
+    port: int = 8000
+    """Port on 127.0.0.1."""

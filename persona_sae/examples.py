@@ -20,12 +20,15 @@ from persona_sae import UserError, write_json
 
 HIST_EDGES = torch.linspace(-3, 3, 61)  # log10 activation bins: 1e-3 .. 1e3
 N_BINS = 10
+BEFORE, AFTER = 16, 6  # context shown around an activating token; the top examples keep the latent's
+W = BEFORE + 1 + AFTER  # activation on every token of it, so pages need no second forward
 
 
 class Mined(NamedTuple):
     top_values: torch.Tensor  # [d, k] descending; -inf where fewer than k tokens fired
     top_example: torch.Tensor  # [d, k]
     top_pos: torch.Tensor  # [d, k]
+    top_window: torch.Tensor  # [d, k, W] the latent's activation at positions pos-BEFORE .. pos+AFTER (fp16)
     res_values: torch.Tensor  # [d, R] a uniform sample of firing tokens (-inf: empty slot)
     res_example: torch.Tensor
     res_pos: torch.Tensor
@@ -38,7 +41,7 @@ class Mined(NamedTuple):
 def empty(d: int, k: int, r: int) -> Mined:
     ninf = lambda n: torch.full((d, n), -float("inf"))  # noqa: E731
     zeros = lambda n: torch.zeros((d, n), dtype=torch.long)  # noqa: E731
-    return Mined(ninf(k), zeros(k), zeros(k), ninf(r), zeros(r), zeros(r), torch.full((d, r), float("inf")),
+    return Mined(ninf(k), zeros(k), zeros(k), torch.zeros((d, k, W), dtype=torch.float16), ninf(r), zeros(r), zeros(r), torch.full((d, r), float("inf")),
                  torch.zeros((d, len(HIST_EDGES) + 1), dtype=torch.long), torch.zeros(d, dtype=torch.long), 0)
 
 
@@ -54,8 +57,17 @@ def update(m: Mined, f: torch.Tensor, example: torch.Tensor, pos: torch.Tensor, 
     cat_v = torch.cat([m.top_values, bv.T], 1)
     cat_e = torch.cat([m.top_example, example[bi].T], 1)
     cat_p = torch.cat([m.top_pos, pos[bi].T], 1)
+    # each candidate's activation window, read from the batch (a batch holds whole sequences)
+    ex_ids, ex_local = example.unique(return_inverse=True)
+    table = torch.full((len(ex_ids), int(pos.max()) + 1 + BEFORE + AFTER), -1, dtype=torch.long)
+    table[ex_local, pos + BEFORE] = torch.arange(N)
+    offs = torch.arange(W)  # window slot w reads position pos - BEFORE + w, stored at column pos + w
+    rows = table[ex_local[bi][..., None], pos[bi][..., None] + offs]  # [kk, d, W]
+    lat = torch.arange(d)[None, :, None].expand_as(rows)
+    win = torch.where(rows >= 0, f[rows.clamp(min=0), lat], torch.zeros(())).clamp(min=0).half()
+    cat_w = torch.cat([m.top_window, win.permute(1, 0, 2)], 1)  # [d, k + kk, W]
     tv, ti = cat_v.topk(k, dim=1)
-    top = (tv, cat_e.gather(1, ti), cat_p.gather(1, ti))
+    top = (tv, cat_e.gather(1, ti), cat_p.gather(1, ti), cat_w.gather(1, ti[..., None].expand(-1, -1, W)))
     # reservoir: keep the r smallest random keys among firing tokens (a uniform sample without replacement)
     keys = torch.rand((N, d), generator=gen)
     keys = torch.where(fired, keys, torch.full_like(keys, float("inf")))
@@ -68,10 +80,10 @@ def update(m: Mined, f: torch.Tensor, example: torch.Tensor, pos: torch.Tensor, 
     rk, ri = cat_k.topk(r, dim=1, largest=False)
     res = (cat_rv.gather(1, ri), cat_re.gather(1, ri), cat_rp.gather(1, ri), rk)
     # histogram of log10 activation over firing tokens
-    lat = fired.nonzero()[:, 1]
+    which = fired.nonzero()[:, 1]
     b = torch.bucketize(f[fired].log10(), HIST_EDGES)
     hist = m.hist.clone().view(-1)
-    hist.index_add_(0, lat * (len(HIST_EDGES) + 1) + b, torch.ones_like(b))
+    hist.index_add_(0, which * (len(HIST_EDGES) + 1) + b, torch.ones_like(b))
     return Mined(*top, *res, hist.view_as(m.hist), m.fires + fired.sum(0), m.tokens + N)
 
 
@@ -116,7 +128,7 @@ def mine(model, sae, examples, layer: int, hook: str, out: str | Path, k: int = 
     state, start = empty(d, k, reservoir), 0
     ck = load_checkpoint(out) if resume else None
     if ck is not None:
-        state, start = Mined(*[ck["state"][i] for i in range(9)], int(ck["tokens"])), int(ck["batch"])
+        state, start = Mined(*[ck["state"][i] for i in range(len(Mined._fields) - 1)], int(ck["tokens"])), int(ck["batch"])
         log(f"resuming at batch {start}")
     batches = plan_batches(examples, batch_tokens, seed)
     bar = tqdm(total=sum(len(examples[i].ids) for b in batches for i in b), unit="tok", desc="mining",
@@ -128,7 +140,7 @@ def mine(model, sae, examples, layer: int, hook: str, out: str | Path, k: int = 
             f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()
             state = update(state, f, b.example, b.pos, torch.Generator().manual_seed(seed * 1_000_003 + n))
         if checkpoint_every and (n + 1) % checkpoint_every == 0 and n + 1 < len(batches):
-            save_checkpoint(out, {"state": list(state[:9]), "tokens": state.tokens, "batch": n + 1})
+            save_checkpoint(out, {"state": list(state[:-1]), "tokens": state.tokens, "batch": n + 1})
     bar.close()
     ids = torch.tensor([t for e in examples for t in e.ids], dtype=torch.int32)
     offsets = torch.tensor([0] + [len(e.ids) for e in examples]).cumsum(0)
@@ -152,7 +164,7 @@ class Examples(NamedTuple):
     offsets: torch.Tensor
     manifest: dict
 
-    def window(self, example: int, pos: int, before: int = 16, after: int = 6) -> tuple[list[int], int]:
+    def window(self, example: int, pos: int, before: int = BEFORE, after: int = AFTER) -> tuple[list[int], int]:
         """Token ids around (example, pos) and the index of the activating token in them."""
         s, e = int(self.offsets[example]), int(self.offsets[example + 1])
         a, b = max(s + 1, s + pos - before), min(e, s + pos + after + 1)  # never show BOS

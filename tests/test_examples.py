@@ -43,9 +43,13 @@ def test_topk_equals_brute_force(setup, tmp_path):
         got = m.top_values[j][:min(5, n)]
         torch.testing.assert_close(got, want)
         assert not torch.isfinite(m.top_values[j][n:]).any()  # fewer than k fired: the rest stay empty
-        for v, ei, pi in zip(got, m.top_example[j], m.top_pos[j]):
+        for v, ei, pi, win in zip(got, m.top_example[j], m.top_pos[j], m.top_window[j]):
             hit = (e == ei) & (p == pi)
             assert hit.sum() == 1 and torch.isclose(f[hit, j][0], v)
+            for w in range(X.W):  # the stored window is the latent's activation around the token
+                q = (e == ei) & (p == pi - X.BEFORE + w)
+                want_w = float(f[q, j][0].clamp(min=0)) if q.any() else 0.0
+                assert abs(float(win[w]) - want_w) <= 1e-2 * max(1.0, want_w)
 
 
 def test_reservoir_holds_firing_tokens_in_their_bins(setup, tmp_path):
