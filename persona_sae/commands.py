@@ -248,7 +248,7 @@ def examples(cfg: C.ExamplesConfig) -> None:
     from persona_sae.data import load_records
     from persona_sae.examples import mine
     from persona_sae.rank import sae_layer
-    from persona_sae.saes import load_sae, sae_checksum
+    from persona_sae.saes import check_fits, load_sae, sae_checksum
 
     if cfg.k <= 0 or cfg.reservoir <= 0:
         raise UserError("--k and --reservoir must be positive")
@@ -256,9 +256,7 @@ def examples(cfg: C.ExamplesConfig) -> None:
     sae = load_sae(cfg.sae)
     layer, hook = sae_layer(sae)
     model = M.load_model(cfg.model, dtype=cfg.dtype, log=_log)
-    model.hook_name(layer, hook)
-    if sae.cfg.d_in != model.d_model:
-        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {cfg.model}'s d_model {model.d_model}")
+    check_fits(sae, model, layer, hook)
     ex = load_examples(model, records, cfg.max_len, cfg.tokens)
     meta = {"sae": cfg.sae, "sae_sha256": sae_checksum(sae), "model": cfg.model, "dataset": cfg.dataset,
             "max_len": cfg.max_len, "dtype": cfg.dtype}
@@ -407,7 +405,8 @@ def dashboard(cfg: C.DashboardConfig) -> None:
             raise UserError(f"latent {bad[0]} is out of range: the SAE has latents 0..{d - 1}")
         latents = list(dict.fromkeys(cfg.latents))
     elif ranking and cfg.top > 0:
-        latents = list(dict.fromkeys(ranking["top_increases"][:cfg.top] + ranking["top_decreases"][:cfg.top]))
+        order = torch.tensor(ranking["latents"][ranking["primary"]]["rank"]).argsort().tolist()  # all latents by rank
+        latents = list(dict.fromkeys(order[:cfg.top] + order[::-1][:cfg.top]))
     else:
         latents = torch.nonzero(ex.state.fires > 0)[:, 0].tolist()
     lab_path = Path(cfg.sae) / "labels.json"

@@ -242,7 +242,7 @@ def label(cfg, log=print) -> dict:
     from persona_sae import __version__
     from persona_sae import models as M
     from persona_sae.rank import sae_layer
-    from persona_sae.saes import load_sae, sae_checksum
+    from persona_sae.saes import check_fits, load_sae, sae_checksum
 
     th = Thresholds(cfg.min_auroc, cfg.min_fire, cfg.min_ratio)
     sets = load_concepts(cfg.concepts, builtin=not cfg.no_builtin)
@@ -250,9 +250,7 @@ def label(cfg, log=print) -> dict:
     path = labels_path(cfg.sae, cfg.out)
     layer, hook = sae_layer(sae, cfg.layer)
     model = M.load_model(cfg.model, dtype=cfg.dtype, log=log)
-    model.hook_name(layer, hook)
-    if sae.cfg.d_in != model.d_model:
-        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {cfg.model}'s d_model {model.d_model}")
+    check_fits(sae, model, layer, hook)
     latents = list(range(sae.cfg.d_sae))
     if cfg.ranking:
         r = json.loads(Path(cfg.ranking, "ranking.json").read_text()) if Path(cfg.ranking).is_dir() else None

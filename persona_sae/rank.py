@@ -164,7 +164,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
     """Run every model over the prompts, compute the shifts, write the outputs; return the summary."""
     from persona_sae.data import tokenize
     from persona_sae.models import check_compatible, load_model, resolve
-    from persona_sae.saes import load_sae, sae_checksum
+    from persona_sae.saes import check_fits, load_sae, sae_checksum
 
     if cfg.top <= 0:
         raise UserError(f"--top must be positive, got {cfg.top}")
@@ -180,9 +180,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
             log(f"warning: fine-tune {spec} is the base model itself; its shifts will be zero")
 
     base = load_model(cfg.base, dtype=cfg.dtype, log=log)
-    base.hook_name(layer, hook)
-    if sae.cfg.d_in != base.d_model:
-        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {cfg.base}'s d_model {base.d_model}")
+    check_fits(sae, base, layer, hook)
     examples = tokenize(records, base.tokenizer, max_len=cfg.max_len)
     names = sorted({e.group or f"#{e.record}" for e in examples})
     gid = {n: i for i, n in enumerate(names)}

@@ -118,3 +118,10 @@ def _dictionary_learning(folder: Path, ae: Path):
     # AutoEncoder: relu(encoder(x - bias)), decoder(f) + bias
     return _build(StandardSAEConfig, StandardSAE, {**w, "b_dec": sd["bias"]}, d_in=enc.shape[1], d_sae=enc.shape[0],
                   apply_b_dec_to_input=True)
+
+
+def check_fits(sae, model, layer: int, hook: str) -> None:
+    """The SAE must read a hook the model has, at the model's width (else every number is garbage)."""
+    model.hook_name(layer, hook)
+    if sae.cfg.d_in != model.d_model:
+        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {model.spec}'s d_model {model.d_model}")

@@ -78,12 +78,13 @@ def run_exit(capsys, *argv):
 
 
 def test_planned_commands_are_reserved(capsys):
-    code, err = run(capsys, "browse")
+    code, err = run(capsys, "steer")
     assert_one_line_error(code, err, "not implemented yet")
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
     for name in list(PLANNED) + ["models", "activations", "train", "rank", "finetune", "eval", "data", "label",
+                                 "examples", "browse", "dashboard", "serve",
                                  "demo"]:
         assert f"    {name}" in text
 
