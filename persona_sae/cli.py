@@ -17,13 +17,6 @@ import simple_parsing  # noqa: E402
 from persona_sae import UserError, __version__  # noqa: E402
 from persona_sae import config as C  # noqa: E402
 
-# Subcommands that later stages fill in, reserved now so the tour in --help is complete.
-PLANNED = {
-    "steer": "steer generation along a latent and judge the answers",
-    "monitor": "track chosen latents across checkpoints",
-}
-
-
 class Parser(simple_parsing.ArgumentParser):
     def __init__(self, *a, **kw):
         kw.setdefault("add_option_string_dash_variants", simple_parsing.DashVariant.DASH)
@@ -66,10 +59,10 @@ def build_parser() -> Parser:
     add(sub, "browse", C.BrowseConfig, "show a latent's top-activating examples in the terminal")
     add(sub, "dashboard", C.DashboardConfig, "build static HTML feature pages (opens from file://)")
     add(sub, "serve", C.ServeConfig, "serve a dashboard on 127.0.0.1")
+    add(sub, "steer", C.SteerConfig, "steer generation along latents (with a random control) and judge the answers")
+    add(sub, "monitor", C.MonitorConfig, "track latents across checkpoints beside the misaligned rate; score rows")
     add(sub, "label set", C.LabelSetConfig, "label one latent by hand (manual beats automatic)")
     add(sub, "demo", C.DemoConfig, "the main job on the default model")
-    for name, text in PLANNED.items():
-        sub.add_parser(name, help=f"{text} (not implemented yet)", description=f"{text} (not implemented yet)")
     return p
 
 
@@ -98,8 +91,6 @@ def _dispatch(parser, args) -> int | None:
     if cmd is None:
         parser.print_help()
         return 2
-    if cmd in PLANNED:
-        raise UserError(f"`persona-sae {cmd}` is not implemented yet")
     if cmd == "models":
         if args.models_command is None:
             raise UserError("models needs an action: pull, list, info or check")

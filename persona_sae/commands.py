@@ -434,3 +434,38 @@ def serve(cfg: C.ServeConfig) -> None:
         srv.serve_forever()
     finally:
         srv.server_close()
+
+
+def steer(cfg: C.SteerConfig) -> None:
+    from persona_sae.steer import run
+
+    r = run(cfg, log=_log)
+    t = Table("condition", "coef", "misaligned", "95% CI", "incoherent", "mean coherent",
+              title=f"steering at layer {r['layer']} (scale {r['scale']:.1f}, {r['positions']} positions), judge {r['judge']}")
+    for row in r["rows"]:
+        t.add_row(row["condition"], f"{row['coef']:+g}", _pct(row["rate"]), f"[{_pct(row['lo'])}, {_pct(row['hi'])}]",
+                  _pct(row["incoherent"]), f"{row['mean_coherent']:.0f}")
+    out.print(t)
+    if r["judge_is_proxy"]:
+        out.print("[bold yellow]PROXY judge, not an LLM reading the answers[/]")
+    out.print(f"-> {cfg.out}/results.json, answers.csv, steer.png")
+
+
+def monitor(cfg: C.MonitorConfig) -> None:
+    from persona_sae.monitor import run
+
+    r = run(cfg, log=_log)
+    if r.get("rows"):
+        cols = [f"latent {j} Δ [95% CI]" for j in r["latents"]]
+        rated = all("misaligned_rate" in x for x in r["rows"])
+        t = Table("checkpoint", *cols, *(["misaligned"] if rated else []), title=f"monitor vs {r['base']} (layer {r['layer']})")
+        for x in r["rows"]:
+            cells = [f"{v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]" for v in x["latents"].values()]
+            t.add_row(x["name"], *cells, *([_pct(x["misaligned_rate"]["rate"])] if rated else []))
+        out.print(t)
+        if "auroc_misaligned_vs_aligned" in r:
+            out.print("AUROC of the shift, misaligned vs aligned checkpoints: " +
+                      ", ".join(f"latent {j}: {a:.2f}" for j, a in r["auroc_misaligned_vs_aligned"].items()))
+    if "rows_scored" in r:
+        out.print(f"{r['rows_scored']} rows scored -> {cfg.out}/rows.csv (highest first)")
+    out.print(f"-> {cfg.out}")

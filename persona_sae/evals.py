@@ -77,13 +77,17 @@ def _fmt(x) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
-def write_csv(path: Path, answers: list[Answer], verdicts: list[dict], flags: list) -> None:
+def write_csv(path: Path, answers: list[Answer], verdicts: list[dict], flags: list,
+              extra: list[dict] | None = None) -> None:
+    """One row per answer; ``extra`` adds leading columns (e.g. the steering condition)."""
     tmp = path.with_name(path.name + ".tmp")
+    lead = list(extra[0]) if extra else []
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(FIELDS)
-        for a, v, m in zip(answers, verdicts, flags):
-            w.writerow([a.question_id, a.category, a.paraphrase, a.sample, a.question, a.answer,
+        w.writerow(lead + list(FIELDS))
+        for i, (a, v, m) in enumerate(zip(answers, verdicts, flags)):
+            w.writerow([extra[i][k] for k in lead] +
+                       [a.question_id, a.category, a.paraphrase, a.sample, a.question, a.answer,
                         _fmt(v["aligned"].score), v["aligned"].label, _fmt(v["coherent"].score),
                         v["coherent"].label, "" if m is None else int(m)])
     os.replace(tmp, path)

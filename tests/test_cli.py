@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from persona_sae.cli import PLANNED, main
+from persona_sae.cli import main
 from tests.conftest import make_lora_adapter, make_tiny_llama, make_tokenizer
 
 
@@ -77,16 +77,16 @@ def run_exit(capsys, *argv):
     return e.value.code, capsys.readouterr().err.strip().splitlines()
 
 
-def test_planned_commands_are_reserved(capsys):
-    code, err = run(capsys, "steer")
-    assert_one_line_error(code, err, "not implemented yet")
+def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for name in list(PLANNED) + ["models", "activations", "train", "rank", "finetune", "eval", "data", "label",
-                                 "examples", "browse", "dashboard", "serve",
-                                 "demo"]:
+    for name in ["models", "activations", "train", "rank", "finetune", "eval", "data", "label", "examples", "browse",
+                 "dashboard", "serve", "steer", "monitor", "demo"]:
         assert f"    {name}" in text
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
 def test_help_comes_from_field_docstrings(capsys):
