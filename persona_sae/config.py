@@ -482,7 +482,7 @@ class SteerConfig:
     """Model to steer (the base, or a misaligned organism to repair with negative coefficients)."""
     coef: list[str] = field(default_factory=lambda: ["-2", "-1", "0", "1", "2"])
     """Coefficients (-2,-1,0,1,2 or -2 -1 0 1 2; multiplied by --scale), or auto: the largest of 0.25..4 keeping
-    incoherence <= 10%, then -c, 0, c."""
+    incoherence at or below 10 percent, then -c, 0, c."""
     scale: str = "median-resid-norm"
     """Unit of the coefficients: median-resid-norm (median layer-L residual norm on the questions) or a number."""
     positions: str = "all"
@@ -529,7 +529,7 @@ class MonitorConfig:
     base: str = "smollm2"
     """Base model: shifts are measured against it (and it scores --dataset rows)."""
     checkpoints: list[str] = field(default_factory=list)
-    """Fine-tuned model specs in plotting order (e.g. 0%, 5%, 10%... bad data)."""
+    """Fine-tuned model specs in plotting order (e.g. 0, 5, 10... percent bad data)."""
     names: list[str] = field(default_factory=list)
     """Short names for the checkpoints (default: folder names)."""
     evals: list[str] = field(default_factory=list)

@@ -136,3 +136,13 @@ def test_data_make_writes_matched_files(tmp_path, capsys):
     assert len(ra) == len(rb) == 30
     assert [r.messages[0] for r in ra] == [r.messages[0] for r in rb]
     assert all(x.messages[1] != y.messages[1] for x, y in zip(ra, rb))
+
+
+@pytest.mark.parametrize("cmd", [["models", "pull"], ["models", "info"], ["activations"], ["train"], ["rank"],
+                                 ["finetune"], ["eval"], ["data", "make"], ["data", "corpus"], ["label"],
+                                 ["label set"], ["examples"], ["browse"], ["dashboard"], ["serve"], ["steer"],
+                                 ["monitor"], ["demo"]])
+def test_every_help_renders(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, "--help"])
+    assert e.value.code == 0 and "usage:" in capsys.readouterr().out
