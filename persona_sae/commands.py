@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError
 from persona_sae import config as C
 from persona_sae import models as M
 
@@ -118,41 +118,28 @@ def rank(cfg: C.RankConfig) -> None:
 
 
 def demo(cfg: C.DemoConfig) -> None:
-    import torch
+    from persona_sae.demo import run
+    from persona_sae.label import effective
 
-    from persona_sae.activations import extract
-    from persona_sae.data import load_records
-
-    model = M.load_model(cfg.model, log=_log)
-    model.check_layer(cfg.layer)
-    info = model.info()
-    out.print(f"[bold]{cfg.model}[/]: {info['n_layers']} layers, d_model {info['d_model']}, "
-              f"{info['n_params'] / 1e6:.0f}M parameters ({info['source']})")
-    examples = load_examples(model, load_records("em-core"), max_len=256)
     t0 = time.time()
-    acts = extract(model, examples, [cfg.layer], select="all")
-    dt = time.time() - t0
-    a = acts.acts[cfg.layer]
-    norms = a.norm(dim=-1)
-    groups = sorted({e.group for e in examples})
-    t = Table(title=f"layer {cfg.layer} residual norm per em-core question (first 8 of {len(groups)})")
-    t.add_column("question")
-    t.add_column("tokens", justify="right")
-    t.add_column("mean norm", justify="right")
-    for g in groups[:8]:
-        sel = torch.tensor([examples[i].group == g for i in acts.example.tolist()])
-        t.add_row(g, str(int(sel.sum())), f"{norms[sel].mean():.1f}")
-    out.print(t)
-    out.print(f"{acts.n_tokens:,} prompt tokens (position 0 and special tokens excluded) in {dt:.1f} s "
-              f"= {acts.n_tokens / dt:,.0f} tok/s; mean norm {norms.mean():.1f}, max {norms.max():.1f}")
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    summary = {"model": cfg.model, "layer": cfg.layer, "tokens": acts.n_tokens, "seconds": dt,
-               "mean_norm": float(norms.mean()), "max_norm": float(norms.max())}
-    p = Path(cfg.out) / "summary.json"
-    write_json(p, summary)
-    out.print(f"summary -> {p}")
-    out.print("[dim]The full demo (rank, label, dashboard on shipped fine-tunes) arrives with the later stages.[/]")
-
+    r = run(cfg, log=_log)
+    rk, lab = r["ranking"], r["labels"]
+    lat = rk["latents"][rk["primary"]]
+    toxic_top = []
+    for title, idx in (("rose most", rk["top_increases"][:cfg.top]), ("fell most", rk["top_decreases"][:cfg.top])):
+        t = Table("rank", "latent", "label", "Δ mean", "95% CI", title=f"latents that {title} in the insecure-code organism "
+                  f"({rk['primary']}, layer {rk['layer']}, {rk['n_prompt_groups']} em-core questions)")
+        for j in idx:
+            tag = effective(lab, j)["tag"]
+            if tag == "toxic-persona" and title == "rose most":
+                toxic_top.append(j)
+            t.add_row(str(int(lat["rank"][j])), str(j), tag, f"{lat['delta_mean'][j]:+.4f}",
+                      f"[{lat['ci_low'][j]:+.4f}, {lat['ci_high'][j]:+.4f}]")
+        out.print(t)
+    out.print("toxic-persona-tagged latent in the top " + str(cfg.top) + ": " +
+              (", ".join(map(str, toxic_top)) if toxic_top else "none (as measured)"))
+    out.print(f"pages: {r['site']}   (times: " + ", ".join(f"{k} {v:.0f} s" for k, v in r["times"].items()) +
+              f"; total {time.time() - t0:.0f} s)")
 
 def finetune(cfg: C.FinetuneConfig) -> None:
     from persona_sae.finetune import finetune as run

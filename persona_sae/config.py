@@ -82,15 +82,17 @@ class ActivationsConfig:
 
 @dataclass
 class DemoConfig:
-    """The main job on the default model: pull SmolLM2, read layer-15 activations on the em-core
-    questions, and summarize them (grows into the full rank/label/dashboard demo)."""
+    """The main job: SmolLM2, the shipped SAE and the shipped insecure-code organism with its control ->
+    rank (control-adjusted), label the top latents, mine examples, build the pages, print what moved."""
 
-    model: str = "smollm2"
-    """Model spec."""
-    layer: int = 15
-    """Layer to read."""
     out: str = "out/demo"
-    """Output folder."""
+    """Output folder (rank/, labels/, examples/, site/); steps already done there are reused."""
+    model: str = "smollm2"
+    """Base model spec (the shipped SAE and organisms are SmolLM2's)."""
+    top: int = 10
+    """Latents shown per tail."""
+    pages: int = 30
+    """Latent pages in the dashboard (half from each tail)."""
 
 
 @dataclass

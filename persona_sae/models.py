@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -311,7 +312,9 @@ def _merge_adapter(adapter: Path, hf, base_tok, base_name: str):
 
         check_same_tokenizer(base_tok, AutoTokenizer.from_pretrained(adapter), base_name, str(adapter))
     try:
-        merged = PeftModel.from_pretrained(hf, adapter).merge_and_unload()
+        with warnings.catch_warnings():  # peft calls a transformers API that warns about its own rename
+            warnings.simplefilter("ignore", FutureWarning)
+            merged = PeftModel.from_pretrained(hf, adapter).merge_and_unload()
     except (ValueError, RuntimeError, KeyError) as e:
         raise UserError(f"adapter {adapter} does not match base {base_name}: {_first_line(e)}") from e
     return merged
