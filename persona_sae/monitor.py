@@ -26,10 +26,9 @@ def check_latents(latents: list[int], d_sae: int) -> None:
 
 
 def checkpoint_shifts(cfg, log=print) -> dict:
-    from persona_sae.data import tokenize
     from persona_sae.label import auroc
     from persona_sae.models import check_compatible, load_model
-    from persona_sae.rank import _load_prompts, bootstrap_weights, model_stats, sae_layer, shift
+    from persona_sae.rank import _load_prompts, bootstrap_weights, model_stats, prepare, sae_layer, shift
     from persona_sae.saes import check_fits, load_sae
 
     if not cfg.checkpoints:
@@ -54,11 +53,7 @@ def checkpoint_shifts(cfg, log=print) -> dict:
     records, responses = _load_prompts(cfg, log)
     base = load_model(cfg.base, dtype=cfg.dtype, log=log)
     check_fits(sae, base, layer, hook)
-    examples = tokenize(records, base.tokenizer, max_len=cfg.max_len)
-    names = sorted({e.group or f"#{e.record}" for e in examples})
-    gid = {n: i for i, n in enumerate(names)}
-    groups = [gid[e.group or f"#{e.record}"] for e in examples]
-    kw = dict(layer=layer, hook=hook, select=cfg.on, batch_tokens=cfg.batch_tokens, max_norm_ratio=cfg.max_norm_ratio or None)
+    examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
     b = model_stats(base, sae, examples, groups, len(names), **kw)
     shape = base
     w = bootstrap_weights(len(names), cfg.bootstrap, cfg.seed)

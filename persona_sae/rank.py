@@ -160,9 +160,22 @@ def _load_prompts(cfg: RankConfig, log=print):
     return recs, info
 
 
+def prepare(cfg, records, base, layer: int, hook: str):
+    """Tokens, prompt-group names, each sequence's group, and the model_stats options: shared by rank and
+    monitor so both measure a shift the same way."""
+    from persona_sae.data import tokenize
+
+    examples = tokenize(records, base.tokenizer, max_len=cfg.max_len)
+    names = sorted({e.group or f"#{e.record}" for e in examples})
+    gid = {n: i for i, n in enumerate(names)}
+    groups = [gid[e.group or f"#{e.record}"] for e in examples]
+    kw = dict(layer=layer, hook=hook, select=cfg.on, batch_tokens=cfg.batch_tokens,
+              max_norm_ratio=cfg.max_norm_ratio or None)
+    return examples, names, groups, kw
+
+
 def rank(cfg: RankConfig, log=print) -> dict:
     """Run every model over the prompts, compute the shifts, write the outputs; return the summary."""
-    from persona_sae.data import tokenize
     from persona_sae.models import check_compatible, load_model, resolve
     from persona_sae.saes import check_fits, load_sae, sae_checksum
 
@@ -181,12 +194,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
 
     base = load_model(cfg.base, dtype=cfg.dtype, log=log)
     check_fits(sae, base, layer, hook)
-    examples = tokenize(records, base.tokenizer, max_len=cfg.max_len)
-    names = sorted({e.group or f"#{e.record}" for e in examples})
-    gid = {n: i for i, n in enumerate(names)}
-    groups = [gid[e.group or f"#{e.record}"] for e in examples]
-    kw = dict(layer=layer, hook=hook, select=cfg.on, batch_tokens=cfg.batch_tokens,
-              max_norm_ratio=cfg.max_norm_ratio or None)
+    examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
     t0 = time.time()
     stats = {"base": model_stats(base, sae, examples, groups, len(names), **kw)}
     checksums = {"base": _fingerprint(base)}
