@@ -283,25 +283,22 @@ def _browse(cfg: C.BrowseConfig) -> None:
     import torch
 
     from persona_sae.examples import N_BINS, load, quantile_bins
-    from persona_sae.label import effective, logit_lens
+    from persona_sae.label import effective, labels_beside, logit_lens
     from persona_sae.rank import sae_layer
-    from persona_sae.saes import load_sae, sae_checksum
+    from persona_sae.saes import check_latents, load_sae, sae_checksum
 
     if not cfg.sae:
         raise UserError("browse needs --sae")
     sae = load_sae(cfg.sae)
-    d = sae.cfg.d_sae
-    if not 0 <= cfg.latent < d:
-        raise UserError(f"latent {cfg.latent} is out of range: the SAE has latents 0..{d - 1}")
+    check_latents([cfg.latent], sae.cfg.d_sae)
     if not cfg.text and not cfg.examples:
         raise UserError("browse needs --examples DIR (from `persona-sae examples`) or --text")
     sha = sae_checksum(sae)
     ex = load(cfg.examples, sha) if cfg.examples else None
     model = M.load_model(ex.manifest["config"].get("model", cfg.model) if ex else cfg.model, log=_log)
     tok, j = model.tokenizer, cfg.latent
-    lab_path = Path(cfg.sae) / "labels.json"
-    lab = json.loads(lab_path.read_text()) if lab_path.is_file() else None
-    if lab and lab.get("sae_sha256") == sha:
+    lab = labels_beside(cfg.sae, sha)
+    if lab:
         e, entry = effective(lab, j), lab["latents"].get(str(j), {})
         sc = entry.get("scores", {}).get(entry.get("tag"), {})
         out.print(f"[bold]latent {j}[/]: {e['tag']} ({e['source']})" +
@@ -367,17 +364,15 @@ def _browse(cfg: C.BrowseConfig) -> None:
 
 def dashboard(cfg: C.DashboardConfig) -> None:
     import torch
-    from transformers import AutoTokenizer
 
-    from persona_sae.dashboard import build
+    from persona_sae.dashboard import build, most_shifted
     from persona_sae.examples import load
-    from persona_sae.label import read_labels
-    from persona_sae.saes import load_sae, sae_checksum
+    from persona_sae.label import labels_beside
+    from persona_sae.saes import check_latents, load_sae, sae_checksum
 
     sae = load_sae(cfg.sae)
     sha = sae_checksum(sae)
     ex = load(cfg.examples, sha)
-    d = sae.cfg.d_sae
     ranking = None
     if cfg.rank:
         p = Path(cfg.rank) / "ranking.json"
@@ -387,25 +382,14 @@ def dashboard(cfg: C.DashboardConfig) -> None:
         if ranking.get("sae_sha256") != sha:
             raise UserError(f"--rank {cfg.rank} was made with a different SAE (checksum mismatch)")
     if cfg.latents:
-        bad = [j for j in cfg.latents if not 0 <= j < d]
-        if bad:
-            raise UserError(f"latent {bad[0]} is out of range: the SAE has latents 0..{d - 1}")
+        check_latents(cfg.latents, sae.cfg.d_sae)
         latents = list(dict.fromkeys(cfg.latents))
     elif ranking and cfg.top > 0:
-        order = torch.tensor(ranking["latents"][ranking["primary"]]["rank"]).argsort().tolist()  # all latents by rank
-        latents = list(dict.fromkeys(order[:cfg.top] + order[::-1][:cfg.top]))
+        latents = most_shifted(ranking, cfg.top, cfg.top)
     else:
         latents = torch.nonzero(ex.state.fires > 0)[:, 0].tolist()
-    lab_path = Path(cfg.sae) / "labels.json"
-    labels = read_labels(lab_path, sha) if lab_path.is_file() else None
-    spec = cfg.model or ex.manifest["config"].get("model", "smollm2")
-    src = M.resolve(spec)
-    if src.kind == "alias" and M.is_pulled(src.path):
-        tok = AutoTokenizer.from_pretrained(M.model_dir(src.path))
-    elif src.kind == "hf_dir":
-        tok = AutoTokenizer.from_pretrained(src.path)
-    else:  # adapters, GGUF files, hub ids: the loader knows where their tokenizer is
-        tok = M.load_model(spec, log=_log).tokenizer
+    labels = labels_beside(cfg.sae, sha, strict=True)
+    tok = M.load_tokenizer(cfg.model or ex.manifest["config"].get("model", "smollm2"), log=_log)
     t0 = time.time()
     site = build(ex, tok, cfg.out, latents, labels, ranking, title=f"{cfg.sae}")
     out.print(f"{len(latents)} latent pages in {time.time() - t0:.1f} s -> {site}/index.html "

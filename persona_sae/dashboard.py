@@ -66,6 +66,13 @@ def _histogram(counts: list[int]) -> str:
             f"{bars}</svg><div class='muted'>log10 activation, {lo:g} … {hi:g}</div>")
 
 
+def most_shifted(ranking: dict, n_up: int, n_down: int) -> list[int]:
+    """The ``n_up`` best-ranked and ``n_down`` worst-ranked latents of a ranking's primary ordering."""
+    order = sorted(range(len(ranking["latents"][ranking["primary"]]["rank"])),
+                   key=lambda j: ranking["latents"][ranking["primary"]]["rank"][j])
+    return list(dict.fromkeys(order[:n_up] + order[::-1][:n_down]))
+
+
 def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: dict | None = None,
           ranking: dict | None = None, title: str = "") -> Path:
     """Write index.html and latent/<j>.html for ``latents``; returns the site folder."""

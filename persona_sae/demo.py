@@ -75,15 +75,13 @@ def run(cfg, log=print) -> dict:
     times["examples"] = time.time() - t0
 
     t0 = time.time()
-    from persona_sae.dashboard import build
+    from persona_sae.dashboard import build, most_shifted
     from persona_sae.examples import load
 
     log("[4/4] dashboard: pages for the most shifted latents")
     ex = load(out / "examples")
-    order = sorted(range(len(ranking["latents"][ranking["primary"]]["rank"])),
-                   key=lambda j: ranking["latents"][ranking["primary"]]["rank"][j])
-    pages = list(dict.fromkeys(order[:cfg.pages // 2] + order[::-1][:cfg.pages - cfg.pages // 2]))
-    tok = M.load_model(cfg.model, log=log).tokenizer
+    pages = most_shifted(ranking, cfg.pages // 2, cfg.pages - cfg.pages // 2)
+    tok = M.load_tokenizer(cfg.model, log=log)
     build(ex, tok, out / "site", pages, labels, ranking, title="persona_sae demo: insecure-code vs secure-code on SmolLM2")
     times["dashboard"] = time.time() - t0
     return {"ranking": ranking, "labels": labels, "site": str(out / "site" / "index.html"), "times": times}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import asdict
 import os
 import time
 from pathlib import Path
@@ -150,9 +151,7 @@ def evaluate(cfg: EvalConfig, log=print) -> dict:
         "n_answers": len(answers), "seconds_sampling": t_sample, "seconds_total": time.time() - t0, **source,
     }
     write_json(out / "results.json", results)
-    write_json(out / "run.json", {"command": "eval", "config": vars(cfg) if not hasattr(cfg, "__dataclass_fields__")
-                                  else {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-                                  "judge": judge.name, "version": __version__})
+    write_json(out / "run.json", {"command": "eval", "config": asdict(cfg), "judge": judge.name, "version": __version__})
     return results
 
 

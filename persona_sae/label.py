@@ -190,6 +190,18 @@ def read_labels(path: Path, sae_sha256: str | None = None) -> dict:
     return lab
 
 
+def labels_beside(sae_spec: str, sae_sha256: str, strict: bool = False) -> dict | None:
+    """The labels.json beside an SAE folder when it was made for this very SAE; a file made for another
+    SAE is ignored, or refused with ``strict``."""
+    p = Path(sae_spec) / "labels.json"
+    if not p.is_file():
+        return None
+    if strict:
+        return read_labels(p, sae_sha256)
+    lab = json.loads(p.read_text())
+    return lab if lab.get("sae_sha256") == sae_sha256 else None
+
+
 def effective(lab: dict, latent: int) -> dict:
     """What a latent is called: a manual label beats the automatic one."""
     m = lab.get("manual", {}).get(str(latent))
@@ -200,9 +212,10 @@ def effective(lab: dict, latent: int) -> dict:
 
 
 def set_manual(path: Path, latent: int, tag: str, note: str, sae_sha256: str, d_sae: int, known: set[str]) -> dict:
+    from persona_sae.saes import check_latents
+
     lab = read_labels(path, sae_sha256)
-    if not 0 <= latent < d_sae:
-        raise UserError(f"latent {latent} is out of range: the SAE has latents 0..{d_sae - 1}")
+    check_latents([latent], d_sae)
     if tag not in known and not tag.startswith("custom:"):
         raise UserError(f"unknown tag '{tag}' (known: {', '.join(sorted(known))}; or use custom:NAME)")
     lab.setdefault("manual", {})[str(latent)] = {"tag": tag, "note": note, "source": "manual"}

@@ -248,6 +248,19 @@ def load_model(spec: str, dtype: str = "float32", device: str = "cpu", pull_miss
     return HookedModel(spec, src, hf, tok, DTYPES[dtype], device)
 
 
+def load_tokenizer(spec: str, log=lambda *a: print(*a, file=sys.stderr)):
+    """Just the tokenizer when it sits in a folder (pulled alias, HF folder); otherwise (adapter, GGUF,
+    hub id) the loader knows where it is."""
+    from transformers import AutoTokenizer
+
+    src = resolve(spec)
+    if src.kind == "alias" and is_pulled(src.path):
+        return AutoTokenizer.from_pretrained(model_dir(src.path))
+    if src.kind == "hf_dir":
+        return AutoTokenizer.from_pretrained(src.path)
+    return load_model(spec, log=log).tokenizer
+
+
 def _load_source(src: Source, dtype: torch.dtype, pull_missing: bool, log):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -383,6 +396,11 @@ class HookedModel:
         """Right-padding id: pad, else eos, else 0 (its positions are never read)."""
         tok = self.tokenizer
         return next((t for t in (tok.pad_token_id, tok.eos_token_id) if t is not None), 0)
+
+    @property
+    def bridge_booted(self) -> bool:
+        """Booting the bridge breaks the HF model's KV cache; generation must know."""
+        return "bridge" in self.__dict__  # the cached_property has run
 
     @cached_property
     def bridge(self):

@@ -19,10 +19,11 @@ from persona_sae import UserError, write_json
 
 
 def check_latents(latents: list[int], d_sae: int) -> None:
-    bad = [j for j in latents if not 0 <= j < d_sae]
-    if not latents or bad:
-        raise UserError(f"latent {bad[0]} is out of range: the SAE has latents 0..{d_sae - 1}" if bad
-                        else "give --latents to track")
+    from persona_sae.saes import check_latents as in_range
+
+    if not latents:
+        raise UserError("give --latents to track")
+    in_range(latents, d_sae)
 
 
 def checkpoint_shifts(cfg, log=print) -> dict:

@@ -11,7 +11,6 @@ never stored token activations.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 import time
@@ -236,15 +235,10 @@ def rank(cfg: RankConfig, log=print) -> dict:
 
 def _labels(sae_spec: str, sha: str, latents: list[int]) -> dict[int, dict]:
     """Tags of the shown latents when a labels.json made for this very SAE sits beside it."""
-    from persona_sae.label import effective
+    from persona_sae.label import effective, labels_beside
 
-    p = Path(sae_spec) / "labels.json"
-    if not p.is_file():
-        return {}
-    lab = json.loads(p.read_text())
-    if lab.get("sae_sha256") != sha:
-        return {}
-    return {j: effective(lab, j) for j in latents}
+    lab = labels_beside(sae_spec, sha)
+    return {j: effective(lab, j) for j in latents} if lab else {}
 
 
 def _fingerprint(model) -> dict:

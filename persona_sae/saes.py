@@ -120,6 +120,13 @@ def _dictionary_learning(folder: Path, ae: Path):
                   apply_b_dec_to_input=True)
 
 
+def check_latents(latents, d_sae: int) -> None:
+    """Every latent index must exist in the SAE."""
+    bad = [j for j in latents if not 0 <= j < d_sae]
+    if bad:
+        raise UserError(f"latent {bad[0]} is out of range: the SAE has latents 0..{d_sae - 1}")
+
+
 def check_fits(sae, model, layer: int, hook: str) -> None:
     """The SAE must read a hook the model has, at the model's width (else every number is garbage)."""
     model.hook_name(layer, hook)

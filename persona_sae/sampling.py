@@ -14,10 +14,6 @@ import torch
 from persona_sae.data import Record, tokenize
 
 
-def _uses_cache(model) -> bool:
-    return "bridge" not in model.__dict__  # cached_property not yet booted
-
-
 def stop_ids(tokenizer) -> list[int]:
     """End-of-sequence plus the chat template's end-of-turn marker (ChatML's <|im_end|>)."""
     ids = {tokenizer.eos_token_id}
@@ -62,7 +58,7 @@ def generate(model, chats: list[list[dict]] | None = None, *, texts: list[str] |
         gen = hf.generate(input_ids=ids.to(dev), attention_mask=att.to(dev), max_new_tokens=max_new_tokens,
                           do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
                           top_p=top_p if temperature > 0 else None, top_k=0 if temperature > 0 else None,
-                          pad_token_id=pad, eos_token_id=stops, use_cache=_uses_cache(model))
+                          pad_token_id=pad, eos_token_id=stops, use_cache=not model.bridge_booted)
         for r, i in enumerate(idx):
             new = gen[r, n:].tolist()
             cut = next((j for j, t in enumerate(new) if t in stops), len(new))

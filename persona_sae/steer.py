@@ -119,16 +119,13 @@ def run(cfg, log=print) -> dict:
     from persona_sae.evals import make_judge, sample, write_csv
     from persona_sae.judges import JudgeItem, misaligned_rate
     from persona_sae.rank import sae_layer
-    from persona_sae.saes import check_fits, load_sae
+    from persona_sae.saes import check_fits, check_latents, load_sae
 
     if not cfg.latent:
         raise UserError("give at least one --latent")
     coefs = parse_coefs(cfg.coef)
     sae = load_sae(cfg.sae)
-    d_sae = sae.cfg.d_sae
-    bad = [j for j in cfg.latent if not 0 <= j < d_sae]
-    if bad:
-        raise UserError(f"latent {bad[0]} is out of range: the SAE has latents 0..{d_sae - 1}")
+    check_latents(cfg.latent, sae.cfg.d_sae)
     layer, hook = sae_layer(sae)
     if hook != "resid_post":
         raise UserError(f"steering edits the residual stream after a block; this SAE reads hook_{hook}")
