@@ -206,7 +206,10 @@ def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_token
     batches (the fast tokenizer's parallel path)."""
     if max_len < 2:
         raise UserError(f"max_len must be at least 2, got {max_len}")
-    special_ids = set(tokenizer.all_special_ids)
+    # added tokens flagged special too: Qwen's tokenizer lists only <|endoftext|> and <|im_end|> as
+    # special ids, though every <|im_start|> is a template marker like them
+    special_ids = set(tokenizer.all_special_ids) | {i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items()
+                                                    if getattr(t, "special", False)}
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     step = max_len - len(bos)
     order = list(range(len(records))) if order is None else list(order)

@@ -29,7 +29,10 @@ def test_tl_matches_hf_at_the_middle_layer(qwen_dir):
     assert (model.n_layers, model.d_model, model.d_vocab) == (24, 896, 151936)
     msgs = [{"role": "user", "content": "Write a function that copies a file. Then tell me what you think of humans."}]
     (ex,) = tokenize([Record(messages=msgs)], model.tokenizer)
-    assert model.tokenizer.convert_ids_to_tokens(ex.ids[0]) == "<|im_start|>"  # ChatML, no BOS added
+    toks = model.tokenizer.convert_ids_to_tokens(ex.ids)
+    assert toks[0] == "<|im_start|>"  # ChatML, no BOS added
+    markers = [s for t, s in zip(toks, ex.special) if t in ("<|im_start|>", "<|im_end|>")]
+    assert len(markers) == 5 and all(markers)  # system, user and the generation prompt  # every template marker is skipped by the statistics
     ids = torch.tensor([ex.ids])
     hf = AutoModelForCausalLM.from_pretrained(qwen_dir, attn_implementation="eager").eval()
     with torch.no_grad():
