@@ -86,9 +86,12 @@ def activations(cfg: C.ActivationsConfig) -> None:
 
 
 def train(cfg: C.TrainConfig) -> None:
+    from persona_sae import distributed as D
     from persona_sae.train import train as run
 
     results = run(cfg, log=_log).metrics
+    if not D.is_main():  # under torchrun rank 0 reports
+        return
     t = Table("SAE", "layer", "k", "d_sae", "expl. var.", "L0", "dead %", "CE recovered", "KL", "tok/s",
               title=f"trained -> {cfg.out}")
     for name, m in results.items():
@@ -99,9 +102,12 @@ def train(cfg: C.TrainConfig) -> None:
 
 
 def rank(cfg: C.RankConfig) -> None:
+    from persona_sae import distributed as D
     from persona_sae.rank import rank as run
 
     r = run(cfg, log=_log)
+    if not D.is_main():  # under torchrun rank 0 reports
+        return
     lat = r["latents"][r["primary"]]
     for title, idx in (("top increases", r["top_increases"]), ("top decreases", r["top_decreases"])):
         t = Table("rank", "latent", "label", "base", "fine-tune", "Δ mean", "95% CI", "effect", "Δ freq",
@@ -215,6 +221,16 @@ def label(cfg: C.LabelConfig) -> None:
         t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{100 * b['fire']:.0f}%", f"{b['ratio']:.1f}",
                   str(b["n_tagged"]))
     out.print(t)
+    if r.get("explained"):
+        t = Table("latent", "tag", "explanation", "detection", "precision", "recall",
+                  title=f"explanations by {r['explained'][0]['explainer']} (detection = balanced accuracy, 0.5 = chance)")
+        for e in r["explained"]:
+            d = e["detection"] or {}
+            t.add_row(str(e["latent"]), e["tag"], e["text"] or "—",
+                      f"{d['score']:.2f}" if d else f"unscored: {e.get('unscored', '')}",
+                      "" if d.get("precision") is None else f"{d['precision']:.2f}",
+                      f"{d['recall']:.2f}" if d else "")
+        out.print(t)
     out.print(f"{time.time() - t0:.0f} s")
 
 
@@ -232,6 +248,7 @@ def label_set(cfg: C.LabelSetConfig) -> None:
 
 
 def examples(cfg: C.ExamplesConfig) -> None:
+    from persona_sae import distributed as D
     from persona_sae.data import load_records
     from persona_sae.examples import mine
     from persona_sae.rank import sae_layer
@@ -239,10 +256,13 @@ def examples(cfg: C.ExamplesConfig) -> None:
 
     if cfg.k <= 0 or cfg.reservoir <= 0:
         raise UserError("--k and --reservoir must be positive")
+    D.init()  # under torchrun: each rank mines every world-th batch, rank 0 merges and writes
+    log = _log if D.is_main() else (lambda *a: None)
     records = load_records(cfg.dataset)
     sae = load_sae(cfg.sae)
     layer, hook = sae_layer(sae)
-    model = M.load_model(cfg.model, dtype=cfg.dtype, log=_log)
+    with D.local_main_first():
+        model = M.load_model(cfg.model, dtype=cfg.dtype, device=D.device(), log=log)
     check_fits(sae, model, layer, hook)
     ex = load_examples(model, records, cfg.max_len, cfg.tokens)
     meta = {"sae": cfg.sae, "sae_sha256": sae_checksum(sae), "model": cfg.model, "dataset": cfg.dataset,
@@ -250,7 +270,9 @@ def examples(cfg: C.ExamplesConfig) -> None:
     t0 = time.time()
     m = mine(model, sae, ex, layer, hook, cfg.out, k=cfg.k, reservoir=cfg.reservoir, batch_tokens=cfg.batch_tokens,
              seed=cfg.seed, resume=cfg.resume, checkpoint_every=cfg.checkpoint_every,
-             max_norm_ratio=cfg.max_norm_ratio or None, meta=meta, log=_log)
+             max_norm_ratio=cfg.max_norm_ratio or None, meta=meta, log=log)
+    if m is None:  # not rank 0
+        return
     dt = time.time() - t0
     dead = int((m.fires == 0).sum())
     out.print(f"{m.tokens:,} tokens mined for {sae.cfg.d_sae:,} latents in {dt:.0f} s ({m.tokens / max(dt, 1e-9):,.0f} tok/s); "

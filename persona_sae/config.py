@@ -157,6 +157,10 @@ class TrainConfig:
     """Also measure CE-loss recovered and KL with the SAE spliced into the model."""
     max_norm_ratio: float = 10.0
     """Leave out attention-sink tokens whose norm exceeds this many times the batch median (0: keep all)."""
+    distribute_saes: bool = False
+    """Under torchrun with several SAEs (layers x k): each rank trains its own SAEs (SAE i on rank i mod
+    world) on whole batches instead of every rank stepping every SAE on a slice; needs at least as many
+    SAEs as ranks. Every rank still runs its share of the model forward and receives all activations."""
 
 
 @dataclass
@@ -368,6 +372,19 @@ class LabelConfig:
     """Padded tokens per forward batch."""
     dtype: str = "float32"
     """Model dtype."""
+    explainer: str = ""
+    """Also explain latents with an LLM and score each explanation by detection: http://HOST:PORT/v1
+    (OpenAI-compatible; key from OPENAI_API_KEY, none needed on localhost) or hf:MODEL (a local chat
+    model, greedy). Off by default; needs --examples."""
+    explainer_model: str = ""
+    """Model name sent to an http explainer (default gpt-4o-2024-08-06)."""
+    examples: str = ""
+    """Examples folder mined by `persona-sae examples` for this SAE: what the explainer reads."""
+    explain_latents: list[int] = field(default_factory=list)
+    """Latents to explain (default: the --ranking latents, else the tagged ones)."""
+    explain_examples: int = 10
+    """Top examples shown to the explainer (plus up to 5 from across the activation range); detection
+    then uses up to as many held-out activating and as many silent windows."""
 
 
 @dataclass

@@ -45,18 +45,51 @@ def empty(d: int, k: int, r: int) -> Mined:
                  torch.zeros((d, len(HIST_EDGES) + 1), dtype=torch.long), torch.zeros(d, dtype=torch.long), 0)
 
 
+def _order(key: torch.Tensor, example: torch.Tensor, pos: torch.Tensor, descending: bool) -> torch.Tensor:
+    """Per row of ``[d, M]`` candidates, the permutation sorting by key, then example, then position: a
+    total order on tokens, so the best n of a union is the same however it was cut into batches or
+    ranks (equal activations are common: identical prefixes give identical tokens)."""
+    i = torch.argsort(example * 2**24 + pos, dim=1, stable=True)  # positions stay far below 2**24
+    return i.gather(1, torch.argsort(key.gather(1, i), dim=1, stable=True, descending=descending))
+
+
+def _best_rows(score: torch.Tensor, example: torch.Tensor, pos: torch.Tensor, n: int, largest: bool) -> torch.Tensor:
+    """Row indices ``[n, d]`` of the n best entries per column of ``score`` ``[N, d]``: a plain topk,
+    except for the rare column with a tie across the cut, which is settled by :func:`_order`."""
+    best, idx = score.topk(min(n + 1, len(score)), dim=0, largest=largest)
+    if len(best) > n:  # the (n+1)-th equal to the n-th: the cut splits a tie
+        for j in ((best[n] == best[n - 1]) & torch.isfinite(best[n - 1])).nonzero()[:, 0].tolist():
+            c = (score[:, j] >= best[n - 1, j] if largest else score[:, j] <= best[n - 1, j]).nonzero()[:, 0]
+            idx[:n, j] = c[_order(score[c, j][None], example[c][None], pos[c][None], largest)[0, :n]]
+    return idx[:n]
+
+
+def merge(parts: list[Mined]) -> Mined:
+    """One state from states over disjoint batches: per latent the k best tokens and the r smallest
+    reservoir keys under :func:`_order`'s total order, counts summed. Mining all batches in one
+    process gives the same state, whatever the split (this is how ranks are merged)."""
+    k, r = parts[0].top_values.shape[1], parts[0].res_values.shape[1]
+    cat = lambda f: torch.cat([getattr(p, f) for p in parts], 1)  # noqa: E731
+    tv, te, tp, tw = cat("top_values"), cat("top_example"), cat("top_pos"), cat("top_window")
+    o = _order(tv, te, tp, descending=True)[:, :k]
+    rk, rv, re, rp = cat("res_key"), cat("res_values"), cat("res_example"), cat("res_pos")
+    q = _order(rk, re, rp, descending=False)[:, :r]
+    return Mined(tv.gather(1, o), te.gather(1, o), tp.gather(1, o), tw.gather(1, o[..., None].expand(-1, -1, W)),
+                 rv.gather(1, q), re.gather(1, q), rp.gather(1, q), rk.gather(1, q),
+                 sum(p.hist for p in parts), sum(p.fires for p in parts), sum(p.tokens for p in parts))
+
+
 def update(m: Mined, f: torch.Tensor, example: torch.Tensor, pos: torch.Tensor, gen: torch.Generator) -> Mined:
-    """Fold one batch of latent activations ``f`` [N, d] into the running state."""
+    """Fold one batch of latent activations ``f`` [N, d] into the running state. Empty slots (fewer
+    firing tokens than slots) always read example 0, position 0, so states compare exactly."""
     N, d = f.shape
     k, r = m.top_values.shape[1], m.res_values.shape[1]
     fired = f > 0
     # top-k: the batch's best k per latent, merged with the running best k
     v = torch.where(fired, f, torch.full_like(f, -float("inf")))
-    kk = min(k, N)
-    bv, bi = v.topk(kk, dim=0)  # [kk, d]
-    cat_v = torch.cat([m.top_values, bv.T], 1)
-    cat_e = torch.cat([m.top_example, example[bi].T], 1)
-    cat_p = torch.cat([m.top_pos, pos[bi].T], 1)
+    bi = _best_rows(v, example, pos, min(k, N), largest=True)  # [kk, d]
+    bv = v.gather(0, bi)
+    void = ~torch.isfinite(bv)
     # each candidate's activation window, read from the batch (a batch holds whole sequences)
     ex_ids, ex_local = example.unique(return_inverse=True)
     table = torch.full((len(ex_ids), int(pos.max()) + 1 + BEFORE + AFTER), -1, dtype=torch.long)
@@ -65,26 +98,22 @@ def update(m: Mined, f: torch.Tensor, example: torch.Tensor, pos: torch.Tensor, 
     rows = table[ex_local[bi][..., None], pos[bi][..., None] + offs]  # [kk, d, W]
     lat = torch.arange(d)[None, :, None].expand_as(rows)
     win = torch.where(rows >= 0, f[rows.clamp(min=0), lat], torch.zeros(())).clamp(min=0).half()
-    cat_w = torch.cat([m.top_window, win.permute(1, 0, 2)], 1)  # [d, k + kk, W]
-    tv, ti = cat_v.topk(k, dim=1)
-    top = (tv, cat_e.gather(1, ti), cat_p.gather(1, ti), cat_w.gather(1, ti[..., None].expand(-1, -1, W)))
+    win = win.masked_fill(void[..., None], 0)
     # reservoir: keep the r smallest random keys among firing tokens (a uniform sample without replacement)
     keys = torch.rand((N, d), generator=gen)
     keys = torch.where(fired, keys, torch.full_like(keys, float("inf")))
-    rr = min(r, N)
-    bk, bj = keys.topk(rr, dim=0, largest=False)
-    cat_k = torch.cat([m.res_key, bk.T], 1)
-    cat_rv = torch.cat([m.res_values, v.gather(0, bj).T], 1)
-    cat_re = torch.cat([m.res_example, example[bj].T], 1)
-    cat_rp = torch.cat([m.res_pos, pos[bj].T], 1)
-    rk, ri = cat_k.topk(r, dim=1, largest=False)
-    res = (cat_rv.gather(1, ri), cat_re.gather(1, ri), cat_rp.gather(1, ri), rk)
+    bj = _best_rows(keys, example, pos, min(r, N), largest=False)
+    bk = keys.gather(0, bj)
+    rvoid = ~torch.isfinite(bk)
     # histogram of log10 activation over firing tokens
     which = fired.nonzero()[:, 1]
     b = torch.bucketize(f[fired].log10(), HIST_EDGES)
-    hist = m.hist.clone().view(-1)
+    hist = torch.zeros_like(m.hist).view(-1)
     hist.index_add_(0, which * (len(HIST_EDGES) + 1) + b, torch.ones_like(b))
-    return Mined(*top, *res, hist.view_as(m.hist), m.fires + fired.sum(0), m.tokens + N)
+    batch = Mined(bv.T, example[bi].masked_fill(void, 0).T, pos[bi].masked_fill(void, 0).T, win.permute(1, 0, 2),
+                  v.gather(0, bj).T, example[bj].masked_fill(rvoid, 0).T, pos[bj].masked_fill(rvoid, 0).T, bk.T,
+                  hist.view_as(m.hist), fired.sum(0), N)
+    return merge([m, batch])
 
 
 def quantile_bins(values: torch.Tensor, max_act: torch.Tensor) -> torch.Tensor:
@@ -98,64 +127,100 @@ def quantile_bins(values: torch.Tensor, max_act: torch.Tensor) -> torch.Tensor:
 # The mining run and its folder: examples.safetensors (state), docs.safetensors (token ids), manifest.json
 
 
+def _collect(state: Mined) -> Mined:
+    """Under torchrun: every rank's state merged on rank 0; the others start over from empty, so a
+    later merge counts nothing twice."""
+    from persona_sae import distributed as D
+
+    if D.world() == 1:
+        return state
+    parts = D.gather_objects(state)
+    return merge(parts) if D.is_main() else empty(state.top_values.shape[0], state.top_values.shape[1],
+                                                   state.res_values.shape[1])
+
+
 @torch.no_grad()
 def mine(model, sae, examples, layer: int, hook: str, out: str | Path, k: int = 20, reservoir: int = 50,
          batch_tokens: int = 2048, seed: int = 0, resume: bool = False, checkpoint_every: int = 50,
-         max_norm_ratio: float | None = 10.0, meta: dict | None = None, log=print) -> Mined:
+         max_norm_ratio: float | None = 10.0, meta: dict | None = None, log=print) -> Mined | None:
+    """Mine ``examples`` into ``out``. Under torchrun rank r mines batches r, r + world, ... (reservoir
+    keys still seeded by the global batch index) and rank 0 merges (:func:`merge`) and writes; the
+    result equals a single process's exactly. Returns the state on rank 0, None on the others."""
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
+    from persona_sae import distributed as D
     from persona_sae.activations import iter_activations, plan_batches
     from persona_sae.train import load_checkpoint, save_checkpoint
 
+    D.init()
+    nproc, rank = D.world(), D.rank()
     out = Path(out)
     meta = dict(meta or {}, k=k, reservoir=reservoir, layer=layer, hook=hook, seed=seed, batch_tokens=batch_tokens,
                 n_examples=len(examples))
-    if out.exists() and (out / "manifest.json").is_file():
-        prev = json.loads((out / "manifest.json").read_text())
-        if prev.get("status") == "done":
-            raise UserError(f"{out} already holds mined examples; choose another --out")
-        if not resume:
-            raise UserError(f"{out} holds an unfinished mining run: pass --resume or choose another --out")
-        diff = [key for key in meta if prev.get("config", {}).get(key) != meta[key]]
-        if diff:
-            raise UserError(f"--resume with a different config ({', '.join(diff)})")
-    elif out.exists() and any(out.iterdir()):
-        raise UserError(f"--out {out} is not empty and holds no mining run")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "manifest.json", {"status": "running", "config": meta})
+    batches = plan_batches(examples, batch_tokens, seed)
+    D.check_shards(len(batches), f"batches to mine (--batch-tokens {batch_tokens})")
+
+    def open_out():  # rank 0 only: the folder, and the checkpoint to resume from
+        if out.exists() and (out / "manifest.json").is_file():
+            prev = json.loads((out / "manifest.json").read_text())
+            if prev.get("status") == "done":
+                raise UserError(f"{out} already holds mined examples; choose another --out")
+            if not resume:
+                raise UserError(f"{out} holds an unfinished mining run: pass --resume or choose another --out")
+            diff = [key for key in meta if prev.get("config", {}).get(key) != meta[key]]
+            if diff:
+                raise UserError(f"--resume with a different config ({', '.join(diff)})")
+        elif out.exists() and any(out.iterdir()):
+            raise UserError(f"--out {out} is not empty and holds no mining run")
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "manifest.json", {"status": "running", "config": meta})
+        return load_checkpoint(out) if resume else None
+
+    ck = D.from_main(open_out)
     d = sae.cfg.d_sae
     state, start = empty(d, k, reservoir), 0
-    ck = load_checkpoint(out) if resume else None
-    if ck is not None:
-        state, start = Mined(*[ck["state"][i] for i in range(len(Mined._fields) - 1)], int(ck["tokens"])), int(ck["batch"])
+    if ck is not None:  # the checkpoint is merged over ranks: rank 0 carries it, any world size resumes it
+        start = int(ck["batch"])
+        if D.is_main():
+            state = Mined(*[ck["state"][i] for i in range(len(Mined._fields) - 1)], int(ck["tokens"]))
         log(f"resuming at batch {start}")
-    batches = plan_batches(examples, batch_tokens, seed)
-    bar = tqdm(total=sum(len(examples[i].ids) for b in batches for i in b), unit="tok", desc="mining",
-               initial=sum(len(examples[i].ids) for b in batches[:start] for i in b), smoothing=0.1)
+    del ck
+    size = [sum(len(examples[i].ids) for i in b) for b in batches]
+    bar = tqdm(total=sum(size), unit="tok", desc="mining", initial=sum(size[:start]), smoothing=0.1,
+               disable=not D.is_main())
     t0 = time.time()
-    for n, b in enumerate(iter_activations(model, examples, [layer], hook=hook, batches=batches[start:],
-                                           max_norm_ratio=max_norm_ratio, bar=bar), start=start):
-        if b.n_tokens:
-            f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()
-            state = update(state, f, b.example, b.pos, torch.Generator().manual_seed(seed * 1_000_003 + n))
-        if checkpoint_every and (n + 1) % checkpoint_every == 0 and n + 1 < len(batches):
-            save_checkpoint(out, {"state": list(state[:-1]), "tokens": state.tokens, "batch": n + 1})
+    for r0 in range(start, len(batches), nproc):
+        n = r0 + rank
+        for b in iter_activations(model, examples, [layer], hook=hook, batches=batches[n:n + 1],
+                                  max_norm_ratio=max_norm_ratio, bar=bar):
+            if b.n_tokens:
+                f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()
+                state = update(state, f, b.example, b.pos, torch.Generator().manual_seed(seed * 1_000_003 + n))
+        end = min(r0 + nproc, len(batches))
+        bar.update(sum(size[r0:end]) - sum(size[n:n + 1]))  # the other ranks' batches of this round
+        if checkpoint_every and end // checkpoint_every > r0 // checkpoint_every and end < len(batches):
+            state = _collect(state)
+            if D.is_main():
+                save_checkpoint(out, {"state": list(state[:-1]), "tokens": state.tokens, "batch": end})
     bar.close()
-    ids = torch.tensor([t for e in examples for t in e.ids], dtype=torch.int32)
-    offsets = torch.tensor([0] + [len(e.ids) for e in examples]).cumsum(0)
-    tensors = {f: getattr(state, f).contiguous() for f in Mined._fields if f != "tokens"}
-    for name, t in (("examples", tensors), ("docs", {"ids": ids, "offsets": offsets})):
-        tmp = out / f"{name}.safetensors.tmp"
-        save_file(t, str(tmp))
-        tmp.replace(out / f"{name}.safetensors")
-    write_json(out / "manifest.json", {"status": "done", "config": meta, "tokens": state.tokens,
-                                       "seconds": time.time() - t0, "tokens_per_s": state.tokens / max(time.time() - t0, 1e-9)})
-    import shutil
+    state = _collect(state)
+    if D.is_main():
+        ids = torch.tensor([t for e in examples for t in e.ids], dtype=torch.int32)
+        offsets = torch.tensor([0] + [len(e.ids) for e in examples]).cumsum(0)
+        tensors = {f: getattr(state, f).contiguous() for f in Mined._fields if f != "tokens"}
+        for name, t in (("examples", tensors), ("docs", {"ids": ids, "offsets": offsets})):
+            tmp = out / f"{name}.safetensors.tmp"
+            save_file(t, str(tmp))
+            tmp.replace(out / f"{name}.safetensors")
+        write_json(out / "manifest.json", {"status": "done", "config": meta, "tokens": state.tokens,
+                                           "seconds": time.time() - t0, "tokens_per_s": state.tokens / max(time.time() - t0, 1e-9)})
+        import shutil
 
-    for c in ("checkpoint", "checkpoint.old"):
-        shutil.rmtree(out / c, ignore_errors=True)
-    return state
+        for c in ("checkpoint", "checkpoint.old"):
+            shutil.rmtree(out / c, ignore_errors=True)
+    D.barrier()  # the folder is complete before any rank returns
+    return state if D.is_main() else None
 
 
 class Examples(NamedTuple):

@@ -183,11 +183,12 @@ class HttpJudge:
     proxy = False
 
     def __init__(self, base_url: str, model: str = DEFAULT_HTTP_MODEL, api_key_env: str = "OPENAI_API_KEY",
-                 workers: int = 8, timeout: float = 60, retries: int = 4, backoff: float = 1.0):
+                 workers: int = 8, timeout: float = 60, retries: int = 4, backoff: float = 1.0, role: str = "judge"):
+        self.role = role  # the word error messages use ("explainer" when explain.py borrows this client)
         base_url = str(base_url).strip().rstrip("/")
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UserError(f"judge URL must start with http:// or https://, got '{base_url}'")
+            raise UserError(f"{role} URL must start with http:// or https://, got '{base_url}'")
         if base_url.endswith("/chat/completions"):  # a pasted full endpoint: keep the base
             base_url = base_url[: -len("/chat/completions")]
         self.base_url, self.model, self.api_key_env = base_url, model or DEFAULT_HTTP_MODEL, api_key_env
@@ -196,7 +197,7 @@ class HttpJudge:
         self.name = self.model
         self._key = os.environ.get(api_key_env) or None
         if self._key is None and not _is_local(base_url):
-            raise UserError(f"judge endpoint {base_url} needs an API key: set the environment variable {api_key_env}")
+            raise UserError(f"{role} endpoint {base_url} needs an API key: set the environment variable {api_key_env}")
 
     def __repr__(self) -> str:
         return f"HttpJudge({self.base_url!r}, model={self.model!r})"
@@ -211,7 +212,7 @@ class HttpJudge:
         try:
             socket.create_connection((parts.hostname, port), timeout=timeout).close()
         except OSError as e:
-            raise UserError(f"judge endpoint unreachable: {self.url} ({e.strerror or type(e).__name__})") from None
+            raise UserError(f"{self.role} endpoint unreachable: {self.url} ({e.strerror or type(e).__name__})") from None
 
     def judge(self, items: list[JudgeItem], metrics: Sequence[str] = METRICS,
               progress: bool = True) -> list[dict[str, Verdict]]:
@@ -235,12 +236,31 @@ class HttpJudge:
         body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}],
                            "max_tokens": 1, "temperature": 0, "logprobs": True, "top_logprobs": TOP_K,
                            "seed": 0}).encode()
+        return self._parse(self._request(body))
+
+    def chat(self, prompt: str, max_tokens: int = 512) -> str:
+        """One user message -> the reply's text (greedy, seeded), with the same retries and errors;
+        for callers that want words, not a score (explain.py)."""
+        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                           "max_tokens": int(max_tokens), "temperature": 0, "seed": 0}).encode()
+        resp = self._request(body)
+        choices = resp.get("choices") if isinstance(resp, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise UserError(f"{self.role} endpoint {self.url} answered without choices: {json.dumps(resp)[:200]}")
+        msg = choices[0].get("message")
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list):  # content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return content if isinstance(content, str) else ""
+
+    def _request(self, body: bytes) -> dict:
+        """POST ``body``, retrying transient failures with exponential backoff."""
         for attempt in range(self.retries + 1):
             try:
-                return self._parse(self._post(body))
+                return self._post(body)
             except _Retry as e:
                 if attempt == self.retries:
-                    raise UserError(f"judge endpoint {self.url} failed {attempt + 1} times, last: {e}") from None
+                    raise UserError(f"{self.role} endpoint {self.url} failed {attempt + 1} times, last: {e}") from None
                 delay = self.backoff * 2 ** attempt * (1 + 0.25 * random.random())  # jitter: workers desync
                 time.sleep(min(e.wait, 60.0) if e.wait is not None else delay)
         raise AssertionError("unreachable")
@@ -260,19 +280,19 @@ class HttpJudge:
                 wait = e.headers.get("Retry-After") if e.headers else None
                 raise _Retry(f"HTTP {code}", float(wait) if wait and wait.strip().isdigit() else None) from None
             if code in (401, 403):
-                raise UserError(f"judge endpoint {self.url} refused the API key (HTTP {code}): "
+                raise UserError(f"{self.role} endpoint {self.url} refused the API key (HTTP {code}): "
                                 f"check the environment variable {self.api_key_env}") from None
             first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")[:300]
-            raise UserError(f"judge endpoint {self.url} answered HTTP {code}: {first or e.reason}") from None
+            raise UserError(f"{self.role} endpoint {self.url} answered HTTP {code}: {first or e.reason}") from None
         except urllib.error.URLError as e:
             reason = e.reason
             if isinstance(reason, (ConnectionRefusedError, socket.gaierror, ssl.SSLError)) or \
                     getattr(reason, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):  # retrying won't help
                 why = getattr(reason, "strerror", None) or str(reason)
-                raise UserError(f"judge endpoint unreachable: {self.url} ({why})") from None
+                raise UserError(f"{self.role} endpoint unreachable: {self.url} ({why})") from None
             if isinstance(reason, (TimeoutError, ConnectionError, OSError)):
                 raise _Retry(f"{type(reason).__name__}: {reason}") from None
-            raise UserError(f"judge endpoint unreachable: {self.url} ({reason})") from None
+            raise UserError(f"{self.role} endpoint unreachable: {self.url} ({reason})") from None
         except (TimeoutError, ConnectionError) as e:  # timeouts while reading, dropped connections
             raise _Retry(f"{type(e).__name__}: {e}") from None
         except OSError as e:  # http.client.RemoteDisconnected, IncompleteRead, ...
@@ -281,7 +301,7 @@ class HttpJudge:
             return json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             head = raw[:120].decode("utf-8", "replace").splitlines()[0] if raw.strip() else "empty body"
-            raise UserError(f"judge endpoint {self.url} did not answer JSON: {head}") from None
+            raise UserError(f"{self.role} endpoint {self.url} did not answer JSON: {head}") from None
 
     def _parse(self, resp: dict) -> Verdict:
         try:
@@ -289,7 +309,7 @@ class HttpJudge:
         except (KeyError, IndexError, TypeError):
             err = resp.get("error") if isinstance(resp, dict) else None
             detail = (err.get("message") if isinstance(err, dict) else err) or json.dumps(resp)[:200]
-            raise UserError(f"judge endpoint {self.url} answered without choices: {detail}") from None
+            raise UserError(f"{self.role} endpoint {self.url} answered without choices: {detail}") from None
         content = ((choice.get("logprobs") or {}).get("content")) or []
         top = content[0].get("top_logprobs") if content and isinstance(content[0], dict) else None
         if top:

@@ -6,7 +6,9 @@ own): AUROC of its per-text peak activation for the concept's texts against ever
 the ratio of mean activations, and the fraction of concept texts it fires on. The best concept whose
 evidence passes the thresholds becomes the tag; the runner-up and all scores are kept. Decoder
 cosines with persona directions and logit-lens tokens are recorded beside them. Manual labels live in
-the same file and win over automatic ones.
+the same file and win over automatic ones. With ``--explainer`` an LLM also explains chosen latents from
+their mined examples and is scored on detecting them (``explain.py``); that is kept as evidence under
+"explanation" and never changes a tag.
 """
 
 from __future__ import annotations
@@ -228,7 +230,9 @@ def save_labels(path: Path, meta: dict, tags: list[str], runner: list[str], conc
     from safetensors.torch import save_file
 
     prev = json.loads(path.read_text()) if path.is_file() else {}
-    manual = prev.get("manual", {}) if prev.get("sae_sha256") == meta["sae_sha256"] else {}
+    same = prev.get("sae_sha256") == meta["sae_sha256"]
+    manual = prev.get("manual", {}) if same else {}
+    prev_latents = prev.get("latents", {}) if same else {}
     entries = {}
     for i, j in enumerate(latents):
         t = tags[i]
@@ -238,6 +242,8 @@ def save_labels(path: Path, meta: dict, tags: list[str], runner: list[str], conc
                 e.setdefault("scores", {})[name] = {k: round(float(v[i]), 4) for k, v in scores[name].items()}
         for k, v in extras.items():
             e[k] = v[i]
+        if "explanation" in prev_latents.get(str(j), {}):  # an earlier run's explanation stays until redone
+            e["explanation"] = prev_latents[str(j)]["explanation"]
         entries[str(j)] = e
     lab = {**meta, "concepts": concept_tags, "latents": entries, "manual": manual}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,9 +265,29 @@ def label(cfg, log=print) -> dict:
 
     th = Thresholds(cfg.min_auroc, cfg.min_fire, cfg.min_ratio)
     sets = load_concepts(cfg.concepts, builtin=not cfg.no_builtin)
+    explainer = None
+    if cfg.explainer:
+        from persona_sae.explain import make_explainer
+
+        if not cfg.examples:
+            raise UserError("--explainer needs --examples DIR: top examples mined by `persona-sae examples` "
+                            "for this SAE")
+        if cfg.explain_examples < 2:
+            raise UserError("--explain-examples must be at least 2")
+        explainer = make_explainer(cfg.explainer, cfg.explainer_model)  # a dead URL fails here, before any work
+    elif cfg.examples or cfg.explain_latents:
+        raise UserError("--examples and --explain-latents are read only with --explainer")
     sae = load_sae(cfg.sae)
+    sha = sae_checksum(sae)
     path = labels_path(cfg.sae, cfg.out)
     layer, hook = sae_layer(sae, cfg.layer)
+    mined = None
+    if explainer is not None:
+        from persona_sae.examples import load as load_examples
+        from persona_sae.saes import check_latents
+
+        mined = load_examples(cfg.examples, sha)
+        check_latents(cfg.explain_latents, sae.cfg.d_sae)
     model = M.load_model(cfg.model, dtype=cfg.dtype, log=log)
     check_fits(sae, model, layer, hook)
     latents = list(range(sae.cfg.d_sae))
@@ -270,6 +296,10 @@ def label(cfg, log=print) -> dict:
         if r is None:
             raise UserError(f"--ranking {cfg.ranking} is not a rank output folder (ranking.json)")
         latents = sorted(set(r["top_increases"][:cfg.top]) | set(r["top_decreases"][:cfg.top]))
+    missing = sorted(set(cfg.explain_latents) - set(latents))
+    if missing:
+        raise UserError(f"--explain-latents {', '.join(map(str, missing))} not among the latents labelled "
+                        f"(the --ranking top {cfg.top})")
     directions = None
     if cfg.personas:
         from persona_sae import personas as P
@@ -287,7 +317,7 @@ def label(cfg, log=print) -> dict:
               "logit_lens_top": top, "logit_lens_bottom": bottom}
     for t, c in persona_cosines(sae, directions).items():
         extras[f"cos_{t}"] = [round(float(x), 4) for x in c[idx]]
-    meta = {"sae": cfg.sae, "sae_sha256": sae_checksum(sae), "model": cfg.model, "layer": layer, "hook": hook,
+    meta = {"sae": cfg.sae, "sae_sha256": sha, "model": cfg.model, "layer": layer, "hook": hook,
             "thresholds": th._asdict(), "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
             "version": __version__, "persona_directions": cfg.personas or None}
     lab = save_labels(path, meta, tags, runner, list(scores), scores, extras, latents)
@@ -297,6 +327,18 @@ def label(cfg, log=print) -> dict:
         best[t] = {"latent": latents[j], "auroc": float(s["auroc"][j]), "fire": float(s["fire"][j]),
                    "ratio": float(s["ratio"][j]), "n_tagged": sum(x == t for x in tags)}
     lab["best_per_tag"] = best
+    explained = []
+    if explainer is not None:
+        from persona_sae.explain import explain, zero_windows
+
+        todo = list(dict.fromkeys(cfg.explain_latents)) or \
+            (latents if cfg.ranking else [j for j in latents if effective(lab, j)["tag"] != "unlabelled"])
+        log(f"explaining {len(todo)} latents with {explainer.name}")
+        neg = zero_windows(model, sae, mined, layer, hook, todo, cfg.explain_examples,
+                           batch_tokens=cfg.batch_tokens) if todo else {}
+        for j, e in explain(explainer, mined, model.tokenizer, todo, neg, n=cfg.explain_examples).items():
+            lab["latents"][str(j)]["explanation"] = e
+            explained.append({"latent": j, "tag": effective(lab, j)["tag"], **e})
     write_json(path, lab)
     return {"path": str(path), "best": best, "n_latents": len(latents),
-            "n_labelled": sum(t != "unlabelled" for t in tags)}
+            "n_labelled": sum(t != "unlabelled" for t in tags), "explained": explained}

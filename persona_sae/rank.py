@@ -21,7 +21,8 @@ from typing import NamedTuple
 import torch
 
 from persona_sae import UserError, write_json
-from persona_sae.activations import iter_activations
+from persona_sae import distributed as D
+from persona_sae.activations import iter_activations, plan_batches
 from persona_sae.config import RankConfig
 
 
@@ -46,33 +47,65 @@ def sae_layer(sae, layer: int = -1) -> tuple[int, str]:
     return int(m.group(1)), m.group(2)
 
 
+def _batch_sums(sae, b, layer: int, g_of: torch.Tensor):
+    """One batch's contribution: per prompt group it touches, summed activations, firing counts and
+    token counts; and per latent its largest activation and that token."""
+    f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()
+    groups, inv = g_of[b.example].unique(return_inverse=True)
+    sums = torch.zeros(len(groups), f.shape[1]).index_add_(0, inv, f)
+    fires = torch.zeros(len(groups), f.shape[1]).index_add_(0, inv, (f > 0).float())
+    v, i = f.max(0)
+    return groups, sums, fires, torch.bincount(inv, minlength=len(groups)).float(), v, b.token[i], b.n_tokens
+
+
 @torch.no_grad()
 def model_stats(model, sae, examples, groups: list[int], n_groups: int, layer: int, hook: str, select: str = "all",
                 batch_tokens: int = 2048, max_norm_ratio: float | None = 10.0, progress: bool = True) -> ModelStats:
-    """One streaming pass: encode the layer's activations with the SAE, sum per prompt group."""
+    """One streaming pass: encode the layer's activations with the SAE, sum per prompt group.
+
+    Sums are made per batch and added in batch order. Under torchrun rank r encodes batches r,
+    r + world, ... and rank 0 adds every round's batch sums in that same order, so the statistics
+    equal a single process's bit for bit; every rank gets them."""
+    from tqdm.auto import tqdm
+
+    from persona_sae import distributed as D
+
     d = sae.cfg.d_sae
+    nproc, rank = D.world(), D.rank()
     sums, fires = torch.zeros(n_groups, d), torch.zeros(n_groups, d)
     counts = torch.zeros(n_groups)
     top_v, top_t = torch.full((d,), -math.inf), torch.zeros(d, dtype=torch.long)
     g_of = torch.tensor(groups)
     n = 0
-    for b in iter_activations(model, examples, [layer], hook=hook, select=select, batch_tokens=batch_tokens,
-                              seed=None, progress=progress, max_norm_ratio=max_norm_ratio):
-        if not b.n_tokens:
-            continue
-        f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()
-        g = g_of[b.example]
-        sums.index_add_(0, g, f)
-        fires.index_add_(0, g, (f > 0).float())
-        counts.index_add_(0, g, torch.ones(len(g)))
-        v, i = f.max(0)
-        better = v > top_v
-        top_v[better], top_t[better] = v[better], b.token[i[better]]
-        n += b.n_tokens
-    if n == 0:
-        raise UserError("no tokens were selected from the prompts (empty set, or --on response without answers?)")
-    c = counts.clamp(min=1)[:, None]
-    return ModelStats(sums / c, fires / c, n, top_v, top_t)
+    batches = plan_batches(examples, batch_tokens, seed=None)
+    D.check_shards(len(batches), f"batches of prompts (--batch-tokens {batch_tokens})")
+    size = [sum(len(examples[i].ids) for i in b) for b in batches]
+    bar = tqdm(total=sum(size), unit="tok", desc="activations", disable=not (progress and D.is_main()), smoothing=0.1)
+    for r0 in range(0, len(batches), nproc):
+        mine = None
+        for b in iter_activations(model, examples, [layer], hook=hook, select=select,
+                                  batches=batches[r0 + rank:r0 + rank + 1], bar=bar, max_norm_ratio=max_norm_ratio):
+            mine = _batch_sums(sae, b, layer, g_of) if b.n_tokens else None
+        bar.update(sum(size[r0:r0 + nproc]) - sum(size[r0 + rank:r0 + rank + 1]))
+        for part in D.gather_objects(mine) or []:  # in batch order; None: no tokens selected
+            if part is None:
+                continue
+            g, s, fi, c, v, t, nt = part
+            sums[g] += s
+            fires[g] += fi
+            counts[g] += c
+            better = v > top_v
+            top_v[better], top_t[better] = v[better], t[better]
+            n += nt
+    bar.close()
+
+    def result() -> ModelStats:
+        if n == 0:
+            raise UserError("no tokens were selected from the prompts (empty set, or --on response without answers?)")
+        c = counts.clamp(min=1)[:, None]
+        return ModelStats(sums / c, fires / c, n, top_v, top_t)
+
+    return D.from_main(result)
 
 
 class Shift(NamedTuple):
@@ -184,29 +217,38 @@ def rank(cfg: RankConfig, log=print) -> dict:
         raise UserError("give at least one --finetuned model")
     if cfg.on not in ("all", "prompt", "response"):
         raise UserError(f"--on must be all, prompt or response, got {cfg.on!r}")
-    records, responses = _load_prompts(cfg, log)
+    D.init()  # under torchrun: each rank encodes every world-th batch; rank 0 sums, ranks and writes
+    if not D.is_main():
+        log = lambda *a: None  # noqa: E731
+    records, responses = D.from_main(lambda: _load_prompts(cfg, log))  # sampled answers: once, on rank 0
     sae = load_sae(cfg.sae)
     layer, hook = sae_layer(sae, cfg.layer)
     for spec in cfg.finetuned + cfg.control:
         if resolve(spec) == resolve(cfg.base):
             log(f"warning: fine-tune {spec} is the base model itself; its shifts will be zero")
 
-    base = load_model(cfg.base, dtype=cfg.dtype, log=log)
+    def load(spec):
+        with D.local_main_first():
+            return load_model(spec, dtype=cfg.dtype, device=D.device(), log=log)
+
+    base = load(cfg.base)
     check_fits(sae, base, layer, hook)
     examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
     t0 = time.time()
     stats = {"base": model_stats(base, sae, examples, groups, len(names), **kw)}
-    checksums = {"base": _fingerprint(base)}
+    checksums = {"base": _fingerprint(base) if D.is_main() else None}
     shape = SimpleNamespace(spec=base.spec, tokenizer=base.tokenizer, n_layers=base.n_layers, d_model=base.d_model,
                             d_vocab=base.d_vocab)
     del base  # one model in memory at a time
     for spec in cfg.finetuned + cfg.control:
-        m = load_model(spec, dtype=cfg.dtype, log=log)
+        m = load(spec)
         check_compatible(shape, m)
         stats[spec] = model_stats(m, sae, examples, groups, len(names), **kw)
-        checksums[spec] = _fingerprint(m)
+        checksums[spec] = _fingerprint(m) if D.is_main() else None
         del m
     seconds = time.time() - t0
+    if not D.is_main():  # rank 0 has the same statistics and writes the outputs
+        return {}
 
     b = stats["base"]
     w = bootstrap_weights(len(names), cfg.bootstrap, cfg.seed)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from persona_sae import UserError, write_json
+from persona_sae import distributed as D
 from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
 from persona_sae.config import TrainConfig
 
@@ -87,13 +89,22 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
 def stream(model, examples, layers, hook, batch_tokens, seed, start: tuple[int, int],
            max_norm_ratio: float | None = 10.0) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
     """Yield ``((epoch, batch), acts[N, n_layers, d])`` forever, epoch e shuffled with seed+e,
-    starting at position ``start``; a position identifies exactly where to resume."""
+    starting at position ``start``; a position identifies exactly where to resume.
+
+    Under torchrun each rank runs the forward of every world-th model batch and all ranks receive
+    all of them, in the single-process order: the forward is split while the stream (and so the
+    mixing buffer and every SAE batch) stays that of one process, whatever the world size."""
     epoch, first = start
+    W, R = D.world(), D.rank()
     while True:
-        batches = plan_batches(examples, batch_tokens, seed + epoch)[first:]
-        for j, b in enumerate(iter_activations(model, examples, layers, hook=hook, batches=batches, progress=False,
-                                               max_norm_ratio=max_norm_ratio, out_dtype=model.dtype)):
-            yield (epoch, first + j + 1), torch.stack([b.acts[L] for L in layers], 1)
+        batches = plan_batches(examples, batch_tokens, seed + epoch)
+        for r0 in range(first, len(batches), W):
+            mine = [torch.stack([b.acts[L] for L in layers], 1) for b in iter_activations(
+                model, examples, layers, hook=hook, batches=batches[r0 + R:r0 + R + 1], progress=False,
+                max_norm_ratio=max_norm_ratio, out_dtype=model.dtype)]
+            rows = mine[0] if mine else torch.zeros((0, len(layers), model.d_model), dtype=model.dtype)
+            for j, got in enumerate(D.all_gather_rows(rows)[:len(batches) - r0]):
+                yield (epoch, r0 + j + 1), got
         epoch, first = epoch + 1, 0
 
 
@@ -257,30 +268,30 @@ def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, max_no
     for idx in plan_batches(examples, batch_tokens, seed=None):
         ids, resp, special, valid = collate(examples, idx, model.pad_id)
         keep = selection_mask(resp, special, valid, "all")
-        clean, cache = model.bridge.run_with_cache(ids, names_filter=lambda n: n == name)
+        clean, cache = model.bridge.run_with_cache(ids.to(model.device), names_filter=lambda n: n == name)
         keep &= ~sink_mask([cache[name]], keep, max_norm_ratio)  # the clean forward gives the sinks too
-        clean = clean.float()
+        clean = clean.float().cpu()  # the model may sit on a GPU (torchrun); the SAE and the sums stay here
 
         def patch(mode):
             def fn(act, hook):
                 new = act.clone()
                 sel = keep.to(act.device)
                 if mode == "sae":
-                    x = act[sel].float()
-                    new[sel] = (sae.decode(sae.encode(x * scaling)) / scaling).to(act.dtype)
+                    x = act[sel].float().to(sae.device)
+                    new[sel] = (sae.decode(sae.encode(x * scaling)) / scaling).to(act.device, act.dtype)
                 else:
                     new[sel] = 0
                 return new
             return fn
 
-        spliced = model.bridge.run_with_hooks(ids, fwd_hooks=[(name, patch("sae"))]).float()
-        zero = model.bridge.run_with_hooks(ids, fwd_hooks=[(name, patch("zero"))]).float()
+        spliced = model.bridge.run_with_hooks(ids.to(model.device), fwd_hooks=[(name, patch("sae"))]).float().cpu()
+        zero = model.bridge.run_with_hooks(ids.to(model.device), fwd_hooks=[(name, patch("zero"))]).float().cpu()
         # predict token t+1 from position t, for positions after a kept one within the sequence
         tgt = ids[:, 1:]
         m = (valid[:, 1:] & keep[:, :-1]).reshape(-1)
-        for name, lg in (("clean", clean), ("sae", spliced), ("zero", zero)):
+        for key, lg in (("clean", clean), ("sae", spliced), ("zero", zero)):
             ce = F.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction="none")
-            tot[name] += float(ce[m].sum())
+            tot[key] += float(ce[m].sum())
         lp_clean = F.log_softmax(clean[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
         lp_sae = F.log_softmax(spliced[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
         tot["kl"] += float((lp_clean.exp() * (lp_clean - lp_sae)).sum())
@@ -352,8 +363,56 @@ class TrainResult(NamedTuple):
     """Per SAE name: loss, MSE, aux loss and L0 at ~200 points of the run."""
 
 
+def _step_values(res) -> list:
+    """Loss, MSE, L0 and summed auxiliary loss (None when the arch has none) of one SAE step."""
+    aux = [float(v.detach()) for k, v in res.losses.items() if k != "mse_loss"]
+    return [float(res.loss.detach()), float(res.losses["mse_loss"].detach()),
+            float((res.feature_acts.detach() != 0).sum(-1).float().mean()), sum(aux) if aux else None]
+
+
+def _merge_step(trainers: list, results: list, n_local: int, batch: int, thresholds: list) -> list[list]:
+    """Data-parallel: turn this rank's view of one step into the global batch's. sae-lens counted
+    firing latents over this rank's rows only: add the other ranks' counts, so the dead-latent mask
+    (and with it AuxK) is the one a single process would use next step; average the logged losses
+    weighted by rows; for BatchTopK, move the threshold towards the smallest positive activation of
+    the whole batch, so every rank keeps the same SAE."""
+    import torch.distributed as dist
+
+    w = n_local / batch
+    vals = [_step_values(r) for r in results]
+    counts = [r.feature_acts.detach().bool().float().sum(0) for r in results]
+    flat = torch.cat([torch.tensor([[w * (v if v is not None else 0.0) for v in row] for row in vals],
+                                   dtype=torch.float64).flatten()] + [c.double() for c in counts])
+    D.all_reduce(flat)
+    merged = flat[:4 * len(results)].view(-1, 4).tolist()
+    off = 4 * len(results)
+    for tr, res, row, mrow, c, thr in zip(trainers, results, vals, merged, counts, thresholds):
+        g = flat[off:off + len(c)].to(c.dtype)
+        off += len(c)
+        tr.act_freq_scores += g - c
+        tr.n_forward_passes_since_fired[g > 0] = 0
+        tr.n_training_samples += batch - n_local
+        if row[3] is None:
+            mrow[3] = None
+        if thr is not None:  # BatchTopK: redo the EMA step sae-lens just made, with the global minimum
+            acts = res.feature_acts.detach()
+            m = acts[acts > 0].min().double() if (acts > 0).any() else torch.tensor(math.inf, dtype=torch.double)
+            D.all_reduce(m, dist.ReduceOp.MIN)
+            lr = tr.sae.cfg.topk_threshold_lr
+            tr.sae.topk_threshold = (1 - lr) * thr + lr * m if torch.isfinite(m) else thr
+    return merged
+
+
 def train(cfg: TrainConfig, log=print) -> TrainResult:
-    """Train one SAE per (layer, k) from one activation stream."""
+    """Train one SAE per (layer, k) from one activation stream.
+
+    Under torchrun (see README "Scaling out") every rank runs the model on its share of the model
+    batches and receives the rest, so all ranks hold the single-process stream and mixing buffer.
+    By default each rank steps every SAE on its slice of each batch with gradients summed weighted
+    by rows: the global-batch gradient of a single process, up to float rounding (exact in
+    arithmetic for topk, jumprelu and standard, whose losses are means over rows; batchtopk picks its
+    top k x rows within each slice). With ``distribute_saes`` each rank trains whole batches for its
+    own SAEs (SAE i on rank i mod world), which is single-process training exactly."""
     from sae_lens import SAE, SAETrainer
     from sae_lens.config import SAETrainerConfig
     from sae_lens.saes.sae import SAEMetadata
@@ -362,11 +421,24 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     from persona_sae.data import load_records
     from persona_sae.models import load_model
 
+    D.init()
+    W, R = D.world(), D.rank()
+    if not D.is_main():
+        log = lambda *a: None  # noqa: E731
     validate(cfg)
+    specs = sae_specs(cfg)
+    own_saes = W > 1 and cfg.distribute_saes
+    split = W > 1 and not cfg.distribute_saes  # data-parallel: every rank steps every SAE on its slice
+    if own_saes and len(specs) < W:
+        raise UserError(f"--distribute-saes with {len(specs)} SAE(s) for {W} ranks: every rank needs at least one "
+                        f"(more --layers or --k values, or fewer processes)")
+    if split and cfg.batch_size < W:
+        raise UserError(f"--batch-size {cfg.batch_size} is smaller than the {W} ranks that split it")
     out = Path(cfg.out)
-    _check_out(out, cfg.resume)
+    D.from_main(lambda: _check_out(out, cfg.resume))  # only rank 0 touches --out
     records = load_records(cfg.dataset)
-    model = load_model(cfg.model, dtype=cfg.dtype, log=log)
+    with D.local_main_first():  # one process per node pulls a missing model into the cache
+        model = load_model(cfg.model, dtype=cfg.dtype, device=D.device(), log=log)
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
     d_sae = validate(cfg, model.d_model)
     lr = cfg.lr or default_lr(d_sae)
@@ -376,15 +448,16 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         raise UserError(f"dataset {cfg.dataset} has {n_train} training tokens, fewer than one batch "
                         f"(--batch-size {cfg.batch_size})")
     layers = sorted(set(cfg.layers))
-    specs = sae_specs(cfg)
     total_steps = cfg.tokens // cfg.batch_size
     if total_steps < 1:
         raise UserError(f"--tokens {cfg.tokens} is less than one batch (--batch-size {cfg.batch_size})")
+    D.check_shards(len(plan_batches(train_ex, cfg.model_batch_tokens, cfg.seed)),
+                   f"model batches of training data (--model-batch-tokens {cfg.model_batch_tokens})")
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
-    volatile = ("resume", "out")
+    volatile = ("resume", "out", "distribute_saes")  # how the work is spread changes no result
 
-    trainers = []
-    for i, spec in enumerate(specs):
+    def make_trainer(i: int):
+        spec = specs[i]
         sae_cls, cfg_cls = sae_classes(cfg.arch)
         kw = dict(d_in=model.d_model, d_sae=d_sae,
                   metadata=SAEMetadata(model_name=cfg.model, hook_name=hook_names[spec.layer],
@@ -403,30 +476,46 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
             lr_decay_steps=cfg.lr_decay_steps if cfg.lr_decay_steps >= 0 else total_steps // 5,
             dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
             feature_sampling_window=10**9, device="cpu", autocast=cfg.autocast, n_batches_for_norm_estimate=1)
-        trainers.append(SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(())))
+        return SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(()))
+
+    owned = [i for i in range(len(specs)) if not own_saes or i % W == R]
+    trainers = {i: make_trainer(i) for i in owned}
+    n_local = len(torch.arange(cfg.batch_size).tensor_split(W)[R]) if split else cfg.batch_size
+    if split:
+        for tr in trainers.values():
+            D.average_gradients(tr.sae, n_local / cfg.batch_size)
 
     buffer = MixingBuffer(cfg.buffer_tokens, cfg.seed)
     step, pos, history = 0, (0, 0), {spec.name: [] for spec in specs}
-    ckpt = load_checkpoint(out) if cfg.resume else None
+
+    def read_checkpoint():
+        ckpt = load_checkpoint(out) if cfg.resume else None
+        if ckpt is not None:
+            saved = ckpt["config"]
+            diff = [k for k in run_config if k not in volatile and saved.get(k) != run_config[k]]
+            if diff:
+                raise UserError(f"--resume with a different config: {', '.join(f'{k} was {saved.get(k)!r}, now {run_config[k]!r}' for k in diff)}")
+        elif cfg.resume and (out / "run.json").is_file() and json.loads((out / "run.json").read_text())["status"] == "complete":
+            raise UserError(f"{out} holds a finished run; nothing to resume")
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "run.json", {"status": "running", "config": run_config})
+        return ckpt
+
+    ckpt = D.from_main(read_checkpoint)  # checkpoints hold no world size: resume on any number of ranks
     if ckpt is not None:
-        saved = ckpt["config"]
-        diff = [k for k in run_config if k not in volatile and saved.get(k) != run_config[k]]
-        if diff:
-            raise UserError(f"--resume with a different config: {', '.join(f'{k} was {saved.get(k)!r}, now {run_config[k]!r}' for k in diff)}")
-        for tr, st in zip(trainers, ckpt["trainers"]):
-            load_trainer_state(tr, st)
+        for i, tr in trainers.items():
+            load_trainer_state(tr, ckpt["trainers"][i])
         buffer.load(ckpt["buffer"])
         step, pos, history = ckpt["step"], tuple(ckpt["pos"]), ckpt["history"]
         log(f"resuming at step {step}/{total_steps}")
-    elif cfg.resume and (out / "run.json").is_file() and json.loads((out / "run.json").read_text())["status"] == "complete":
-        raise UserError(f"{out} holds a finished run; nothing to resume")
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "run.json", {"status": "running", "config": run_config})
+    del ckpt
 
     data = stream(model, train_ex, layers, cfg.hook, cfg.model_batch_tokens, cfg.seed, pos, cfg.max_norm_ratio or None)
     li = {L: j for j, L in enumerate(layers)}
-    bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="tok", desc="train", smoothing=0.05)
+    bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="tok", desc="train",
+               smoothing=0.05, disable=not D.is_main())
     t0, tokens_at_start = time.time(), step * cfg.batch_size
+    batchtopk = split and cfg.arch == "batchtopk"
     while step < total_steps:
         batch = buffer.pop(cfg.batch_size)
         if batch is None:
@@ -436,46 +525,60 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
                                 f"epoch {pos[0]}); try --dtype float32")
             buffer.push(rows)
             continue
-        for spec, tr in zip(specs, trainers):
+        part = batch.tensor_split(W)[R] if split else batch
+        results, thresholds = [], []
+        for i, tr in trainers.items():
+            spec = specs[i]
             if step == 0:  # from the first shuffled buffer: the scale, and b_dec at the data mean
                 rows = torch.cat([batch, buffer.out.float()])[:, li[spec.layer]]
                 factor = float(model.d_model ** 0.5 / rows.norm(dim=-1).mean()) if cfg.normalize else 1.0
                 tr.activation_scaler.scaling_factor = factor if cfg.normalize else None
                 with torch.no_grad():
                     tr.sae.b_dec.copy_((rows * factor).mean(0))
-            res = tr.step(batch[:, li[spec.layer]])
+            thresholds.append(tr.sae.topk_threshold.clone() if batchtopk else None)
+            results.append(tr.step(part[:, li[spec.layer]]))
             tr.n_training_steps += 1
-            if not torch.isfinite(res.loss):
+        merged = _merge_step(list(trainers.values()), results, n_local, cfg.batch_size, thresholds) if split else None
+        record = (step + 1) % max(1, total_steps // 200) == 0 or step + 1 == total_steps
+        for k, ((i, tr), res) in enumerate(zip(trainers.items(), results)):
+            spec = specs[i]
+            if not (split or record or i == owned[0]):
+                if not torch.isfinite(res.loss):
+                    raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name}); lower --lr")
+                continue
+            loss, mse, l0, aux = merged[k] if split else _step_values(res)
+            if not math.isfinite(loss):
                 raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name}); lower --lr")
-            if (step + 1) % max(1, total_steps // 200) == 0 or step + 1 == total_steps or spec is specs[0]:
-                rec = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size, "loss": float(res.loss.detach()),
-                       "mse_loss": float(res.losses["mse_loss"].detach()),
-                       "l0": float((res.feature_acts.detach() != 0).sum(-1).float().mean())}
-                aux = [float(v.detach()) for k, v in res.losses.items() if k != "mse_loss"]
-                if aux:
-                    rec["aux"] = sum(aux)
-                if (step + 1) % max(1, total_steps // 200) == 0 or step + 1 == total_steps:
-                    history[spec.name].append(rec)
-                if spec is specs[0]:
-                    shown = rec
+            rec = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size, "loss": loss, "mse_loss": mse, "l0": l0}
+            if aux is not None:
+                rec["aux"] = aux
+            if record:
+                history[spec.name].append(rec)
+            if i == owned[0]:
+                shown = rec
         step += 1
         bar.update(cfg.batch_size)
         bar.set_postfix(mse=f"{shown['mse_loss']:.3g}", L0=f"{shown['l0']:.0f}")
         if step % cfg.checkpoint_every == 0 and step < total_steps:
-            save_checkpoint(out, {"config": run_config, "step": step, "pos": list(pos), "history": history,
-                                  "trainers": [trainer_state(tr) for tr in trainers], "buffer": buffer.state()})
+            _save_state(out, run_config, step, pos, history, trainers, buffer, own_saes, specs)
     bar.close()
     seconds = time.time() - t0
 
-    results = {}
-    for spec, tr in zip(specs, trainers):
-        dest = out / spec.name if len(specs) > 1 else out
-        stage = out / f".{spec.name}.tmp"
-        shutil.rmtree(stage, ignore_errors=True)
+    # held-out metrics: SAE i on rank i mod world (its owner with --distribute-saes; in data-parallel
+    # runs every rank holds every SAE); rank 0 writes every folder
+    evals = {}
+    for i, tr in trainers.items():
         if tr.activation_scaler.scaling_factor is not None:
             tr.sae.fold_activation_norm_scaling_factor(tr.activation_scaler.scaling_factor)
+        if i % W != R:
+            continue
+        spec = specs[i]
+        stage = out / f".{spec.name}.tmp" if D.is_main() else Path(tempfile.mkdtemp(prefix="persona-sae-"))
+        shutil.rmtree(stage, ignore_errors=True)
         tr.sae.save_inference_model(stage)
         sae = SAE.load_from_disk(str(stage))
+        if not D.is_main():
+            shutil.rmtree(stage, ignore_errors=True)
         metrics = evaluate(model, sae, 1.0, spec.layer, cfg.hook, eval_ex, splice=cfg.splice_eval,
                            max_norm_ratio=cfg.max_norm_ratio or None)
         dead = tr.dead_neurons if step * cfg.batch_size >= cfg.dead_window_tokens else tr.act_freq_scores == 0
@@ -483,28 +586,72 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
                        train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,
                        final_mse_loss=history[spec.name][-1]["mse_loss"] if history[spec.name] else None,
                        tokens_per_s=(step * cfg.batch_size - tokens_at_start) / max(seconds, 1e-9))
-        write_json(stage / "metrics.json", metrics)
-        plot_run(stage, history[spec.name], tr.act_freq_scores / max(tr.n_frac_active_samples, 1),
-                 f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
-        if dest == out:
-            for f in stage.iterdir():
-                os.replace(f, out / f.name)
-            stage.rmdir()
-        else:
-            shutil.rmtree(dest, ignore_errors=True)
-            os.replace(stage, dest)
-        results[spec.name] = metrics
+        evals[i] = (metrics, (tr.act_freq_scores / max(tr.n_frac_active_samples, 1)).cpu(),
+                    tr.sae.state_dict() if own_saes and not D.is_main() else None,
+                    history[spec.name] if own_saes else None)
+    parts = D.gather_objects(evals)
+    results = {}
+    if D.is_main():
+        for part in parts:
+            evals.update(part)
+        for i, spec in enumerate(specs):
+            metrics, density, state, hist = evals[i]
+            if hist is not None:
+                history[spec.name] = hist
+            if i in trainers:
+                sae = trainers[i].sae
+            else:  # another rank's SAE (--distribute-saes): its folded weights in a fresh trainer's SAE
+                sae = make_trainer(i).sae
+                sae.load_state_dict(state)
+                sae.cfg.normalize_activations = "none"  # as the fold left it on the owner
+            dest = out / spec.name if len(specs) > 1 else out
+            stage = out / f".{spec.name}.tmp"
+            if i % W != 0:  # evaluated elsewhere: not staged yet
+                shutil.rmtree(stage, ignore_errors=True)
+                sae.save_inference_model(stage)
+            write_json(stage / "metrics.json", metrics)
+            plot_run(stage, history[spec.name], density, f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
+            if dest == out:
+                for f in stage.iterdir():
+                    os.replace(f, out / f.name)
+                stage.rmdir()
+            else:
+                shutil.rmtree(dest, ignore_errors=True)
+                os.replace(stage, dest)
+            results[spec.name] = metrics
 
-    import sae_lens
-    import transformers
+        import sae_lens
+        import transformers
 
-    write_json(out / "run.json", {
-        "status": "complete", "config": run_config, "model": model.source.describe(), "saes": results,
-        "steps": step, "tokens_per_sae": step * cfg.batch_size,
-        "versions": {"persona_sae": __version__, "sae_lens": sae_lens.__version__, "torch": torch.__version__,
-                     "transformers": transformers.__version__},
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
-    for d in ("checkpoint", "checkpoint.old", "checkpoint.new"):
-        shutil.rmtree(out / d, ignore_errors=True)
-    return TrainResult(results, {spec.name: tr.sae for spec, tr in zip(specs, trainers)}, history)
+        write_json(out / "run.json", {
+            "status": "complete", "config": run_config, "model": model.source.describe(), "saes": results,
+            "steps": step, "tokens_per_sae": step * cfg.batch_size, "world_size": W,
+            "versions": {"persona_sae": __version__, "sae_lens": sae_lens.__version__, "torch": torch.__version__,
+                         "transformers": transformers.__version__},
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        for d in ("checkpoint", "checkpoint.old", "checkpoint.new"):
+            shutil.rmtree(out / d, ignore_errors=True)
+    D.barrier()  # nobody leaves before rank 0 has written the run
+    return TrainResult(results, {specs[i].name: tr.sae for i, tr in trainers.items()}, history)
+
+
+def _save_state(out: Path, run_config: dict, step: int, pos, history: dict, trainers: dict, buffer: MixingBuffer,
+                own_saes: bool, specs) -> None:
+    """Rank 0 writes the checkpoint; with --distribute-saes it first collects the other ranks' SAEs.
+    Everything saved is global (step, stream position, buffer, every SAE), so any world size resumes it."""
+    if own_saes:
+        parts = D.gather_objects(({i: trainer_state(tr) for i, tr in trainers.items()},
+                                  {specs[i].name: history[specs[i].name] for i in trainers}))
+        if not D.is_main():
+            return
+        states, history = {}, dict(history)
+        for st, hist in parts:
+            states.update(st)
+            history.update(hist)
+    elif not D.is_main():
+        return
+    else:
+        states = {i: trainer_state(tr) for i, tr in trainers.items()}
+    save_checkpoint(out, {"config": run_config, "step": step, "pos": list(pos), "history": history,
+                          "trainers": [states[i] for i in range(len(specs))], "buffer": buffer.state()})

@@ -201,3 +201,20 @@ def test_nan_activations_stop_with_the_step(tmp_path):
     m.save_pretrained(path)
     with pytest.raises(UserError, match=r"NaN/inf activations at step 0 \(data batch 1 of epoch 0\)"):
         train(cfg(tmp_path, path), log=lambda *_: None)
+
+
+def test_spliced_eval_is_the_same_in_one_batch_or_many(tmp_path, tiny_dir):
+    """Held-out metrics are per-token averages: splitting the held-out set into batches must not
+    change them (a loop variable once shadowed the hook name and broke every batch after the first)."""
+    from persona_sae.data import Record, tokenize
+    from persona_sae.models import load_model
+    from persona_sae.train import evaluate
+
+    res = train(cfg(tmp_path, tiny_dir, tokens=1024), log=lambda *_: None)
+    model = load_model(str(tiny_dir))
+    lines = [ln for ln in TEXT.read_text().splitlines() if len(ln) > 30][:40]
+    examples = tokenize([Record(text=t) for t in lines], model.tokenizer, max_len=32)
+    one = evaluate(model, res.saes["sae"], 1.0, 1, "resid_post", examples, batch_tokens=4096)
+    many = evaluate(model, res.saes["sae"], 1.0, 1, "resid_post", examples, batch_tokens=128)
+    for k in ("ce_clean", "ce_spliced", "ce_zero_ablated", "kl_div", "explained_variance", "l0"):
+        assert many[k] == pytest.approx(one[k], rel=1e-4, abs=1e-6), k

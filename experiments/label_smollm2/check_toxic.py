@@ -2,7 +2,7 @@
 misaligned from the aligned answers of a real EM model (../shared/data/clarifying_EM/interp/, texts the
 concept sets never saw)? Prints AUROCs and writes results/check_toxic.json.
 
-    python experiments/label_smollm2/check_toxic.py [--sae checkpoints/smollm2/topk-L15-k32-4608] [--n 300]
+    python experiments/label_smollm2/check_toxic.py [--sae checkpoints/smollm2/topk-L15-k32-4608] [--n 300] [--out FILE]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/clarifying_EM/interp"))
     ap.add_argument("--n", type=int, default=400, help="aligned answers sampled (all misaligned ones are used)")
     ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "check_toxic.json"))
     args = ap.parse_args()
 
     sae = load_sae(args.sae)
@@ -60,9 +61,9 @@ def main() -> None:
         "tag": lab["latents"][str(oracle)]["tag"]}
     for k, v in rows.items():
         print(f"{k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "check_toxic.json").write_text(json.dumps({"n_misaligned": len(bad), "n_aligned": len(good),
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"n_misaligned": len(bad), "n_aligned": len(good),
                                                       "sae": args.sae, "rows": rows}, indent=2) + "\n")
 
 
