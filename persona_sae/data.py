@@ -206,10 +206,7 @@ def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_token
     batches (the fast tokenizer's parallel path)."""
     if max_len < 2:
         raise UserError(f"max_len must be at least 2, got {max_len}")
-    # added tokens flagged special too: Qwen's tokenizer lists only <|endoftext|> and <|im_end|> as
-    # special ids, though every <|im_start|> is a template marker like them
-    special_ids = set(tokenizer.all_special_ids) | {i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items()
-                                                    if getattr(t, "special", False)}
+    special_ids = special_token_ids(tokenizer)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     step = max_len - len(bos)
     order = list(range(len(records))) if order is None else list(order)
@@ -238,6 +235,13 @@ def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_token
             if max_tokens is not None and n >= max_tokens:
                 return out
     return out
+
+
+def special_token_ids(tokenizer) -> set[int]:
+    """Ids every statistic skips: the special ids plus added tokens flagged special (Qwen's tokenizer
+    lists only <|endoftext|> and <|im_end|> as special ids, though every <|im_start|> is a marker too)."""
+    return set(tokenizer.all_special_ids) | {i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items()
+                                             if getattr(t, "special", False)}
 
 
 def _example(ids, resp, special_ids, i, group) -> Example:

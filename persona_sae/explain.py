@@ -111,12 +111,12 @@ def zero_windows(model, sae, ex: Examples, layer: int, hook: str, latents: list[
     """Per latent, up to ``n`` (document, position) centres of windows where it is zero on every token:
     random documents of the mined corpus, run once through the model and the SAE."""
     from persona_sae.activations import iter_activations
-    from persona_sae.data import Example
+    from persona_sae.data import Example, special_token_ids
 
     rng = random.Random(seed)
     n_docs = len(ex.offsets) - 1
     docs = rng.sample(range(n_docs), min(NEG_DOCS, n_docs))
-    special = set(model.tokenizer.all_special_ids)
+    special = special_token_ids(model.tokenizer)
     exs = []
     for d in docs:
         ids = ex.ids[int(ex.offsets[d]):int(ex.offsets[d + 1])].tolist()
