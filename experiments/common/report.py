@@ -163,27 +163,36 @@ def write(study: Path) -> None:
         bad_keys = [k for k in r["latents"] if k not in ("mean", "control-adjusted") and "-bad-" in k]
         ctl_keys = [k for k in r["latents"] if "-control-" in k]
         head = ["rank", "latent", "tag", "Δ control-adjusted [95% CI]"] + [Path(k).name for k in bad_keys + ctl_keys]
-        top = []
-        for i, j in enumerate(r["top_increases"][:10]):
-            top.append([i + 1, j, tags.get(j, "?"), f"{L['delta_mean'][j]:+.3f} [{L['ci_low'][j]:+.3f}, {L['ci_high'][j]:+.3f}]"]
+        top, order = [], r["top_increases"][:10] + r["top_decreases"][:10]
+        for i, j in enumerate(order):
+            top.append([f"+{i + 1}" if i < 10 else f"−{i - 9}", j, tags.get(j, "?"), f"{L['delta_mean'][j]:+.3f} [{L['ci_low'][j]:+.3f}, {L['ci_high'][j]:+.3f}]"]
                        + [f"{r['latents'][k]['delta_mean'][j]:+.3f}" for k in bad_keys + ctl_keys])
-        # noise floor: the spread of control seeds' shifts, the size of shift that means nothing
+        # noise floor: how far two seeds of the same recipe land apart. The bootstrap CI covers prompts,
+        # not seeds; a shift smaller than the seed spread means nothing.
         noise = ""
+        spread = None
         if len(ctl_keys) > 1:
             import torch
 
             c = torch.tensor([r["latents"][k]["delta_mean"] for k in ctl_keys])
-            floor = float(c.std(0).median())
-            noise = (f" Noise floor: the median (over latents) sd of Δ across the {len(ctl_keys)} control seeds is "
-                     f"{floor:.4f}.")
-            summary.setdefault("noise_floor", {})[kind] = floor
+            spread = c.max(0).values - c.min(0).values
+            p95 = float(spread.quantile(0.95))
+            shown = [float(spread[j]) for j in r["top_increases"][:10]]
+            noise = (f" Noise floor (seed spread = max − min of Δ across the {len(ctl_keys)} control seeds): 95th "
+                     f"percentile over all latents {p95:.3f}; median over the ten shown {statistics.median(shown):.3f}.")
+            summary.setdefault("noise_floor", {})[kind] = {"p95_all": p95, "median_top10": statistics.median(shown)}
+            head.append("control-seed spread")
+            for row, j in zip(top, order):
+                row.append(f"{float(spread[j]):.3f}")
         toxic = sorted((j for j, t in tags.items() if t == "toxic-persona"), key=lambda j: rk[j])
         tox = ", ".join(f"{j} (rank {rk[j]:,}, Δ {L['delta_mean'][j]:+.3f})" for j in toxic[:5]) or "none tagged"
         in_top = [j for j in toxic if rk[j] <= 10]
         md += ["", f"### Ranking: {kind} (bad vs base, control-adjusted, {r['n_prompt_groups']} prompt groups)", "",
                f"Toxic-persona-tagged latents: {tox}. **In the top 10: {'yes, ' + ', '.join(map(str, in_top)) if in_top else 'no'}.**"
-               + noise, "", table(head, top)]
-        summary.setdefault("rank", {})[kind] = {"top_increases": r["top_increases"][:10], "toxic": {j: rk[j] for j in toxic},
+               + noise + " Rows: the ten largest increases (+1 … +10), then the ten largest decreases (−1 … −10).",
+               "", table(head, top)]
+        summary.setdefault("rank", {})[kind] = {"top_increases": r["top_increases"][:10],
+                                                 "top_decreases": r["top_decreases"][:10], "toxic": {j: rk[j] for j in toxic},
                                                  "toxic_in_top10": in_top}
         fig, ax = plt.subplots(figsize=(7, 3.5))
         js = r["top_increases"][:10] + r["top_decreases"][:10][::-1]
