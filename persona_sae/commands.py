@@ -257,12 +257,11 @@ def examples(cfg: C.ExamplesConfig) -> None:
     if cfg.k <= 0 or cfg.reservoir <= 0:
         raise UserError("--k and --reservoir must be positive")
     D.init()  # under torchrun: each rank mines every world-th batch, rank 0 merges and writes
-    log = _log if D.is_main() else (lambda *a: None)
+    log = D.main_log(_log)
     records = load_records(cfg.dataset)
     sae = load_sae(cfg.sae)
     layer, hook = sae_layer(sae)
-    with D.local_main_first():
-        model = M.load_model(cfg.model, dtype=cfg.dtype, device=D.device(), log=log)
+    model = D.load_model(cfg.model, cfg.dtype, log)
     check_fits(sae, model, layer, hook)
     ex = load_examples(model, records, cfg.max_len, cfg.tokens)
     meta = {"sae": cfg.sae, "sae_sha256": sae_checksum(sae), "model": cfg.model, "dataset": cfg.dataset,

@@ -164,6 +164,20 @@ def average_gradients(module: torch.nn.Module, weight: float) -> None:
             p.register_post_accumulate_grad_hook(hook)
 
 
+def main_log(log: Callable) -> Callable:
+    """``log`` on rank 0 and silence elsewhere: one report per run, not one per rank."""
+    return log if is_main() else (lambda *a, **k: None)
+
+
+def load_model(spec: str, dtype: str, log: Callable):
+    """The model on this rank's device; local rank 0 of each node loads first, so a missing alias is
+    pulled once per node and the other processes find it in the cache."""
+    from persona_sae.models import load_model as load
+
+    with local_main_first():
+        return load(spec, dtype=dtype, device=device(), log=log)
+
+
 @contextmanager
 def local_main_first():
     """Let local rank 0 of each node go first (e.g. to pull a missing model into the cache), then the

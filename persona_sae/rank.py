@@ -68,8 +68,6 @@ def model_stats(model, sae, examples, groups: list[int], n_groups: int, layer: i
     equal a single process's bit for bit; every rank gets them."""
     from tqdm.auto import tqdm
 
-    from persona_sae import distributed as D
-
     d = sae.cfg.d_sae
     nproc, rank = D.world(), D.rank()
     sums, fires = torch.zeros(n_groups, d), torch.zeros(n_groups, d)
@@ -208,7 +206,7 @@ def prepare(cfg, records, base, layer: int, hook: str):
 
 def rank(cfg: RankConfig, log=print) -> dict:
     """Run every model over the prompts, compute the shifts, write the outputs; return the summary."""
-    from persona_sae.models import check_compatible, load_model, resolve
+    from persona_sae.models import check_compatible, resolve
     from persona_sae.saes import check_fits, load_sae, sae_checksum
 
     if cfg.top <= 0:
@@ -218,8 +216,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
     if cfg.on not in ("all", "prompt", "response"):
         raise UserError(f"--on must be all, prompt or response, got {cfg.on!r}")
     D.init()  # under torchrun: each rank encodes every world-th batch; rank 0 sums, ranks and writes
-    if not D.is_main():
-        log = lambda *a: None  # noqa: E731
+    log = D.main_log(log)
     records, responses = D.from_main(lambda: _load_prompts(cfg, log))  # sampled answers: once, on rank 0
     sae = load_sae(cfg.sae)
     layer, hook = sae_layer(sae, cfg.layer)
@@ -227,11 +224,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
         if resolve(spec) == resolve(cfg.base):
             log(f"warning: fine-tune {spec} is the base model itself; its shifts will be zero")
 
-    def load(spec):
-        with D.local_main_first():
-            return load_model(spec, dtype=cfg.dtype, device=D.device(), log=log)
-
-    base = load(cfg.base)
+    base = D.load_model(cfg.base, cfg.dtype, log)
     check_fits(sae, base, layer, hook)
     examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
     t0 = time.time()
@@ -241,7 +234,7 @@ def rank(cfg: RankConfig, log=print) -> dict:
                             d_vocab=base.d_vocab)
     del base  # one model in memory at a time
     for spec in cfg.finetuned + cfg.control:
-        m = load(spec)
+        m = D.load_model(spec, cfg.dtype, log)
         check_compatible(shape, m)
         stats[spec] = model_stats(m, sae, examples, groups, len(names), **kw)
         checksums[spec] = _fingerprint(m) if D.is_main() else None

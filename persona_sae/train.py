@@ -419,12 +419,10 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
 
     from persona_sae import __version__
     from persona_sae.data import load_records
-    from persona_sae.models import load_model
 
     D.init()
     W, R = D.world(), D.rank()
-    if not D.is_main():
-        log = lambda *a: None  # noqa: E731
+    log = D.main_log(log)
     validate(cfg)
     specs = sae_specs(cfg)
     own_saes = W > 1 and cfg.distribute_saes
@@ -437,8 +435,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     out = Path(cfg.out)
     D.from_main(lambda: _check_out(out, cfg.resume))  # only rank 0 touches --out
     records = load_records(cfg.dataset)
-    with D.local_main_first():  # one process per node pulls a missing model into the cache
-        model = load_model(cfg.model, dtype=cfg.dtype, device=D.device(), log=log)
+    model = D.load_model(cfg.model, cfg.dtype, log)
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
     d_sae = validate(cfg, model.d_model)
     lr = cfg.lr or default_lr(d_sae)
@@ -456,7 +453,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
     volatile = ("resume", "out", "distribute_saes")  # how the work is spread changes no result
 
-    def make_trainer(i: int):
+    def make_sae(i: int):
         spec = specs[i]
         sae_cls, cfg_cls = sae_classes(cfg.arch)
         kw = dict(d_in=model.d_model, d_sae=d_sae,
@@ -469,14 +466,16 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         else:
             kw["l0_coefficient"] = cfg.l0_coefficient
         torch.manual_seed(cfg.seed + i)
-        sae = sae_cls(cfg_cls(**kw))
+        return sae_cls(cfg_cls(**kw))
+
+    def make_trainer(i: int):
         tcfg = SAETrainerConfig(
             total_training_samples=total_steps * cfg.batch_size, train_batch_size_samples=cfg.batch_size, lr=lr,
             lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps,
             lr_decay_steps=cfg.lr_decay_steps if cfg.lr_decay_steps >= 0 else total_steps // 5,
             dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
             feature_sampling_window=10**9, device="cpu", autocast=cfg.autocast, n_batches_for_norm_estimate=1)
-        return SAETrainer(cfg=tcfg, sae=sae, data_provider=iter(()))
+        return SAETrainer(cfg=tcfg, sae=make_sae(i), data_provider=iter(()))
 
     owned = [i for i in range(len(specs)) if not own_saes or i % W == R]
     trainers = {i: make_trainer(i) for i in owned}
@@ -542,13 +541,11 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         record = (step + 1) % max(1, total_steps // 200) == 0 or step + 1 == total_steps
         for k, ((i, tr), res) in enumerate(zip(trainers.items(), results)):
             spec = specs[i]
-            if not (split or record or i == owned[0]):
-                if not torch.isfinite(res.loss):
-                    raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name}); lower --lr")
+            if not math.isfinite(merged[k][0] if split else float(res.loss.detach())):  # the same on every rank
+                raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name}); lower --lr")
+            if not (record or i == owned[0]):
                 continue
             loss, mse, l0, aux = merged[k] if split else _step_values(res)
-            if not math.isfinite(loss):
-                raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name}); lower --lr")
             rec = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size, "loss": loss, "mse_loss": mse, "l0": l0}
             if aux is not None:
                 rec["aux"] = aux
@@ -601,7 +598,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
             if i in trainers:
                 sae = trainers[i].sae
             else:  # another rank's SAE (--distribute-saes): its folded weights in a fresh trainer's SAE
-                sae = make_trainer(i).sae
+                sae = make_sae(i)
                 sae.load_state_dict(state)
                 sae.cfg.normalize_activations = "none"  # as the fold left it on the owner
             dest = out / spec.name if len(specs) > 1 else out

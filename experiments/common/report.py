@@ -40,10 +40,8 @@ def ranking(study: Path, kind: str) -> dict | None:
 
 
 def ranks_of(r: dict, key: str) -> dict[int, int]:
-    """Latent -> rank (1 = largest increase) under one result of a ranking.json."""
-    d = r["latents"][key]["delta_mean"]
-    order = sorted(range(len(d)), key=lambda j: -d[j])
-    return {j: i + 1 for i, j in enumerate(order)}
+    """Latent -> rank (1 = largest increase), as `rank` stored it for one result of a ranking.json."""
+    return {j: int(x) for j, x in enumerate(r["latents"][key]["rank"])}
 
 
 def pick(study: Path, what: str) -> list[int]:
