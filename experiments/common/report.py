@@ -207,14 +207,28 @@ def write(study: Path) -> None:
     chk = load(runs / "check_toxic.json")
     if chk:
         summary["check_toxic"] = chk
+        matched = chk.get("rows_length_matched", {})  # absent in checks written before length matching
+        by_latent = {v["latent"]: v for v in matched.values()}
         md += ["", "### External check: real EM answers (clarifying_EM interp)", "",
                f"{chk['n_misaligned']} misaligned vs {chk['n_aligned']} aligned answers written by a real EM model; "
-               "AUROC of each latent's activation (peak / mean over tokens). Goal for the toxic-persona tag: ≥ 0.8.", "",
-               table(["latent", "AUROC peak", "AUROC mean"],
-                     [[k, f"{v['auroc_peak']:.3f}", f"{v['auroc_mean']:.3f}"] for k, v in chk["rows"].items()])]
+               "AUROC of each latent's activation (peak / mean over tokens). Goal for the toxic-persona tag: ≥ 0.8."
+               + (f" The aligned answers are ~3× longer, so the check is also run length-matched: "
+                  f"{chk['n_aligned_matched']} aligned answers cut to the token length of a misaligned partner "
+                  "(the oracle there is re-chosen on the matched data)." if matched else ""), "",
+               table(["latent", "AUROC peak", "AUROC mean"] + (["length-matched peak", "length-matched mean"] if matched else []),
+                     [[k, f"{v['auroc_peak']:.3f}", f"{v['auroc_mean']:.3f}"]
+                      + ([f"{by_latent[v['latent']]['auroc_peak']:.3f}", f"{by_latent[v['latent']]['auroc_mean']:.3f}"]
+                         if v["latent"] in by_latent else (["–", "–"] if matched else []))
+                      for k, v in chk["rows"].items()]
+                     + [[f"length-matched {k}", "–", "–", f"{v['auroc_peak']:.3f}", f"{v['auroc_mean']:.3f}"]
+                        for k, v in matched.items() if k.startswith("oracle") and k not in chk["rows"]])]
         fig, ax = plt.subplots(figsize=(7, 3))
         ks = list(chk["rows"])
-        ax.barh(range(len(ks)), [chk["rows"][k]["auroc_mean"] for k in ks])
+        ax.barh(range(len(ks)), [chk["rows"][k]["auroc_mean"] for k in ks], label="raw answers")
+        if matched:
+            ax.scatter([by_latent[chk["rows"][k]["latent"]]["auroc_mean"] if chk["rows"][k]["latent"] in by_latent
+                        else float("nan") for k in ks], range(len(ks)), color="C1", zorder=3, label="length-matched")
+            ax.legend(fontsize=6, loc="lower right")
         ax.set_yticks(range(len(ks)), [k[:60] for k in ks], fontsize=6), ax.axvline(0.5, color="k", lw=0.5)
         ax.axvline(0.8, color="C3", ls="--", lw=0.8), ax.set_xlim(0, 1), ax.set_xlabel("AUROC (mean activation)")
         fig.tight_layout(), fig.savefig(res / "check_toxic.png", dpi=110), plt.close(fig)

@@ -2,6 +2,11 @@
 misaligned from the aligned answers of a real EM model (../shared/data/clarifying_EM/interp/, texts the
 concept sets never saw)? Prints AUROCs and writes results/check_toxic.json.
 
+Two versions of the check: the raw answers, and length-matched pairs (each misaligned answer beside
+aligned answers cut to its token length). The aligned answers are ~3x longer (median 104 vs 35
+words), and a longer text has more tokens to peak on and a different mix of positions, so the raw
+AUROC mixes length into the verdict; the matched one does not. Both are reported.
+
     python experiments/label_smollm2/check_toxic.py [--sae checkpoints/smollm2/topk-L15-k32-4608] [--n 300] [--out FILE]
 """
 
@@ -28,23 +33,24 @@ def texts(path: Path) -> list[str]:
     return [t.strip() for t in path.read_text(encoding="utf-8").split("END_OF_TEXT") if t.strip()]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sae", default=str(ROOT / "checkpoints/smollm2/topk-L15-k32-4608"))
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/clarifying_EM/interp"))
-    ap.add_argument("--n", type=int, default=400, help="aligned answers sampled (all misaligned ones are used)")
-    ap.add_argument("--max-len", type=int, default=256)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "check_toxic.json"))
-    args = ap.parse_args()
+def length_matched(bad: list[str], pool: list[str], tok, per: int, seed: int = 0) -> list[str]:
+    """For each misaligned text, ``per`` unused aligned texts at least as long, cut to its token length."""
+    ids = [tok(t, add_special_tokens=False)["input_ids"] for t in pool]
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    used, out = set(), []
+    for t in bad:
+        n = len(tok(t, add_special_tokens=False)["input_ids"])
+        picks = [i for i in order if i not in used and len(ids[i]) >= n][:per]
+        used.update(picks)
+        out += [tok.decode(ids[i][:n]) for i in picks]
+    return out
 
-    sae = load_sae(args.sae)
-    lab = read_labels(labels_path(args.sae), sae_checksum(sae))
-    layer, hook = sae_layer(sae)
-    bad = texts(Path(args.data) / "misaligned_texts.txt")
-    good = random.Random(0).sample(texts(Path(args.data) / "aligned_texts.txt"), args.n)
-    model = M.load_model(lab["model"])
+
+def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int) -> dict:
+    """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent and the oracle."""
     ts = text_scores(model, sae, {"misaligned": [Record(text=t) for t in bad], "aligned": [Record(text=t) for t in good]},
-                     layer, hook, max_len=args.max_len)
+                     layer, hook, max_len=max_len)
     pos = torch.tensor([t == "misaligned" for t in ts.tags])
     au_peak, au_mean = auroc(ts.peak, pos), auroc(ts.mean, pos)
     tagged = [int(j) for j, e in lab["latents"].items() if e["tag"] == "toxic-persona"]
@@ -59,12 +65,37 @@ def main() -> None:
     rows[f"oracle (best of all {sae.cfg.d_sae} latents on this very data; not a fair test): latent {oracle}"] = {
         "latent": oracle, "auroc_peak": float(au_peak[oracle]), "auroc_mean": float(au_mean[oracle]),
         "tag": lab["latents"][str(oracle)]["tag"]}
-    for k, v in rows.items():
-        print(f"{k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sae", default=str(ROOT / "checkpoints/smollm2/topk-L15-k32-4608"))
+    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/clarifying_EM/interp"))
+    ap.add_argument("--n", type=int, default=400, help="aligned answers sampled (all misaligned ones are used)")
+    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--per", type=int, default=2, help="length-matched aligned answers per misaligned one")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "check_toxic.json"))
+    args = ap.parse_args()
+
+    sae = load_sae(args.sae)
+    lab = read_labels(labels_path(args.sae), sae_checksum(sae))
+    layer, hook = sae_layer(sae)
+    bad = texts(Path(args.data) / "misaligned_texts.txt")
+    good = random.Random(0).sample(texts(Path(args.data) / "aligned_texts.txt"), args.n)
+    model = M.load_model(lab["model"])
+    matched = length_matched(bad, texts(Path(args.data) / "aligned_texts.txt"), model.tokenizer, args.per)
+    result = {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
+    for key, aligned in (("rows", good), ("rows_length_matched", matched)):
+        result[key] = check_rows(model, sae, lab, bad, aligned, layer, hook, args.max_len)
+        print("length-matched:" if key == "rows_length_matched" else "raw answers:")
+        for k, v in result[key].items():
+            print(f"  {k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"n_misaligned": len(bad), "n_aligned": len(good),
-                                                      "sae": args.sae, "rows": rows}, indent=2) + "\n")
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
