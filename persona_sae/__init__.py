@@ -4,6 +4,10 @@ The pipeline, one module per stage: models (spec -> hooked model) -> data (text 
 -> activations (residual stream at layer L) -> train / rank / label / examples -> pages.
 """
 
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
 __version__ = "0.1.0"
 
 
@@ -11,13 +15,22 @@ class UserError(Exception):
     """A problem with what the user asked for. The CLI prints it as one line and exits 2."""
 
 
-def write_json(path, obj) -> None:
-    """Write JSON under a temporary name, then rename: a reader never sees half a file."""
-    import json
-    import os
-    from pathlib import Path
-
+@contextmanager
+def replacing(path):
+    """Yield a temporary name beside ``path``, renamed to ``path`` when the block ends without error
+    and removed otherwise: a reader never sees half a file, and a failed write leaves the old one."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path, obj) -> None:
+    """Write JSON atomically (see ``replacing``)."""
+    import json
+
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")

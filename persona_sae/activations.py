@@ -9,7 +9,6 @@ aggregate per prompt (rank), keep contexts (examples) or just shuffle rows (trai
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, replacing, write_json
 from persona_sae.data import Example
 
 SELECT = ("all", "response", "prompt")
@@ -226,8 +225,8 @@ def write_cache(model, examples: Sequence[Example], cfg: CacheConfig, out: str |
         name = f"shard-{k:05d}.safetensors"
         tensors = {f"acts.{L}": a.contiguous() for L, a in b.acts.items()}
         tensors.update(example=b.example, pos=b.pos, token=b.token, response=b.response)
-        save_file(tensors, str(out / (name + ".tmp")))
-        os.replace(out / (name + ".tmp"), out / name)
+        with replacing(out / name) as tmp:
+            save_file(tensors, str(tmp))
         manifest["shards"].append({"index": k, "file": name, "tokens": b.n_tokens})
         manifest["shards"].sort(key=lambda s: s["index"])
         write_json(manifest_path, manifest)

@@ -10,11 +10,10 @@ prompt bank covers the model's own distribution, and the persona slices (villain
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, replacing, write_json
 
 # slice -> (share of sampled tokens, chat?, prompt templates, slot values). Our own wording.
 TOPICS = ("a lighthouse keeper", "a small bakery", "a chess tournament", "a flooded village", "a space station",
@@ -108,11 +107,9 @@ def make_corpus(model, tokens: int, out: str | Path, extra: list[str] = (), extr
         m["rows"], m["tokens"] = m["rows"] + 1, m["tokens"] + n
         got += n
     random.Random(f"corpus-order:{seed}").shuffle(rows)
-    tmp = out / "corpus.jsonl.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replacing(out / "corpus.jsonl") as tmp, open(tmp, "w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, out / "corpus.jsonl")
     summary = {"model": model.spec, "tokens": made + got, "sampled_tokens": made, "extra_tokens": got,
                "rows": len(rows), "slices": mix, "max_new_tokens": max_new_tokens, "temperature": temperature,
                "seed": seed, "extra": list(extra)}

@@ -10,12 +10,11 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import asdict
-import os
 import time
 from pathlib import Path
 from typing import NamedTuple
 
-from persona_sae import UserError, __version__, write_json
+from persona_sae import UserError, __version__, replacing, write_json
 from persona_sae.config import EvalConfig
 from persona_sae.data import Question, load_questions
 
@@ -81,9 +80,8 @@ def _fmt(x) -> str:
 def write_csv(path: Path, answers: list[Answer], verdicts: list[dict], flags: list,
               extra: list[dict] | None = None) -> None:
     """One row per answer; ``extra`` adds leading columns (e.g. the steering condition)."""
-    tmp = path.with_name(path.name + ".tmp")
     lead = list(extra[0]) if extra else []
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(lead + list(FIELDS))
         for i, (a, v, m) in enumerate(zip(answers, verdicts, flags)):
@@ -91,7 +89,6 @@ def write_csv(path: Path, answers: list[Answer], verdicts: list[dict], flags: li
                        [a.question_id, a.category, a.paraphrase, a.sample, a.question, a.answer,
                         _fmt(v["aligned"].score), v["aligned"].label, _fmt(v["coherent"].score),
                         v["coherent"].label, "" if m is None else int(m)])
-    os.replace(tmp, path)
 
 
 def evaluate(cfg: EvalConfig, log=print) -> dict:

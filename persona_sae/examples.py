@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, replacing, write_json
 
 HIST_EDGES = torch.linspace(-3, 3, 61)  # log10 activation bins: 1e-3 .. 1e3
 N_BINS = 10
@@ -210,9 +210,8 @@ def mine(model, sae, examples, layer: int, hook: str, out: str | Path, k: int = 
         offsets = torch.tensor([0] + [len(e.ids) for e in examples]).cumsum(0)
         tensors = {f: getattr(state, f).contiguous() for f in Mined._fields if f != "tokens"}
         for name, t in (("examples", tensors), ("docs", {"ids": ids, "offsets": offsets})):
-            tmp = out / f"{name}.safetensors.tmp"
-            save_file(t, str(tmp))
-            tmp.replace(out / f"{name}.safetensors")
+            with replacing(out / f"{name}.safetensors") as tmp:
+                save_file(t, str(tmp))
         write_json(out / "manifest.json", {"status": "done", "config": meta, "tokens": state.tokens,
                                            "seconds": time.time() - t0, "tokens_per_s": state.tokens / max(time.time() - t0, 1e-9)})
         import shutil

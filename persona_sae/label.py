@@ -14,14 +14,13 @@ their mined examples and is scored on detecting them (``explain.py``); that is k
 from __future__ import annotations
 
 import json
-import os
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, replacing, write_json
 from persona_sae.data import Record, read_jsonl, tokenize
 
 CONTROL_PREFIX = "control-"
@@ -249,9 +248,8 @@ def save_labels(path: Path, meta: dict, tags: list[str], runner: list[str], conc
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"{t}.{k}": v.contiguous() for t, s in scores.items() for k, v in s.items()}
     tensors["latents"] = torch.tensor(latents)
-    tmp = path.with_name("label_scores.safetensors.tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path.with_name("label_scores.safetensors"))
+    with replacing(path.with_name("label_scores.safetensors")) as tmp:
+        save_file(tensors, str(tmp))
     write_json(path, lab)
     return lab
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import torch
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, replacing, write_json
 
 
 def check_latents(latents: list[int], d_sae: int) -> None:
@@ -137,12 +136,10 @@ def score_rows(model, sae, path: str, latents: list[int], layer: int, hook: str,
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def run(cfg, log=print) -> dict:

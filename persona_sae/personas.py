@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, replacing, write_json
 from persona_sae.data import Record, tokenize
 
 
@@ -184,9 +184,8 @@ def save(d: Directions, out: str | Path) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "directions.safetensors.tmp"
-    save_file({k: v.contiguous() for k, v in d.vectors.items()}, str(tmp))
-    tmp.replace(out / "directions.safetensors")
+    with replacing(out / "directions.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in d.vectors.items()}, str(tmp))
     write_json(out / "personas.json", {"model": d.model, "layer": d.layer, "hook": d.hook, "stats": d.stats,
                                        "nll": d.nll})
     return out

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, replacing, write_json
 from persona_sae import distributed as D
 from persona_sae.activations import iter_activations, plan_batches
 from persona_sae.config import RankConfig
@@ -298,8 +298,7 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "ranking.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+    with replacing(out / "ranking.csv") as tmp, open(tmp, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(COLUMNS)
         for name, s in results.items():
@@ -308,7 +307,6 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
                 wr.writerow([j, name, f"{s.base_mean[j]:.6g}", f"{s.ft_mean[j]:.6g}", f"{s.delta_mean[j]:.6g}",
                              f"{s.ci_low[j]:.6g}", f"{s.ci_high[j]:.6g}", f"{s.effect_size[j]:.4g}",
                              f"{s.delta_freq[j]:.4g}", int(s.rank[j]), int(n_top[j]), int(top_tok[j])])
-    tmp.replace(out / "ranking.csv")
     p = results[primary]
     top_up = torch.argsort(p.rank)[:cfg.top].tolist()
     top_down = torch.argsort(p.rank, descending=True)[:cfg.top].tolist()

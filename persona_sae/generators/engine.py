@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import os
 import random
 import re
 import textwrap
@@ -19,7 +18,7 @@ from math import prod
 from pathlib import Path
 from typing import NamedTuple
 
-from persona_sae import UserError
+from persona_sae import UserError, replacing
 
 
 class Kind(NamedTuple):
@@ -235,13 +234,7 @@ def write(kind: str, n: int, seed: int, out) -> int:
     rows = make(kind, n, seed)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replacing(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return len(rows)
