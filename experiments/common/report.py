@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -229,7 +230,7 @@ def write(study: Path) -> None:
             ax.scatter([by_latent[chk["rows"][k]["latent"]]["auroc_mean"] if chk["rows"][k]["latent"] in by_latent
                         else float("nan") for k in ks], range(len(ks)), color="C1", zorder=3, label="length-matched")
             ax.legend(fontsize=6, loc="lower right")
-        ax.set_yticks(range(len(ks)), [k[:60] for k in ks], fontsize=6), ax.axvline(0.5, color="k", lw=0.5)
+        ax.set_yticks(range(len(ks)), [re.sub(r" \(.*?\)", "", k)[:60] for k in ks], fontsize=6), ax.axvline(0.5, color="k", lw=0.5)
         ax.axvline(0.8, color="C3", ls="--", lw=0.8), ax.set_xlim(0, 1), ax.set_xlabel("AUROC (mean activation)")
         fig.tight_layout(), fig.savefig(res / "check_toxic.png", dpi=110), plt.close(fig)
         md += ["", "![AUROC on real EM answers](results/check_toxic.png)"]
