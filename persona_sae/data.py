@@ -221,14 +221,14 @@ def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_token
             r = records[i]
             if r.messages is not None:
                 ids, resp = _tokenize_chat(r.messages, tokenizer)
-                out.append(_example(ids[:max_len], resp[:max_len], special_ids, i, r.group))
+                out.append(make_example(ids[:max_len], resp[:max_len], special_ids, i, r.group))
                 n += len(out[-1].ids)
             else:
                 body = bodies[i]
                 for s in range(0, max(len(body), 1), step):
                     win = bos + body[s:s + step]
                     if len(win) > len(bos):
-                        out.append(_example(win, [False] * len(win), special_ids, i, r.group))
+                        out.append(make_example(win, [False] * len(win), special_ids, i, r.group))
                         n += len(win)
                     if max_tokens is not None and n >= max_tokens:
                         return out
@@ -244,7 +244,8 @@ def special_token_ids(tokenizer) -> set[int]:
                                              if getattr(t, "special", False)}
 
 
-def _example(ids, resp, special_ids, i, group) -> Example:
+def make_example(ids, resp, special_ids, i, group) -> Example:
+    """An Example from token ids: position 0 and ``special_ids`` marked special, never response."""
     special = [t in special_ids for t in ids]
     special[0] = True
     resp = [r and not s for r, s in zip(resp, special)]

@@ -111,7 +111,7 @@ def zero_windows(model, sae, ex: Examples, layer: int, hook: str, latents: list[
     """Per latent, up to ``n`` (document, position) centres of windows where it is zero on every token:
     random documents of the mined corpus, run once through the model and the SAE."""
     from persona_sae.activations import iter_activations
-    from persona_sae.data import Example, special_token_ids
+    from persona_sae.data import make_example, special_token_ids
 
     rng = random.Random(seed)
     n_docs = len(ex.offsets) - 1
@@ -120,7 +120,7 @@ def zero_windows(model, sae, ex: Examples, layer: int, hook: str, latents: list[
     exs = []
     for d in docs:
         ids = ex.ids[int(ex.offsets[d]):int(ex.offsets[d + 1])].tolist()
-        exs.append(Example(ids, [False] * len(ids), [True] + [t in special for t in ids[1:]], d, ""))
+        exs.append(make_example(ids, [False] * len(ids), special, d, ""))
     cols = torch.tensor(latents)
     acts = [torch.zeros(len(e.ids), len(latents)) for e in exs]
     for b in iter_activations(model, exs, [layer], hook=hook, batch_tokens=batch_tokens, seed=None,

@@ -82,12 +82,13 @@ def main() -> None:
     lab = read_labels(labels_path(args.sae), sae_checksum(sae))
     layer, hook = sae_layer(sae)
     bad = texts(Path(args.data) / "misaligned_texts.txt")
-    good = random.Random(0).sample(texts(Path(args.data) / "aligned_texts.txt"), args.n)
+    aligned = texts(Path(args.data) / "aligned_texts.txt")
+    good = random.Random(0).sample(aligned, args.n)
     model = M.load_model(lab["model"])
-    matched = length_matched(bad, texts(Path(args.data) / "aligned_texts.txt"), model.tokenizer, args.per)
+    matched = length_matched(bad, aligned, model.tokenizer, args.per)
     result = {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
-    for key, aligned in (("rows", good), ("rows_length_matched", matched)):
-        result[key] = check_rows(model, sae, lab, bad, aligned, layer, hook, args.max_len)
+    for key, other in (("rows", good), ("rows_length_matched", matched)):
+        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len)
         print("length-matched:" if key == "rows_length_matched" else "raw answers:")
         for k, v in result[key].items():
             print(f"  {k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")
