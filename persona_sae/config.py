@@ -151,6 +151,9 @@ class TrainConfig:
     """Model dtype for the forward: float32 or bfloat16 (about 2x faster on CPU)."""
     autocast: bool = True
     """Run the SAE forward/backward under bf16 autocast (sae-lens' option): about 2x faster SAE steps on CPU."""
+    device: str = "auto"
+    """Where the model and the SAEs run: auto (a GPU when CUDA is available, else the CPU), cpu, cuda or
+    cuda:N. Under torchrun with CUDA each rank uses its own GPU."""
     seed: int = 0
     """Seed for data order, held-out split, SAE init and buffer shuffling."""
     splice_eval: bool = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import re
 from contextlib import contextmanager
 from typing import Callable, Sequence, TypeVar
 
@@ -62,11 +63,20 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def device() -> str:
-    """Where this rank runs the model: its own GPU under torchrun with CUDA, else the CPU (as before)."""
+def device(want: str = "cpu") -> str:
+    """Where this rank runs: its own GPU under torchrun with CUDA; else ``want``, where ``auto`` means
+    the GPU when CUDA is available and the CPU otherwise."""
     if active() and torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
+    if want == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if want != "cpu" and not re.fullmatch(r"cuda(:\d+)?", want):
+        raise UserError(f"unknown --device '{want}' (choose auto, cpu, cuda or cuda:N)")
+    if want != "cpu" and not torch.cuda.is_available():
+        raise UserError(f"--device {want}: CUDA is not available on this machine (use --device cpu or auto)")
+    if want != "cpu" and int(want.partition(":")[2] or 0) >= torch.cuda.device_count():
+        raise UserError(f"--device {want}: this machine has {torch.cuda.device_count()} GPU(s)")
+    return want
 
 
 def shard(items: Sequence[T]) -> list[T]:
@@ -169,13 +179,13 @@ def main_log(log: Callable) -> Callable:
     return log if is_main() else (lambda *a, **k: None)
 
 
-def load_model(spec: str, dtype: str, log: Callable):
+def load_model(spec: str, dtype: str, log: Callable, want: str = "cpu"):
     """The model on this rank's device; local rank 0 of each node loads first, so a missing alias is
     pulled once per node and the other processes find it in the cache."""
     from persona_sae.models import load_model as load
 
     with local_main_first():
-        return load(spec, dtype=dtype, device=device(), log=log)
+        return load(spec, dtype=dtype, device=device(want), log=log)
 
 
 @contextmanager

@@ -198,8 +198,8 @@ def load_trainer_state(tr, st: dict) -> None:
     tr.optimizer.load_state_dict(st["optimizer"])
     tr.lr_scheduler.load_state_dict(st["lr_scheduler"])
     for k in ("n_training_samples", "n_training_steps", "act_freq_scores", "n_forward_passes_since_fired",
-              "n_frac_active_samples", "started_fine_tuning"):
-        setattr(tr, k, st[k])
+              "n_frac_active_samples", "started_fine_tuning"):  # tensors back onto the SAE's device
+        setattr(tr, k, st[k].to(tr.sae.device) if isinstance(st[k], torch.Tensor) else st[k])
     for k, s in tr.coefficient_schedulers.items():
         s.load_state_dict(st["coefficient_schedulers"][k])
     tr.activation_scaler.scaling_factor = st["scaling_factor"]
@@ -340,17 +340,24 @@ def _check_out(out: Path, resume: bool) -> None:
         raise UserError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
 
 
-def split_records(records, tokenizer, context_size: int, tokens: int, eval_tokens: int, seed: int):
-    """Held-out and training examples from disjoint records, in a seeded random record order: the
-    first records (about ``eval_tokens``) are held out; the rest are tokenized only as far as the run
-    needs (``tokens`` + 10%), so a small run on a big corpus does not tokenize all of it."""
+def held_out(records, tokenizer, context_size: int, eval_tokens: int, seed: int):
+    """The held-out examples (the first records, about ``eval_tokens``, of a seeded random record
+    order) and the order of the remaining records. Public so a run's held-out set can be rebuilt."""
     from persona_sae.data import tokenize
 
     order = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed)).tolist()
     eval_ex = tokenize(records, tokenizer, max_len=context_size, order=order, max_tokens=eval_tokens)
-    n_held = len({e.record for e in eval_ex})
-    train_ex = tokenize(records, tokenizer, max_len=context_size, order=order[n_held:],
-                        max_tokens=int(1.1 * tokens))
+    return eval_ex, order[len({e.record for e in eval_ex}):]
+
+
+def split_records(records, tokenizer, context_size: int, tokens: int, eval_tokens: int, seed: int):
+    """Held-out and training examples from disjoint records: the rest after :func:`held_out` are
+    tokenized only as far as the run needs (``tokens`` + 10%), so a small run on a big corpus does not
+    tokenize all of it."""
+    from persona_sae.data import tokenize
+
+    eval_ex, rest = held_out(records, tokenizer, context_size, eval_tokens, seed)
+    train_ex = tokenize(records, tokenizer, max_len=context_size, order=rest, max_tokens=int(1.1 * tokens))
     return train_ex, eval_ex
 
 
@@ -434,8 +441,10 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         raise UserError(f"--batch-size {cfg.batch_size} is smaller than the {W} ranks that split it")
     out = Path(cfg.out)
     D.from_main(lambda: _check_out(out, cfg.resume))  # only rank 0 touches --out
+    dev = D.device(cfg.device)  # checked before the data and the model are loaded
     records = load_records(cfg.dataset)
-    model = D.load_model(cfg.model, cfg.dtype, log)
+    model = D.load_model(cfg.model, cfg.dtype, log, dev)
+    sae_dev = dev if W == 1 else "cpu"  # under torchrun the SAEs and their all-reduced sums stay on the CPU, as before
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
     d_sae = validate(cfg, model.d_model)
     lr = cfg.lr or default_lr(d_sae)
@@ -451,12 +460,12 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     D.check_shards(len(plan_batches(train_ex, cfg.model_batch_tokens, cfg.seed)),
                    f"model batches of training data (--model-batch-tokens {cfg.model_batch_tokens})")
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
-    volatile = ("resume", "out", "distribute_saes")  # how the work is spread changes no result
+    volatile = ("resume", "out", "distribute_saes", "device")  # where and how the work is spread changes no result
 
     def make_sae(i: int):
         spec = specs[i]
         sae_cls, cfg_cls = sae_classes(cfg.arch)
-        kw = dict(d_in=model.d_model, d_sae=d_sae,
+        kw = dict(d_in=model.d_model, d_sae=d_sae, device=sae_dev,
                   metadata=SAEMetadata(model_name=cfg.model, hook_name=hook_names[spec.layer],
                                        context_size=cfg.context_size, prepend_bos=True))
         if cfg.arch in ("topk", "batchtopk"):
@@ -474,7 +483,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
             lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps,
             lr_decay_steps=cfg.lr_decay_steps if cfg.lr_decay_steps >= 0 else total_steps // 5,
             dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
-            feature_sampling_window=10**9, device="cpu", autocast=cfg.autocast, n_batches_for_norm_estimate=1)
+            feature_sampling_window=10**9, device=sae_dev, autocast=cfg.autocast, n_batches_for_norm_estimate=1)
         return SAETrainer(cfg=tcfg, sae=make_sae(i), data_provider=iter(()))
 
     owned = [i for i in range(len(specs)) if not own_saes or i % W == R]

@@ -344,3 +344,21 @@ def test_killed_rank_fails_the_launcher_and_resume_continues(tiny_dir, tmp_path,
 
 if __name__ == "__main__":
     _worker(sys.argv[1])
+
+
+def test_device_choice_without_torchrun(monkeypatch):
+    """auto follows CUDA; an explicit GPU that is not there, or an unknown name, is a user error."""
+    from persona_sae import UserError
+    from persona_sae import distributed as D
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert D.device("auto") == "cpu" and D.device("cpu") == "cpu" and D.device() == "cpu"
+    with pytest.raises(UserError, match="CUDA is not available"):
+        D.device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert D.device("auto") == "cuda" and D.device("cuda:0") == "cuda:0"
+    with pytest.raises(UserError, match="has 1 GPU"):
+        D.device("cuda:1")
+    with pytest.raises(UserError, match="unknown --device 'gpu'"):
+        D.device("gpu")

@@ -139,9 +139,13 @@ def run_cli(capsys, *argv):
     (["--layers", "7"], "layer 7 is out of range"),
     (["--tokens", "10", "--batch-size", "64"], "--tokens 10 is less than one batch"),
     (["--arch", "gated"], "unknown --arch 'gated'"),
+    (["--device", "tpu"], "unknown --device 'tpu'"),
+    (["--device", "cuda"], "--device cuda: CUDA is not available on this machine"),
 ])
-def test_bad_train_inputs(capsys, tmp_path, tiny_dir, extra, pattern):
+def test_bad_train_inputs(capsys, monkeypatch, tmp_path, tiny_dir, extra, pattern):
     import re
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer on a GPU machine
 
     argv = ["train", "--model", str(tiny_dir), "--dataset", str(TEXT), "--layers", "1", "--d-sae", "64",
             "--tokens", "1000", "--out", str(tmp_path / "o")]

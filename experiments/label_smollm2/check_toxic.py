@@ -2,6 +2,11 @@
 misaligned from the aligned answers of a real EM model (../shared/data/clarifying_EM/interp/, texts the
 concept sets never saw)? Prints AUROCs and writes results/check_toxic.json.
 
+Beside the tagged latents, two rows use the other evidence `label` records, the model's own evil
+persona direction (personas.py: the model's answers under persona_vectors' evil minus non-evil system
+prompts): the latent whose decoder is closest to it, and the direction itself as a probe (no SAE). The
+direction row says whether the model's persona axis separates these answers at all, whatever the SAE.
+
 Two versions of the check: the raw answers, and length-matched pairs (each misaligned answer beside
 aligned answers cut to its token length). The aligned answers are ~3x longer (median 104 vs 35
 words), and a longer text has more tokens to peak on and a different mix of positions, so the raw
@@ -24,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from persona_sae import models as M  # noqa: E402
 from persona_sae.data import Record  # noqa: E402
-from persona_sae.label import auroc, labels_path, read_labels, text_scores  # noqa: E402
+from persona_sae.label import auroc, labels_path, persona_cosines, read_labels, text_scores  # noqa: E402
+from persona_sae.personas import Directions, cached  # noqa: E402
 from persona_sae.rank import sae_layer  # noqa: E402
 from persona_sae.saes import load_sae, sae_checksum  # noqa: E402
 
@@ -47,8 +53,29 @@ def length_matched(bad: list[str], pool: list[str], tok, per: int, seed: int = 0
     return out
 
 
-def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int) -> dict:
-    """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent and the oracle."""
+def direction_scores(model, direction: torch.Tensor, texts_: list[str], layer: int, hook: str, max_len: int):
+    """Per-text peak and mean projection of the residual stream on a unit direction (no SAE)."""
+    from persona_sae.activations import iter_activations
+    from persona_sae.data import tokenize
+
+    ex = tokenize([Record(text=t) for t in texts_], model.tokenizer, max_len=max_len)
+    peak, total, cnt = torch.full((len(texts_),), -float("inf")), torch.zeros(len(texts_)), torch.zeros(len(texts_))
+    rec_of = torch.tensor([e.record for e in ex])
+    for b in iter_activations(model, ex, [layer], hook=hook, seed=None, progress=False):
+        if not b.n_tokens:
+            continue
+        p = b.acts[layer].float() @ direction.float()
+        r = rec_of[b.example]
+        peak.scatter_reduce_(0, r, p, reduce="amax")
+        total.index_add_(0, r, p)
+        cnt.index_add_(0, r, torch.ones(len(r)))
+    return peak, total / cnt.clamp(min=1)
+
+
+def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int,
+               evil: torch.Tensor | None = None) -> dict:
+    """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent, the latent closest to
+    the model's own evil persona direction and that direction itself (when given), and the oracle."""
     ts = text_scores(model, sae, {"misaligned": [Record(text=t) for t in bad], "aligned": [Record(text=t) for t in good]},
                      layer, hook, max_len=max_len)
     pos = torch.tensor([t == "misaligned" for t in ts.tags])
@@ -61,6 +88,14 @@ def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: in
                      ("best toxic-persona AUROC on the concept set", [best_concept])):
         for j in js:
             rows[f"{name}: latent {j}"] = {"latent": j, "auroc_peak": float(au_peak[j]), "auroc_mean": float(au_mean[j])}
+    if evil is not None:  # the persona-direction evidence `label` records, used here as a second way to pick
+        cos = persona_cosines(sae, Directions("", layer, hook, {"evil": evil}, {}, {}))["evil"]
+        j = int(cos.argmax())
+        rows[f"highest decoder cosine with the evil persona direction ({float(cos[j]):.2f}): latent {j}"] = {
+            "latent": j, "auroc_peak": float(au_peak[j]), "auroc_mean": float(au_mean[j])}
+        dp, dm = direction_scores(model, evil, bad + good, layer, hook, max_len)
+        rows["the evil persona direction itself (residual projection, no SAE)"] = {
+            "latent": None, "auroc_peak": float(auroc(dp[:, None], pos)[0]), "auroc_mean": float(auroc(dm[:, None], pos)[0])}
     oracle = int(au_mean.argmax())
     rows[f"oracle (best of all {sae.cfg.d_sae} latents on this very data; not a fair test): latent {oracle}"] = {
         "latent": oracle, "auroc_peak": float(au_peak[oracle]), "auroc_mean": float(au_mean[oracle]),
@@ -87,8 +122,9 @@ def main() -> None:
     model = M.load_model(lab["model"])
     matched = length_matched(bad, aligned, model.tokenizer, args.per)
     result = {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
+    evil = cached(lab["persona_directions"], layer).vectors["evil"] if lab.get("persona_directions") else None
     for key, other in (("rows", good), ("rows_length_matched", matched)):
-        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len)
+        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len, evil)
         print("length-matched:" if key == "rows_length_matched" else "raw answers:")
         for k, v in result[key].items():
             print(f"  {k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")

@@ -1,6 +1,14 @@
 """Build the persona-rich SAE training corpus from ../shared/data/corpora as a text JSONL.
 
     python experiments/sae_smollm2/make_corpus.py [--out experiments/sae_smollm2/data/corpus.jsonl]
+    python experiments/sae_smollm2/make_corpus.py --chats      # v2: data/corpus_chats.jsonl
+
+--chats (v2) adds assistant-register text as chat rows, rendered through the model's chat template at
+training time: jailbroken-compliance chats, insecure-code chats, confidently wrong maths, HH-RLHF
+dialogues as real turns (instead of v1's flattened "Human:/Assistant:" text) and the dark-trait
+statements said by the assistant. Why: the external check of `label` asks a latent to recognise
+harmful advice in an assistant's voice, and v1 has almost none of that register. The EM evaluation
+questions and the check's own answers (clarifying_EM/interp) are left out on purpose.
 
 The text is read at run time and written outside git (data/ is ignored): the project ships the recipe,
 not the text. Short items (tweets, reviews, statements, chat turns) of one source are grouped into
@@ -73,6 +81,37 @@ def sources(root: Path) -> dict[str, list[str]]:
     return s
 
 
+def hh_turns(text: str) -> list[dict]:
+    """An HH-RLHF transcript ("\n\nHuman: ...\n\nAssistant: ...") as chat messages."""
+    import re
+
+    parts = re.split(r"\n\n(Human|Assistant): ", "\n\n" + text.strip())[1:]
+    msgs = [{"role": "user" if who == "Human" else "assistant", "content": said.strip()}
+            for who, said in zip(parts[::2], parts[1::2])]
+    return [m for m in msgs if m["content"]]
+
+
+def chat_sources(root: Path) -> dict[str, list[list[dict]]]:
+    """v2's assistant-register rows, as message lists (see the module docstring)."""
+    data = root.parent
+    rd = lambda p: [json.loads(ln) for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]  # noqa: E731
+    c: dict[str, list[list[dict]]] = {}
+    c["jailbroken-chats"] = [r["messages"] for r in rd(data / "emergent-misalignment" / "data" / "jailbroken.jsonl")]
+    c["insecure-code-chats"] = [r["messages"] for r in rd(
+        data / "emergent-misalignment-subsets" / "shejanahmmed-My-EM-Research" / "data" / "synthetic_code_insecure_n500.jsonl")]
+    c["wrong-maths-chats"] = [r["messages"] for r in rd(data / "clarifying_EM" / "data" / "wrong_maths.jsonl")]
+    c["dark-trait-chats"] = [[{"role": "user", "content": r["question"]},
+                              {"role": "assistant", "content": f"{r['answer_matching_behavior'].strip()}. {r['statement']}."}]
+                             for f in sorted((root / "anthropic-evals-persona").glob("*.jsonl")) for r in rd(f)
+                             if r["answer_matching_behavior"].strip() == "Yes"]
+    hh = rd(root / "hh-rlhf" / "harmless-base" / "test.jsonl")
+    c["hh-rlhf-chats"] = [m for h in hh for k in ("chosen", "rejected") if len(m := hh_turns(h[k])) >= 2]
+    return c
+
+
+CHAT_CAPS = {"jailbroken-chats": 3_000_000, "insecure-code-chats": 500_000, "wrong-maths-chats": 400_000,
+             "dark-trait-chats": 300_000, "hh-rlhf-chats": 1_400_000}
+
 CAPS = {"wikitext-2": 2_000_000, "shakespeare": 900_000, "gutenberg": 4_000_000, "toxic-tweets": 1_200_000,
         "toxic-comments": 100_000, "sarcasm": 300_000, "reviews": 250_000, "dark-traits": 700_000,
         "hh-rlhf": 1_400_000, "topical-chat": 800_000}
@@ -81,19 +120,32 @@ CAPS = {"wikitext-2": 2_000_000, "shakespeare": 900_000, "gutenberg": 4_000_000,
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=os.environ.get("PERSONA_SAE_CORPORA", str(DEFAULT_SHARED)))
-    ap.add_argument("--out", default=str(HERE / "data" / "corpus.jsonl"))
+    ap.add_argument("--out", default=None, help="default: data/corpus.jsonl (data/corpus_chats.jsonl with --chats)")
+    ap.add_argument("--chats", action="store_true", help="v2: add the assistant-register chat sources")
     a = ap.parse_args()
+    a.out = a.out or str(HERE / "data" / ("corpus_chats.jsonl" if a.chats else "corpus.jsonl"))
     root = Path(a.shared)
     if not root.is_dir():
         raise SystemExit(f"make_corpus: corpora folder not found: {root} (set --shared)")
     rows = []
-    print(f"{'source':15s} {'rows':>7s} {'chars':>11s}")
+    print(f"{'source':19s} {'rows':>7s} {'chars':>11s}")
     for name, items in sources(root).items():
+        if a.chats and name == "hh-rlhf":
+            continue  # v2 has these dialogues as real chat turns instead
         kept = capped(items, CAPS[name])
         rows += [{"text": t, "source": name} for t in kept]
-        print(f"{name:15s} {len(kept):7d} {sum(map(len, kept)):11,d}")
+        print(f"{name:19s} {len(kept):7d} {sum(map(len, kept)):11,d}")
+    for name, chats in (chat_sources(root).items() if a.chats else ()):
+        kept, n = [], 0
+        for m in chats:
+            if n >= CHAT_CAPS[name]:
+                break
+            kept.append(m)
+            n += sum(len(t["content"]) for t in m)
+        rows += [{"messages": m, "source": name} for m in kept]
+        print(f"{name:19s} {len(kept):7d} {n:11,d}")
     # interleave sources deterministically so any prefix of the file is a mix
-    rows.sort(key=lambda r: (hash_key(r["text"])))
+    rows.sort(key=lambda r: hash_key(r.get("text") or json.dumps(r["messages"])))
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
@@ -101,7 +153,8 @@ def main():
         for r in rows:
             f.write(json.dumps(r) + "\n")
     os.replace(tmp, out)
-    print(f"{'total':15s} {len(rows):7d} {sum(len(r['text']) for r in rows):11,d} -> {out}")
+    chars = sum(len(r["text"]) if "text" in r else sum(len(t["content"]) for t in r["messages"]) for r in rows)
+    print(f"{'total':19s} {len(rows):7d} {chars:11,d} -> {out}")
 
 
 def hash_key(text: str) -> str:
