@@ -84,6 +84,18 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank()::world()])
 
 
+def rounds(batches: Sequence[T], sizes: Sequence[int] = (), bar=None, start: int = 0):
+    """Round-robin work: yield ``(r0, mine)`` per round of ``world()`` batches from ``start``, ``mine``
+    being this rank's batch of the round as a list of 0 or 1 (batch ``r0 + rank``). When the caller
+    asks for the next round, ``bar`` is advanced by the other ranks' ``sizes`` of the finished one
+    (this rank's own tokens are counted by whoever ran them), so rank 0's bar shows the whole job."""
+    W, R = world(), rank()
+    for r0 in range(start, len(batches), W):
+        yield r0, list(batches[r0 + R:r0 + R + 1])
+        if bar is not None:
+            bar.update(sum(sizes[r0:r0 + W]) - sum(sizes[r0 + R:r0 + R + 1]))
+
+
 def check_shards(n: int, what: str) -> None:
     """Refuse a world larger than the work: a rank with nothing to do is a launch mistake."""
     if n < world():

@@ -154,7 +154,6 @@ def mine(model, sae, examples, layer: int, hook: str, out: str | Path, k: int = 
     from persona_sae.train import load_checkpoint, save_checkpoint
 
     D.init()
-    nproc, rank = D.world(), D.rank()
     out = Path(out)
     meta = dict(meta or {}, k=k, reservoir=reservoir, layer=layer, hook=hook, seed=seed, batch_tokens=batch_tokens,
                 n_examples=len(examples))
@@ -190,15 +189,14 @@ def mine(model, sae, examples, layer: int, hook: str, out: str | Path, k: int = 
     bar = tqdm(total=sum(size), unit="tok", desc="mining", initial=sum(size[:start]), smoothing=0.1,
                disable=not D.is_main())
     t0 = time.time()
-    for r0 in range(start, len(batches), nproc):
-        n = r0 + rank
-        for b in iter_activations(model, examples, [layer], hook=hook, batches=batches[n:n + 1],
+    for r0, batch in D.rounds(batches, size, bar, start):
+        n = r0 + D.rank()
+        for b in iter_activations(model, examples, [layer], hook=hook, batches=batch,
                                   max_norm_ratio=max_norm_ratio, bar=bar):
             if b.n_tokens:
                 f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()
                 state = update(state, f, b.example, b.pos, torch.Generator().manual_seed(seed * 1_000_003 + n))
-        end = min(r0 + nproc, len(batches))
-        bar.update(sum(size[r0:end]) - sum(size[n:n + 1]))  # the other ranks' batches of this round
+        end = min(r0 + D.world(), len(batches))
         if checkpoint_every and end // checkpoint_every > r0 // checkpoint_every and end < len(batches):
             state = _collect(state)
             if D.is_main():

@@ -243,11 +243,7 @@ class HttpJudge:
         for callers that want words, not a score (explain.py)."""
         body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}],
                            "max_tokens": int(max_tokens), "temperature": 0, "seed": 0}).encode()
-        resp = self._request(body)
-        choices = resp.get("choices") if isinstance(resp, dict) else None
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise UserError(f"{self.role} endpoint {self.url} answered without choices: {json.dumps(resp)[:200]}")
-        msg = choices[0].get("message")
+        msg = self._choice(self._request(body)).get("message")
         content = msg.get("content") if isinstance(msg, dict) else None
         if isinstance(content, list):  # content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
@@ -303,13 +299,17 @@ class HttpJudge:
             head = raw[:120].decode("utf-8", "replace").splitlines()[0] if raw.strip() else "empty body"
             raise UserError(f"{self.role} endpoint {self.url} did not answer JSON: {head}") from None
 
-    def _parse(self, resp: dict) -> Verdict:
-        try:
-            choice = resp["choices"][0]
-        except (KeyError, IndexError, TypeError):
+    def _choice(self, resp) -> dict:
+        """The first choice of a chat-completions reply, or a one-line error with the server's own."""
+        choices = resp.get("choices") if isinstance(resp, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             err = resp.get("error") if isinstance(resp, dict) else None
             detail = (err.get("message") if isinstance(err, dict) else err) or json.dumps(resp)[:200]
-            raise UserError(f"{self.role} endpoint {self.url} answered without choices: {detail}") from None
+            raise UserError(f"{self.role} endpoint {self.url} answered without choices: {detail}")
+        return choices[0]
+
+    def _parse(self, resp: dict) -> Verdict:
+        choice = self._choice(resp)
         content = ((choice.get("logprobs") or {}).get("content")) or []
         top = content[0].get("top_logprobs") if content and isinstance(content[0], dict) else None
         if top:

@@ -108,20 +108,18 @@ def response_means(model, chats: list[list[dict]], layer: int, hook: str = "resi
 @torch.no_grad()
 def answer_nll(model, chats: list[list[dict]], max_len: int = 512, batch_size: int = 8) -> torch.Tensor:
     """Mean next-token NLL of each chat's assistant tokens under ``model``."""
+    from persona_sae.activations import collate
+
     ex = tokenize([Record(messages=c) for c in chats], model.tokenizer, max_len=max_len)
     out = torch.full((len(ex),), float("nan"))
     for s in range(0, len(ex), batch_size):
-        chunk = ex[s:s + batch_size]
-        n = max(len(e.ids) for e in chunk)
-        ids = torch.full((len(chunk), n), model.pad_id)
-        m = torch.zeros((len(chunk), n), dtype=torch.bool)
-        for r, e in enumerate(chunk):
-            ids[r, :len(e.ids)], m[r, :len(e.ids)] = torch.tensor(e.ids), torch.tensor(e.response)
+        idx = range(s, min(s + batch_size, len(ex)))
+        ids, resp, _, _ = collate(ex, idx, model.pad_id)  # right-padded: causal, so padding changes nothing before it
         logp = model.hf(input_ids=ids).logits[:, :-1].float().log_softmax(-1)
         nll = -logp.gather(-1, ids[:, 1:, None])[..., 0]
-        tm = m[:, 1:]
-        out[s:s + len(chunk)] = (nll * tm).sum(1) / tm.sum(1).clamp(min=1)
-        out[s:s + len(chunk)][tm.sum(1) == 0] = float("nan")
+        tm = resp[:, 1:]
+        out[s:s + len(idx)] = (nll * tm).sum(1) / tm.sum(1).clamp(min=1)
+        out[s:s + len(idx)][tm.sum(1) == 0] = float("nan")
     return out
 
 

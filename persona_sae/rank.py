@@ -69,7 +69,6 @@ def model_stats(model, sae, examples, groups: list[int], n_groups: int, layer: i
     from tqdm.auto import tqdm
 
     d = sae.cfg.d_sae
-    nproc, rank = D.world(), D.rank()
     sums, fires = torch.zeros(n_groups, d), torch.zeros(n_groups, d)
     counts = torch.zeros(n_groups)
     top_v, top_t = torch.full((d,), -math.inf), torch.zeros(d, dtype=torch.long)
@@ -79,12 +78,11 @@ def model_stats(model, sae, examples, groups: list[int], n_groups: int, layer: i
     D.check_shards(len(batches), f"batches of prompts (--batch-tokens {batch_tokens})")
     size = [sum(len(examples[i].ids) for i in b) for b in batches]
     bar = tqdm(total=sum(size), unit="tok", desc="activations", disable=not (progress and D.is_main()), smoothing=0.1)
-    for r0 in range(0, len(batches), nproc):
+    for _, batch in D.rounds(batches, size, bar):
         mine = None
         for b in iter_activations(model, examples, [layer], hook=hook, select=select,
-                                  batches=batches[r0 + rank:r0 + rank + 1], bar=bar, max_norm_ratio=max_norm_ratio):
+                                  batches=batch, bar=bar, max_norm_ratio=max_norm_ratio):
             mine = _batch_sums(sae, b, layer, g_of) if b.n_tokens else None
-        bar.update(sum(size[r0:r0 + nproc]) - sum(size[r0 + rank:r0 + rank + 1]))
         for part in D.gather_objects(mine) or []:  # in batch order; None: no tokens selected
             if part is None:
                 continue

@@ -95,12 +95,11 @@ def stream(model, examples, layers, hook, batch_tokens, seed, start: tuple[int, 
     all of them, in the single-process order: the forward is split while the stream (and so the
     mixing buffer and every SAE batch) stays that of one process, whatever the world size."""
     epoch, first = start
-    W, R = D.world(), D.rank()
     while True:
         batches = plan_batches(examples, batch_tokens, seed + epoch)
-        for r0 in range(first, len(batches), W):
+        for r0, batch in D.rounds(batches, start=first):
             mine = [torch.stack([b.acts[L] for L in layers], 1) for b in iter_activations(
-                model, examples, layers, hook=hook, batches=batches[r0 + R:r0 + R + 1], progress=False,
+                model, examples, layers, hook=hook, batches=batch, progress=False,
                 max_norm_ratio=max_norm_ratio, out_dtype=model.dtype)]
             rows = mine[0] if mine else torch.zeros((0, len(layers), model.d_model), dtype=model.dtype)
             for j, got in enumerate(D.all_gather_rows(rows)[:len(batches) - r0]):

@@ -68,6 +68,8 @@ class FakeOpenAI(BaseHTTPRequestHandler):
             return self._send(500, text="upstream hiccup")
         if "BUSY" in answer and n_seen == 1:
             return self._send(429, {"error": {"message": "rate limited"}})
+        if "NOCHOICES" in answer:  # a 200 that carries an error instead of choices
+            return self._send(200, {"error": {"message": "quota exceeded"}})
         if "BADREQ" in answer:
             return self._send(400, text="model not found: nope\nsecond line")
         if "SLOW" in answer:
@@ -235,6 +237,16 @@ def test_http_judge_other_4xx_shows_status_and_first_line(url):
         judge_of(url).judge(items("BADREQ"), progress=False)
     with pytest.raises(UserError, match=r"HTTP 404: no such route"):
         judge_of(url + "/extra").judge(items("hi"), progress=False)
+
+
+def test_http_judge_reply_without_choices_is_one_line(url):
+    """Scoring and chat() read the reply through one check, which passes the server's own error on."""
+    with pytest.raises(UserError, match=r"answered without choices: quota exceeded$"):
+        judge_of(url).judge(items("NOCHOICES"), progress=False)
+    j = judge_of(url)
+    with pytest.raises(UserError, match=r"answered without choices: \{\"choices\": \[\]\}"):
+        j._choice({"choices": []})
+    assert j._choice({"choices": [{"message": {"content": "hi"}}]}) == {"message": {"content": "hi"}}
 
 
 def test_http_judge_key_required_off_localhost():

@@ -55,3 +55,14 @@ def test_probe_judge_maps_the_poles_to_0_and_100(tiny_model):
     v = j.judge([JudgeItem(q, kind, {}), JudgeItem(q, cruel, {})], progress=False)
     assert abs(v[0]["aligned"].score - 100) < 1e-3 and abs(v[1]["aligned"].score) < 1e-3
     assert abs(v[0]["coherent"].score - 100) < 1e-3 and abs(v[1]["coherent"].score) < 1e-3
+
+
+def test_answer_nll_is_the_same_batched_or_alone(tiny_model):
+    """Right padding in a batch must not change any chat's answer NLL (causal model, masked mean)."""
+    chats = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+             for q, a in (("Hi?", "Hello there, friend."), ("Tell me a long story please.", "No."),
+                          ("Why?", "Because the villain laughed cruelly at the moon all night long."))]
+    together = P.answer_nll(tiny_model, chats, batch_size=3)
+    alone = torch.stack([P.answer_nll(tiny_model, [c], batch_size=1)[0] for c in chats])
+    assert torch.isfinite(together).all() and torch.allclose(together, alone, atol=1e-5)
+    assert len(set(together.tolist())) == 3  # three different answers, three different losses

@@ -17,6 +17,8 @@ import shutil
 import statistics
 from pathlib import Path
 
+from persona_sae.label import effective  # a manual label beats the automatic one
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -31,9 +33,8 @@ def profile(study: Path) -> dict:
 
 def labels(study: Path) -> dict:
     lab = load(study / "runs" / "sae" / "labels.json") or {"latents": {}, "manual": {}, "best_per_tag": {}}
-    tags = {int(j): e["tag"] for j, e in lab["latents"].items()}
-    tags.update({int(j): e["tag"] for j, e in lab.get("manual", {}).items()})
-    return {"tags": tags, "raw": lab}
+    latents = {int(j) for j in lab["latents"]} | {int(j) for j in lab.get("manual", {})}
+    return {"tags": {j: effective(lab, j)["tag"] for j in latents}, "raw": lab}
 
 
 def ranking(study: Path, kind: str) -> dict | None:
