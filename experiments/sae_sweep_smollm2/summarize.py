@@ -13,19 +13,26 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-SHIPPED = (ROOT / "checkpoints/smollm2/topk-L15-k32-4608", ROOT / "experiments/label_smollm2/results/check_toxic.json",
-           "v1 (no chats), 2.0M tokens, CPU")
+SHIPPED = (ROOT / "checkpoints/smollm2/topk-L15-k32-4608", ROOT / "experiments/label_smollm2/results/check_toxic.json")
+
+
+def provenance(sae: Path) -> str:
+    """Corpus version, training tokens and where it trained, from the run's own files."""
+    cfg = json.loads((sae / "run.json").read_text())["config"]
+    corpus = "v2 (with chats)" if "corpus_chats" in cfg["dataset"] else "v1 (no chats)"
+    where = "GPU (H200)" if (sae / "transport.json").is_file() else "CPU"
+    return f"{corpus}, {cfg['tokens'] / 1e6:.1f}M tokens, {where}"
 BEGIN, END = "<!-- summary:begin (summarize.py) -->", "<!-- summary:end -->"
 
 
-def row(sae: Path, check: Path, corpus: str) -> tuple[dict, list[dict]]:
+def row(sae: Path, check: Path) -> tuple[dict, list[dict]]:
     """The SAE's metrics and labels, and one entry per candidate of the external check."""
     cpu = sae / "metrics_cpu.json"
     m = json.loads((cpu if cpu.is_file() else sae / "metrics.json").read_text())
     lab = json.loads((sae / "labels.json").read_text())
     chk = json.loads(check.read_text())
     best = lab["best_per_tag"]["toxic-persona"]
-    info = {"sae": sae.name, "corpus": corpus, "layer": lab["layer"], "d_sae": m.get("d_sae"),
+    info = {"sae": sae.name, "corpus": provenance(sae), "layer": lab["layer"], "d_sae": m.get("d_sae"),
             "explained_variance": round(m["explained_variance"], 3), "ce_loss_recovered": round(m["ce_loss_recovered"], 3),
             "tagged": sum(e["tag"] != "unlabelled" for e in lab["latents"].values()),
             "best_toxic_concept_latent": best["latent"], "best_toxic_concept_auroc": round(best["auroc"], 3),
@@ -40,8 +47,7 @@ def row(sae: Path, check: Path, corpus: str) -> tuple[dict, list[dict]]:
 
 
 def main(dirs: list[str]) -> None:
-    parts = [row(*SHIPPED)] + [row(Path(d), HERE / "results" / f"check_{Path(d).name}.json",
-                                   "v2 (with chats), 12.3M tokens, H200") for d in dirs]
+    parts = [row(*SHIPPED)] + [row(Path(d), HERE / "results" / f"check_{Path(d).name}.json") for d in dirs]
     infos, checks = [p[0] for p in parts], [c for p in parts for c in p[1]]
     (HERE / "results" / "summary.json").write_text(json.dumps({"saes": infos, "checks": checks}, indent=2) + "\n")
     lines = ["| SAE | corpus, tokens, trained on | layer | latents | EV | CE rec. | latents tagged | "
