@@ -221,6 +221,9 @@ def label(cfg: C.LabelConfig) -> None:
         t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{100 * b['fire']:.0f}%", f"{b['ratio']:.1f}",
                   str(b["n_tagged"]))
     out.print(t)
+    for trait, n in r.get("nearest", {}).items():
+        out.print(f"closest decoder to the {trait} persona direction: latent {n['latent']} (cosine {n['cos']:.2f}, "
+                  f"tag {n['tag']})")
     if r.get("explained"):
         t = Table("latent", "tag", "explanation", "detection", "precision", "recall",
                   title=f"explanations by {r['explained'][0]['explainer']} (detection = balanced accuracy, 0.5 = chance)")

@@ -313,8 +313,11 @@ def label(cfg, log=print) -> dict:
     top, bottom = logit_lens(model, sae, latents)
     extras = {"top_token": [model.tokenizer.decode([t]) for t in ts.top_token[idx].tolist()],
               "logit_lens_top": top, "logit_lens_bottom": bottom}
+    nearest = {}
     for t, c in persona_cosines(sae, directions).items():
         extras[f"cos_{t}"] = [round(float(x), 4) for x in c[idx]]
+        j = int(c[idx].argmax())
+        nearest[t] = {"latent": latents[j], "cos": round(float(c[idx][j]), 4), "tag": tags[j]}
     meta = {"sae": cfg.sae, "sae_sha256": sha, "model": cfg.model, "layer": layer, "hook": hook,
             "thresholds": th._asdict(), "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
             "version": __version__, "persona_directions": cfg.personas or None}
@@ -325,6 +328,9 @@ def label(cfg, log=print) -> dict:
         best[t] = {"latent": latents[j], "auroc": float(s["auroc"][j]), "fire": float(s["fire"][j]),
                    "ratio": float(s["ratio"][j]), "n_tagged": sum(x == t for x in tags)}
     lab["best_per_tag"] = best
+    # evidence beside the tags, never a tag itself: on SmolLM2 the model's own evil direction separated
+    # a real EM model's answers where the concept-tagged latents did not (experiments/sae_sweep_smollm2)
+    lab["nearest_per_persona"] = nearest
     explained = []
     if explainer is not None:
         from persona_sae.explain import explain, zero_windows
@@ -338,5 +344,5 @@ def label(cfg, log=print) -> dict:
             lab["latents"][str(j)]["explanation"] = e
             explained.append({"latent": j, "tag": effective(lab, j)["tag"], **e})
     write_json(path, lab)
-    return {"path": str(path), "best": best, "n_latents": len(latents),
+    return {"path": str(path), "best": best, "nearest": nearest, "n_latents": len(latents),
             "n_labelled": sum(t != "unlabelled" for t in tags), "explained": explained}

@@ -118,3 +118,23 @@ def test_small_concept_file_is_refused(tmp_path, tiny_dir):
     few = _write(tmp_path / "tiny-set.jsonl", ["one text", "two texts"])
     with pytest.raises(UserError, match="at least 10"):
         label(LabelConfig(sae=str(tmp_path / "none"), model=str(tiny_dir), concepts=[few]), log=lambda *a: None)
+
+
+def test_persona_directions_give_cosines_and_the_nearest_latent(tiny_model, tiny_dir, tmp_path, concept_files):
+    """--personas FOLDER: every latent gets its decoder cosine, and the closest latent is named
+    (evidence beside the tags; the tags are the same as without it)."""
+    from persona_sae import personas as P
+
+    j, near = 5, 2
+    sae = _planted_sae(tiny_model, tmp_path / "sae", j)
+    v = sae.W_dec[near].detach() + 0.3 * sae.W_dec[j].detach()  # nearest latent `near`, not the tagged one
+    P.save(P.Directions("tiny", LAYER, "resid_pre", {"evil": v / v.norm()}, {}, {}), tmp_path / "dirs")
+    cfg = LabelConfig(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=concept_files, no_builtin=True,
+                      max_len=64, personas=str(tmp_path / "dirs"))
+    r = label(cfg, log=lambda *a: None)
+    lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
+    cos = [lab["latents"][str(i)]["cos_evil"] for i in range(8)]
+    assert max(range(8), key=cos.__getitem__) == near and cos[near] > 0.9
+    assert lab["nearest_per_persona"]["evil"] == r["nearest"]["evil"]
+    assert r["nearest"]["evil"]["latent"] == near and r["nearest"]["evil"]["tag"] == "unlabelled"
+    assert lab["latents"][str(j)]["tag"] == "wishing"
