@@ -49,8 +49,8 @@ def load_concepts(extra: list[str] = (), builtin: bool = True) -> dict[str, list
 
 
 class TextScores(NamedTuple):
-    peak: torch.Tensor  # [n_texts, d_sae] max activation over each text's tokens
-    mean: torch.Tensor  # [n_texts, d_sae]
+    peak: torch.Tensor  # [n_texts, d_sae (+ probes)] max activation over each text's tokens
+    mean: torch.Tensor  # [n_texts, d_sae (+ probes)]
     tags: list[str]  # per text
     top_token: torch.Tensor  # [d_sae] token id at each latent's highest activation
     n_tokens: int
@@ -58,8 +58,12 @@ class TextScores(NamedTuple):
 
 @torch.no_grad()
 def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str, max_len: int = 256,
-                batch_tokens: int = 2048, max_norm_ratio: float | None = 10.0, progress: bool = True) -> TextScores:
-    """One streaming pass over all concept texts: per-text peak and mean activation of every latent."""
+                batch_tokens: int = 2048, max_norm_ratio: float | None = 10.0, progress: bool = True,
+                probes: torch.Tensor | None = None) -> TextScores:
+    """One streaming pass over all concept texts: per-text peak and mean activation of every latent.
+
+    ``probes`` ([k, d_model] directions, e.g. persona directions) add k columns after the latents: the
+    residual's projection on each, unclamped (it can be negative), from the same forward pass."""
     from persona_sae.activations import iter_activations
 
     tags, records = [], []
@@ -67,8 +71,10 @@ def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str
         tags += [t] * len(recs)
         records += recs
     ex = tokenize(records, model.tokenizer, max_len=max_len)
-    n, d = len(records), sae.cfg.d_sae
+    k = 0 if probes is None else len(probes)
+    n, d = len(records), sae.cfg.d_sae + k
     peak, total, cnt = torch.zeros(n, d), torch.zeros(n, d), torch.zeros(n)
+    peak[:, d - k:] = -float("inf")  # projections can be negative: start their maximum below any
     top_v, top_t = torch.full((d,), -float("inf")), torch.zeros(d, dtype=torch.long)
     rec_of = torch.tensor([e.record for e in ex])
     n_tok = 0
@@ -77,6 +83,8 @@ def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str
         if not b.n_tokens:
             continue
         f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float().clamp(min=0)
+        if k:
+            f = torch.cat([f, b.acts[layer].float() @ probes.float().T], 1)
         r = rec_of[b.example]
         peak.scatter_reduce_(0, r[:, None].expand_as(f), f, reduce="amax")
         total.index_add_(0, r, f)

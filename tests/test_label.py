@@ -138,3 +138,20 @@ def test_persona_directions_give_cosines_and_the_nearest_latent(tiny_model, tiny
     assert lab["nearest_per_persona"]["evil"] == r["nearest"]["evil"]
     assert r["nearest"]["evil"]["latent"] == near and r["nearest"]["evil"]["tag"] == "unlabelled"
     assert lab["latents"][str(j)]["tag"] == "wishing"
+
+
+def test_text_scores_probes_are_extra_unclamped_columns(tiny_model, tmp_path):
+    """Probe directions ride the same pass: the latent columns are unchanged and each probe column is
+    the raw projection (a direction and its negative give opposite means, so nothing is clamped)."""
+    from persona_sae.label import text_scores
+
+    sae = _planted_sae(tiny_model, tmp_path / "sae", 5)
+    sets = {"a": [Record(text=f"{s} made a wish and {v}.") for s in SUBJECTS for v in VERBS][:12]}
+    u = sae.W_dec[5].detach()
+    plain = text_scores(tiny_model, sae, sets, LAYER, "resid_pre", max_len=64, progress=False)
+    both = text_scores(tiny_model, sae, sets, LAYER, "resid_pre", max_len=64, progress=False, probes=torch.stack([u, -u]))
+    d = sae.cfg.d_sae
+    assert both.peak.shape == (12, d + 2)
+    assert torch.equal(both.peak[:, :d], plain.peak) and torch.equal(both.mean[:, :d], plain.mean)
+    assert torch.allclose(both.mean[:, d], -both.mean[:, d + 1], atol=1e-5)
+    assert (both.peak[:, d] >= both.mean[:, d]).all() and (both.peak[:, d + 1] >= both.mean[:, d + 1]).all()

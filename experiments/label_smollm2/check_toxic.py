@@ -18,7 +18,6 @@ AUROC mixes length into the verdict; the matched one does not. Both are reported
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from persona_sae import models as M  # noqa: E402
+from persona_sae import write_json  # noqa: E402
 from persona_sae.data import Record  # noqa: E402
 from persona_sae.label import auroc, labels_path, persona_cosines, read_labels, text_scores  # noqa: E402
 from persona_sae.personas import Directions, cached  # noqa: E402
@@ -53,31 +53,13 @@ def length_matched(bad: list[str], pool: list[str], tok, per: int, seed: int = 0
     return out
 
 
-def direction_scores(model, direction: torch.Tensor, texts_: list[str], layer: int, hook: str, max_len: int):
-    """Per-text peak and mean projection of the residual stream on a unit direction (no SAE)."""
-    from persona_sae.activations import iter_activations
-    from persona_sae.data import tokenize
-
-    ex = tokenize([Record(text=t) for t in texts_], model.tokenizer, max_len=max_len)
-    peak, total, cnt = torch.full((len(texts_),), -float("inf")), torch.zeros(len(texts_)), torch.zeros(len(texts_))
-    rec_of = torch.tensor([e.record for e in ex])
-    for b in iter_activations(model, ex, [layer], hook=hook, seed=None, progress=False):
-        if not b.n_tokens:
-            continue
-        p = b.acts[layer].float() @ direction.float()
-        r = rec_of[b.example]
-        peak.scatter_reduce_(0, r, p, reduce="amax")
-        total.index_add_(0, r, p)
-        cnt.index_add_(0, r, torch.ones(len(r)))
-    return peak, total / cnt.clamp(min=1)
-
-
 def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int,
-               evil: torch.Tensor | None = None) -> dict:
+               directions: Directions | None = None) -> dict:
     """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent, the latent closest to
     the model's own evil persona direction and that direction itself (when given), and the oracle."""
+    evil = directions.vectors["evil"][None] if directions is not None else None
     ts = text_scores(model, sae, {"misaligned": [Record(text=t) for t in bad], "aligned": [Record(text=t) for t in good]},
-                     layer, hook, max_len=max_len)
+                     layer, hook, max_len=max_len, probes=evil)
     pos = torch.tensor([t == "misaligned" for t in ts.tags])
     au_peak, au_mean = auroc(ts.peak, pos), auroc(ts.mean, pos)
     tagged = [int(j) for j, e in lab["latents"].items() if e["tag"] == "toxic-persona"]
@@ -89,13 +71,13 @@ def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: in
         for j in js:
             rows[f"{name}: latent {j}"] = {"latent": j, "auroc_peak": float(au_peak[j]), "auroc_mean": float(au_mean[j])}
     if evil is not None:  # the persona-direction evidence `label` records, used here as a second way to pick
-        cos = persona_cosines(sae, Directions("", layer, hook, {"evil": evil}, {}, {}))["evil"]
+        cos = persona_cosines(sae, directions)["evil"]
         j = int(cos.argmax())
         rows[f"highest decoder cosine with the evil persona direction ({float(cos[j]):.2f}): latent {j}"] = {
             "latent": j, "auroc_peak": float(au_peak[j]), "auroc_mean": float(au_mean[j])}
-        dp, dm = direction_scores(model, evil, bad + good, layer, hook, max_len)
-        rows["the evil persona direction itself (residual projection, no SAE)"] = {
-            "latent": None, "auroc_peak": float(auroc(dp[:, None], pos)[0]), "auroc_mean": float(auroc(dm[:, None], pos)[0])}
+        rows["the evil persona direction itself (residual projection, no SAE)"] = {  # the probe column
+            "latent": None, "auroc_peak": float(au_peak[-1]), "auroc_mean": float(au_mean[-1])}
+        au_peak, au_mean = au_peak[:-1], au_mean[:-1]  # the oracle is chosen among the latents only
     oracle = int(au_mean.argmax())
     rows[f"oracle (best of all {sae.cfg.d_sae} latents on this very data; not a fair test): latent {oracle}"] = {
         "latent": oracle, "auroc_peak": float(au_peak[oracle]), "auroc_mean": float(au_mean[oracle]),
@@ -122,17 +104,15 @@ def main() -> None:
     model = M.load_model(lab["model"])
     matched = length_matched(bad, aligned, model.tokenizer, args.per)
     result = {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
-    evil = cached(lab["persona_directions"], layer).vectors["evil"] if lab.get("persona_directions") else None
+    directions = cached(lab["persona_directions"], layer) if lab.get("persona_directions") else None
     for key, other in (("rows", good), ("rows_length_matched", matched)):
-        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len, evil)
+        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len, directions)
         print("length-matched:" if key == "rows_length_matched" else "raw answers:")
         for k, v in result[key].items():
             print(f"  {k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out)
+    write_json(out, result)
 
 
 if __name__ == "__main__":
