@@ -46,14 +46,19 @@ def group(items, size: int = 1500) -> list[str]:
     return rows
 
 
-def capped(rows: list[str], cap: int) -> list[str]:
+def capped(rows: list, cap: int, size=len) -> list:
+    """Rows in order until their ``size`` (characters) reaches ``cap``."""
     out, n = [], 0
     for r in rows:
         if n >= cap:
             break
         out.append(r)
-        n += len(r)
+        n += size(r)
     return out
+
+
+def chat_chars(messages: list[dict]) -> int:
+    return sum(len(m["content"]) for m in messages)
 
 
 def sources(root: Path) -> dict[str, list[str]]:
@@ -136,14 +141,9 @@ def main():
         rows += [{"text": t, "source": name} for t in kept]
         print(f"{name:19s} {len(kept):7d} {sum(map(len, kept)):11,d}")
     for name, chats in (chat_sources(root).items() if a.chats else ()):
-        kept, n = [], 0
-        for m in chats:
-            if n >= CHAT_CAPS[name]:
-                break
-            kept.append(m)
-            n += sum(len(t["content"]) for t in m)
+        kept = capped(chats, CHAT_CAPS[name], chat_chars)
         rows += [{"messages": m, "source": name} for m in kept]
-        print(f"{name:19s} {len(kept):7d} {n:11,d}")
+        print(f"{name:19s} {len(kept):7d} {sum(map(chat_chars, kept)):11,d}")
     # interleave sources deterministically so any prefix of the file is a mix
     rows.sort(key=lambda r: hash_key(r.get("text") or json.dumps(r["messages"])))
     out = Path(a.out)
@@ -153,7 +153,7 @@ def main():
         for r in rows:
             f.write(json.dumps(r) + "\n")
     os.replace(tmp, out)
-    chars = sum(len(r["text"]) if "text" in r else sum(len(t["content"]) for t in r["messages"]) for r in rows)
+    chars = sum(len(r["text"]) if "text" in r else chat_chars(r["messages"]) for r in rows)
     print(f"{'total':19s} {len(rows):7d} {chars:11,d} -> {out}")
 
 

@@ -36,7 +36,8 @@ def main(dirs: list[str]) -> None:
         sae = load_sae(str(d))
         layer, hook = sae_layer(sae)
         m = evaluate(model, sae, 1.0, layer, hook, eval_ex, max_norm_ratio=run["max_norm_ratio"] or None)
-        m.update(layer=layer, d_sae=sae.cfg.d_sae, computed_on="cpu, float32 model, after the float16 transfer")
+        trip = ", after the float16 transfer" if (d / "transport.json").is_file() else ""
+        m.update(layer=layer, d_sae=sae.cfg.d_sae, computed_on=f"cpu, float32 model{trip}")
         write_json(d / "metrics_cpu.json", m)
         print(f"{d}: EV {m['explained_variance']:.4f}  L0 {m['l0']:.1f}  CE recovered {m['ce_loss_recovered']:.4f}  "
               f"KL {m['kl_div']:.4f}")

@@ -19,6 +19,9 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 from safetensors.torch import save as save_bytes
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from persona_sae import replacing  # noqa: E402
+
 PART = 15 << 20
 NOTE = {"weights": "trained on a GPU, rounded to float16 for the transfer back, stored again as float32"}
 
@@ -53,7 +56,8 @@ def unpack(parts: Path, dest: Path) -> None:
         tar.extractall(dest, filter="data")
     for f in sorted(dest.rglob("sae_weights.fp16.safetensors")):
         w = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(f)).items()}
-        save_file(w, str(f.with_name("sae_weights.safetensors")))
+        with replacing(f.with_name("sae_weights.safetensors")) as tmp:
+            save_file(w, str(tmp))
         f.unlink()
         (f.parent / "transport.json").write_text(json.dumps(NOTE, indent=2) + "\n")
         print(f"unpacked {f.parent}")
