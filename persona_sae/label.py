@@ -59,8 +59,9 @@ class TextScores(NamedTuple):
 @torch.no_grad()
 def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str, max_len: int = 256,
                 batch_tokens: int = 2048, max_norm_ratio: float | None = 10.0, progress: bool = True,
-                probes: torch.Tensor | None = None) -> TextScores:
+                probes: torch.Tensor | None = None, select: str = "all") -> TextScores:
     """One streaming pass over all concept texts: per-text peak and mean activation of every latent.
+    ``select="response"`` reads only the assistant tokens of chat records.
 
     ``probes`` ([k, d_model] directions, e.g. persona directions) add k columns after the latents: the
     residual's projection on each, unclamped (it can be negative), from the same forward pass."""
@@ -78,8 +79,8 @@ def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str
     top_v, top_t = torch.full((d,), -float("inf")), torch.zeros(d, dtype=torch.long)
     rec_of = torch.tensor([e.record for e in ex])
     n_tok = 0
-    for b in iter_activations(model, ex, [layer], hook=hook, batch_tokens=batch_tokens, seed=None, progress=progress,
-                              max_norm_ratio=max_norm_ratio):
+    for b in iter_activations(model, ex, [layer], hook=hook, select=select, batch_tokens=batch_tokens, seed=None,
+                              progress=progress, max_norm_ratio=max_norm_ratio):
         if not b.n_tokens:
             continue
         f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float().clamp(min=0)

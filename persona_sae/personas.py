@@ -129,27 +129,39 @@ def _shuffle_words(text: str, rng: random.Random) -> str:
     return " ".join(w)
 
 
+def sample_poles(model, trait: str = "evil", samples: int = 2, questions=QUESTIONS, max_new_tokens: int = 96,
+                 temperature: float = 1.0, seed: int = 0, progress: bool = True) -> dict[str, list[list[dict]]]:
+    """The model's answers under each pole's system prompts: {"pos"/"neg": [system, user, assistant] chats}.
+    The same seed gives the same answers, so a caller can rebuild exactly what a direction was made of."""
+    from persona_sae.sampling import generate
+
+    if trait not in TRAITS:
+        raise UserError(f"unknown trait {trait} (known: {', '.join(TRAITS)})")
+    out = {}
+    for pole, prompts in (("pos", TRAITS[trait].positive), ("neg", TRAITS[trait].negative)):
+        chats = [[{"role": "system", "content": sp}, {"role": "user", "content": q}]
+                 for q in questions for sp in prompts for _ in range(samples)]
+        answers = generate(model, chats, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
+                           progress=progress, desc=f"{trait} {pole}")
+        out[pole] = [c + [{"role": "assistant", "content": a}] for c, a in zip(chats, answers)]
+    return out
+
+
 def compute(model, traits=("evil",), layer: int = 15, hook: str = "resid_post", samples: int = 2,
             questions=QUESTIONS, max_new_tokens: int = 96, temperature: float = 1.0, seed: int = 0,
             progress: bool = True) -> Directions:
     """Generate under each pole's system prompts, then take the response-mean difference.
 
     Even-numbered answers build the direction, odd ones measure the held-out separation d'."""
-    from persona_sae.sampling import generate
-
     unknown = [t for t in traits if t not in TRAITS]
     if unknown:
         raise UserError(f"unknown trait {', '.join(unknown)} (known: {', '.join(TRAITS)})")
+
     model.check_layer(layer)
     # All generation first: booting the bridge for activations slows later generation (no KV cache).
-    gens = {}
-    for name in traits:
-        for pole, prompts in (("pos", TRAITS[name].positive), ("neg", TRAITS[name].negative)):
-            chats = [[{"role": "system", "content": sp}, {"role": "user", "content": q}]
-                     for q in questions for sp in prompts for _ in range(samples)]
-            answers = generate(model, chats, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
-                               progress=progress, desc=f"{name} {pole}")
-            gens[name, pole] = [c + [{"role": "assistant", "content": a}] for c, a in zip(chats, answers)]
+    gens = {(name, pole): chats for name in traits
+            for pole, chats in sample_poles(model, name, samples, questions, max_new_tokens, temperature, seed,
+                                            progress).items()}
     vectors, stats, own = {}, {}, []
     ok = lambda x: x[~x.isnan().any(1)]  # noqa: E731
     for name in traits:

@@ -155,3 +155,19 @@ def test_text_scores_probes_are_extra_unclamped_columns(tiny_model, tmp_path):
     assert torch.equal(both.peak[:, :d], plain.peak) and torch.equal(both.mean[:, :d], plain.mean)
     assert torch.allclose(both.mean[:, d], -both.mean[:, d + 1], atol=1e-5)
     assert (both.peak[:, d] >= both.mean[:, d]).all() and (both.peak[:, d + 1] >= both.mean[:, d + 1]).all()
+
+
+def test_text_scores_select_response_reads_only_the_answer(tiny_model, tmp_path):
+    """A latent planted on ' wish' fires on chats whose *question* says wish when all tokens are read,
+    and stays silent when only the assistant's answer is (the persona-answer scores need that)."""
+    from persona_sae.label import text_scores
+
+    j = 3
+    sae = _planted_sae(tiny_model, tmp_path / "sae", j)
+    chats = {"q": [Record(messages=[{"role": "user", "content": f"{s} made a wish?"},
+                                    {"role": "assistant", "content": f"{s} {v}."}]) for s in SUBJECTS for v in VERBS][:10]}
+    every = text_scores(tiny_model, sae, chats, LAYER, "resid_pre", max_len=64, progress=False)
+    answer = text_scores(tiny_model, sae, chats, LAYER, "resid_pre", max_len=64, progress=False, select="response")
+    assert (every.peak[:, j] > 0).all()
+    assert (answer.peak[:, j] == 0).all()
+    assert answer.n_tokens < every.n_tokens

@@ -40,7 +40,7 @@ from persona_sae import models as M  # noqa: E402
 from persona_sae import write_json  # noqa: E402
 from persona_sae.data import Record  # noqa: E402
 from persona_sae.label import auroc, labels_path, persona_cosines, read_labels, text_scores  # noqa: E402
-from persona_sae.personas import Directions, cached  # noqa: E402
+from persona_sae.personas import Directions, cached, sample_poles  # noqa: E402
 from persona_sae.rank import sae_layer  # noqa: E402
 from persona_sae.saes import load_sae, sae_checksum  # noqa: E402
 
@@ -80,10 +80,24 @@ def fresh_sets(csv_path: Path, bad_seen: list[str], aligned: list[str], used: se
     return bad, random.Random(seed).sample(pool, min(n, len(pool)))
 
 
+def persona_latent(model, sae, layer: int, hook: str) -> tuple[int, float]:
+    """The latent that best separates the model's own answers under the evil system prompts from those under
+    the kind ones (mean activation over answer tokens, system prompt in context, AUROC): the answers the
+    evil direction is made of (``personas.sample_poles`` with ``compute``'s defaults, so the same ones),
+    read through the SAE. Never sees the check data."""
+    chats = sample_poles(model, "evil", progress=False)
+    ts = text_scores(model, sae, {p: [Record(messages=c) for c in chats[p]] for p in ("pos", "neg")}, layer, hook,
+                     max_len=512, select="response", progress=False)
+    au = auroc(ts.mean, torch.tensor([t == "pos" for t in ts.tags]))
+    j = int(au.argmax())
+    return j, float(au[j])
+
+
 def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int,
-               directions: Directions | None = None) -> dict:
+               directions: Directions | None = None, persona: tuple[int, float] | None = None) -> dict:
     """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent, the latent closest to
-    the model's own evil persona direction and that direction itself (when given), and the oracle."""
+    the model's own evil persona direction and that direction itself (when given), the latent that best
+    separates the model's own evil- and kind-prompted answers (when given), and the oracle."""
     evil = directions.vectors["evil"][None] if directions is not None else None
     ts = text_scores(model, sae, {"misaligned": [Record(text=t) for t in bad], "aligned": [Record(text=t) for t in good]},
                      layer, hook, max_len=max_len, probes=evil)
@@ -105,6 +119,10 @@ def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: in
         rows["the evil persona direction itself (residual projection, no SAE)"] = {  # the probe column
             "latent": None, "auroc_peak": float(au_peak[-1]), "auroc_mean": float(au_mean[-1])}
         au_peak, au_mean = au_peak[:-1], au_mean[:-1]  # the oracle is chosen among the latents only
+    if persona is not None:
+        j, a = persona
+        rows[f"best latent on the model's own evil- vs kind-prompted answers (AUROC {a:.2f} there): latent {j}"] = {
+            "latent": j, "auroc_peak": float(au_peak[j]), "auroc_mean": float(au_mean[j])}
     oracle = int(au_mean.argmax())
     rows[f"oracle (best of all {sae.cfg.d_sae} latents on this very data; not a fair test): latent {oracle}"] = {
         "latent": oracle, "auroc_peak": float(au_peak[oracle]), "auroc_mean": float(au_mean[oracle]),
@@ -123,6 +141,8 @@ def main() -> None:
     ap.add_argument("--fresh", nargs="?", const=str(ROOT.parent / "shared/data/emergent-misalignment/results/"
                                                     "qwen_25_coder_32b_instruct.csv"), default="",
                     help="check on answers the main check never used (see the module docstring)")
+    ap.add_argument("--persona-latent", action="store_true",
+                    help="add the row of the latent that best separates the model's evil- and kind-prompted answers")
     args = ap.parse_args()
 
     sae = load_sae(args.sae)
@@ -142,8 +162,9 @@ def main() -> None:
         result["fresh"] = args.fresh
     result |= {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
     directions = cached(lab["persona_directions"], layer) if lab.get("persona_directions") else None
+    persona = persona_latent(model, sae, layer, hook) if args.persona_latent else None
     for key, other in (("rows", good), ("rows_length_matched", matched)):
-        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len, directions)
+        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len, directions, persona)
         print("length-matched:" if key == "rows_length_matched" else "raw answers:")
         for k, v in result[key].items():
             print(f"  {k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")
