@@ -154,17 +154,19 @@ def decide(scores: dict[str, dict[str, torch.Tensor]], th: Thresholds) -> tuple[
     return best, runner, au
 
 
-def logit_lens(model, sae, latents: list[int], k: int = 5) -> tuple[list[list[str]], list[list[str]]]:
+def logit_lens(model, sae, latents: list[int], k: int = 5, chunk: int = 1024) -> tuple[list[list[str]], list[list[str]]]:
     """Tokens each decoder direction promotes and suppresses through the final norm's scale and the
-    unembedding (a cheap look at what a latent *writes*)."""
+    unembedding (a cheap look at what a latent *writes*). In chunks of latents: all at once is
+    [latents, vocab], 13 GB for 65,536 latents and SmolLM2's 49,152 tokens."""
     hf, tok = model.hf, model.tokenizer
     W_U = hf.get_output_embeddings().weight.detach().float()  # [vocab, d]
     norm = getattr(getattr(hf, "model", hf), "norm", None)
     scale = norm.weight.detach().float() if norm is not None and hasattr(norm, "weight") else 1.0
-    dirs = sae.W_dec.detach().float()[latents] * scale
-    logits = dirs @ W_U.T
-    top = logits.topk(k, dim=1).indices.tolist()
-    bot = (-logits).topk(k, dim=1).indices.tolist()
+    top, bot = [], []
+    for s in range(0, len(latents), chunk):
+        logits = (sae.W_dec.detach().float()[latents[s:s + chunk]] * scale) @ W_U.T
+        top += logits.topk(k, dim=1).indices.tolist()
+        bot += (-logits).topk(k, dim=1).indices.tolist()
     dec = lambda ids: [tok.decode([i]) for i in ids]  # noqa: E731
     return [dec(t) for t in top], [dec(b) for b in bot]
 

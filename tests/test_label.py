@@ -171,3 +171,14 @@ def test_text_scores_select_response_reads_only_the_answer(tiny_model, tmp_path)
     assert (every.peak[:, j] > 0).all()
     assert (answer.peak[:, j] == 0).all()
     assert answer.n_tokens < every.n_tokens
+
+
+def test_logit_lens_in_chunks_matches_one_pass(tiny_model, tmp_path):
+    """Chunking over latents (memory: [latents, vocab] is 13 GB at 65,536 latents) changes no token."""
+    from persona_sae.label import logit_lens
+
+    sae = _planted_sae(tiny_model, tmp_path / "sae", 2)
+    latents = [7, 0, 2, 5, 1]
+    assert logit_lens(tiny_model, sae, latents, chunk=2) == logit_lens(tiny_model, sae, latents)
+    top, bot = logit_lens(tiny_model, sae, latents, chunk=2)
+    assert len(top) == len(latents) and all(len(t) == 5 for t in top + bot)

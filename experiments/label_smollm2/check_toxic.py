@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import random
 import re
 import sys
@@ -84,8 +85,14 @@ def persona_latent(model, sae, layer: int, hook: str) -> tuple[int, float]:
     """The latent that best separates the model's own answers under the evil system prompts from those under
     the kind ones (mean activation over answer tokens, system prompt in context, AUROC): the answers the
     evil direction is made of (``personas.sample_poles`` with ``compute``'s defaults, so the same ones),
-    read through the SAE. Never sees the check data."""
-    chats = sample_poles(model, "evil", progress=False)
+    read through the SAE. Never sees the check data. The answers are kept in results/evil_poles_MODEL.json
+    (they depend on the model only)."""
+    cache = Path(__file__).parent / "results" / f"evil_poles_{Path(model.spec).name}.json"  # one per model
+    if cache.is_file():
+        chats = json.loads(cache.read_text())
+    else:
+        chats = sample_poles(model, "evil", progress=False)
+        write_json(cache, chats)
     ts = text_scores(model, sae, {p: [Record(messages=c) for c in chats[p]] for p in ("pos", "neg")}, layer, hook,
                      max_len=512, select="response", progress=False)
     au = auroc(ts.mean, torch.tensor([t == "pos" for t in ts.tags]))

@@ -10,7 +10,7 @@ PY=${PY:-.venv/bin/python}
 E=experiments/sae_sweep_smollm2
 [ $# -gt 0 ] || set -- $E/runs/gpu/topk-L9-k32-4608 $E/runs/gpu/topk-L15-k32-16384 $E/runs/gpu/topk-L21-k32-4608 \
                        $E/runs/cpu/topk-L15-k32-4608-v2 $E/runs/gpu/topk-L15-k32-65536 $E/runs/gpu/topk-L21-k32-32768
-CHECK=experiments/label_smollm2/check_toxic.py
+CHECK="experiments/label_smollm2/check_toxic.py --persona-latent"
 mkdir -p $E/results
 [ -f $E/results/fresh_shipped.json ] || "$PY" $CHECK --fresh --out $E/results/fresh_shipped.json
 for d in "$@"; do
