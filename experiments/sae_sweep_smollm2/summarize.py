@@ -29,8 +29,8 @@ def candidates(sae: Path, check: Path) -> list[dict]:
     """One entry per candidate row of a check_toxic.py result (raw and length-matched AUROCs)."""
     chk = json.loads(check.read_text())
     out = []
-    for name, raw in chk["rows"].items():
-        matched = chk["rows_length_matched"][name]
+    # the same candidates in the same order; only the oracle's latent can differ between the two versions
+    for (name, raw), matched in zip(chk["rows"].items(), chk["rows_length_matched"].values()):
         out.append({"sae": sae.name, "candidate": name.split(": latent")[0], "latent": raw["latent"],
                     "raw_peak": round(raw["auroc_peak"], 3), "raw_mean": round(raw["auroc_mean"], 3),
                     "matched_peak": round(matched["auroc_peak"], 3), "matched_mean": round(matched["auroc_mean"], 3)})
