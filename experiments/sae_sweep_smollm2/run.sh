@@ -2,7 +2,8 @@
 # After training (README: on a GPU via gpu_setup.sh + gpu_train.sh, or the same `persona-sae train`
 # commands on any machine; the control runs here with train_control.sh): held-out metrics on the CPU, labels, the external toxic-persona check,
 # the same check on fresh answers (check_toxic.py --fresh, session 6), then the summary table in results/.
-# ~6 min per 4,608-latent SAE on a 2-core CPU, ~25 min for 65,536 latents.
+# On a 2-core CPU each check took ~2.7 min (all 13 checks of the default list: 36 min); metrics and labels
+# took ~3-4 min each for the 65,536- and 32,768-latent SAEs.
 #   bash experiments/sae_sweep_smollm2/run.sh [SAE_DIR ...]   (default: every SAE of the sweep)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
