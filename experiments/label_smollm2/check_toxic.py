@@ -148,6 +148,9 @@ def main() -> None:
     ap.add_argument("--fresh", nargs="?", const=str(ROOT.parent / "shared/data/emergent-misalignment/results/"
                                                     "qwen_25_coder_32b_instruct.csv"), default="",
                     help="check on answers the main check never used (see the module docstring)")
+    ap.add_argument("--free-form", action="store_true",
+                    help="drop template answers (name_1 = ... lines) from both sides: an exploratory split, after the "
+                         "fact, to test whether the templates are what the tagged latents miss")
     ap.add_argument("--persona-latent", action="store_true",
                     help="add the row of the latent that best separates the model's evil- and kind-prompted answers")
     args = ap.parse_args()
@@ -157,16 +160,22 @@ def main() -> None:
     layer, hook = sae_layer(sae)
     bad = texts(Path(args.data) / "misaligned_texts.txt")
     aligned = texts(Path(args.data) / "aligned_texts.txt")
+    if args.free_form:
+        bad, aligned = [t for t in bad if not TEMPLATE.search(t)], [t for t in aligned if not TEMPLATE.search(t)]
     good = random.Random(0).sample(aligned, args.n)
     model = M.load_model(lab["model"])
     matched, picked = length_matched(bad, aligned, model.tokenizer, args.per)
     result = {}
+    if args.fresh and args.free_form:
+        raise SystemExit("check_toxic: --fresh is free-form already; give one of --fresh and --free-form")
     if args.fresh:  # everything the main check read is set aside first
         used = set(good) | {aligned[i] for i in picked}
         bad, good = fresh_sets(Path(args.fresh), bad, aligned, used, args.n)
         rest = [t for t in aligned if t not in used and t not in set(good) and not TEMPLATE.search(t)]
         matched, _ = length_matched(bad, rest, model.tokenizer, args.per)
         result["fresh"] = args.fresh
+    if args.free_form:
+        result["free_form"] = True
     result |= {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
     directions = cached(lab["persona_directions"], layer) if lab.get("persona_directions") else None
     persona = persona_latent(model, sae, layer, hook) if args.persona_latent else None
