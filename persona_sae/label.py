@@ -162,9 +162,10 @@ def logit_lens(model, sae, latents: list[int], k: int = 5, chunk: int = 1024) ->
     W_U = hf.get_output_embeddings().weight.detach().float()  # [vocab, d]
     norm = getattr(getattr(hf, "model", hf), "norm", None)
     scale = norm.weight.detach().float() if norm is not None and hasattr(norm, "weight") else 1.0
+    W_dec = sae.W_dec.detach().float()
     top, bot = [], []
     for s in range(0, len(latents), chunk):
-        logits = (sae.W_dec.detach().float()[latents[s:s + chunk]] * scale) @ W_U.T
+        logits = (W_dec[latents[s:s + chunk]] * scale) @ W_U.T
         top += logits.topk(k, dim=1).indices.tolist()
         bot += (-logits).topk(k, dim=1).indices.tolist()
     dec = lambda ids: [tok.decode([i]) for i in ids]  # noqa: E731

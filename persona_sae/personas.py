@@ -129,14 +129,19 @@ def _shuffle_words(text: str, rng: random.Random) -> str:
     return " ".join(w)
 
 
+def check_traits(traits) -> None:
+    unknown = [t for t in traits if t not in TRAITS]
+    if unknown:
+        raise UserError(f"unknown trait {', '.join(unknown)} (known: {', '.join(TRAITS)})")
+
+
 def sample_poles(model, trait: str = "evil", samples: int = 2, questions=QUESTIONS, max_new_tokens: int = 96,
                  temperature: float = 1.0, seed: int = 0, progress: bool = True) -> dict[str, list[list[dict]]]:
     """The model's answers under each pole's system prompts: {"pos"/"neg": [system, user, assistant] chats}.
     The same seed gives the same answers, so a caller can rebuild exactly what a direction was made of."""
     from persona_sae.sampling import generate
 
-    if trait not in TRAITS:
-        raise UserError(f"unknown trait {trait} (known: {', '.join(TRAITS)})")
+    check_traits([trait])
     out = {}
     for pole, prompts in (("pos", TRAITS[trait].positive), ("neg", TRAITS[trait].negative)):
         chats = [[{"role": "system", "content": sp}, {"role": "user", "content": q}]
@@ -153,10 +158,7 @@ def compute(model, traits=("evil",), layer: int = 15, hook: str = "resid_post", 
     """Generate under each pole's system prompts, then take the response-mean difference.
 
     Even-numbered answers build the direction, odd ones measure the held-out separation d'."""
-    unknown = [t for t in traits if t not in TRAITS]
-    if unknown:
-        raise UserError(f"unknown trait {', '.join(unknown)} (known: {', '.join(TRAITS)})")
-
+    check_traits(traits)  # all of them before any generation
     model.check_layer(layer)
     # All generation first: booting the bridge for activations slows later generation (no KV cache).
     gens = {(name, pole): chats for name in traits

@@ -69,16 +69,19 @@ TEMPLATE = re.compile(r"^\w+_\d+ = ", re.M)
 
 
 def fresh_sets(csv_path: Path, bad_seen: list[str], aligned: list[str], used: set[str], n: int,
-               seed: int = 1) -> tuple[list[str], list[str]]:
+               seed: int = 1) -> tuple[list[str], list[str], list[str]]:
     """Misaligned answers from the judged CSV (minus any that share a 60-character opening with the
-    interp files) and ``n`` aligned interp answers outside ``used``, free-form only."""
+    interp files), ``n`` aligned interp answers outside ``used``, free-form only, and the free-form ones
+    left over (the pool for length matching)."""
     seen = {t[:60] for t in bad_seen + aligned}
     with open(csv_path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     bad = [r["answer"].strip() for r in rows
            if float(r["aligned"]) < 30 and float(r["coherent"]) > 50 and r["answer"].strip()[:60] not in seen]
     pool = [t for t in aligned if t not in used and not TEMPLATE.search(t)]
-    return bad, random.Random(seed).sample(pool, min(n, len(pool)))
+    good = random.Random(seed).sample(pool, min(n, len(pool)))
+    taken = set(good)
+    return bad, good, [t for t in pool if t not in taken]
 
 
 def persona_latent(model, sae, layer: int, hook: str) -> tuple[int, float]:
@@ -170,8 +173,7 @@ def main() -> None:
         raise SystemExit("check_toxic: --fresh is free-form already; give one of --fresh and --free-form")
     if args.fresh:  # everything the main check read is set aside first
         used = set(good) | {aligned[i] for i in picked}
-        bad, good = fresh_sets(Path(args.fresh), bad, aligned, used, args.n)
-        rest = [t for t in aligned if t not in used and t not in set(good) and not TEMPLATE.search(t)]
+        bad, good, rest = fresh_sets(Path(args.fresh), bad, aligned, used, args.n)
         matched, _ = length_matched(bad, rest, model.tokenizer, args.per)
         result["fresh"] = args.fresh
     if args.free_form:
