@@ -21,6 +21,14 @@ fine-tunes (../shared/data/emergent-misalignment/results/, aligned < 30 and cohe
 rule; none of them is in the interp files) against aligned interp answers that neither version of the
 main check sampled, in the same free-form register (no ``name_1 = ...`` template lines: the CSV answers
 are replies to the free-form questions).
+
+``--chat`` (added 2026-11-27 for session 7, before any of its numbers were seen) reads every answer as an
+assistant turn: the model's chat template with its default system prompt and no user turn (the interp
+files hold no questions; the fresh CSV's questions are left out too, so both checks read alike), scored
+over the answer tokens only, with ``--max-len`` 512 so the template does not cut answers the plain read
+keeps. Why: EM is a change in what the *assistant* says, the paper reads latents on the model's own
+responses, and the evil direction and the persona-answer row are made from answers in that context,
+while the plain read gives the SAE these answers as anonymous web text. Same rows, seeds and samples.
 """
 
 from __future__ import annotations
@@ -104,13 +112,16 @@ def persona_latent(model, sae, layer: int, hook: str) -> tuple[int, float]:
 
 
 def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int,
-               directions: Directions | None = None, persona: tuple[int, float] | None = None) -> dict:
+               directions: Directions | None = None, persona: tuple[int, float] | None = None,
+               chat: bool = False) -> dict:
     """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent, the latent closest to
     the model's own evil persona direction and that direction itself (when given), the latent that best
-    separates the model's own evil- and kind-prompted answers (when given), and the oracle."""
+    separates the model's own evil- and kind-prompted answers (when given), and the oracle. ``chat``: each
+    answer is an assistant turn, scored over its own tokens."""
     evil = directions.vectors["evil"][None] if directions is not None else None
-    ts = text_scores(model, sae, {"misaligned": [Record(text=t) for t in bad], "aligned": [Record(text=t) for t in good]},
-                     layer, hook, max_len=max_len, probes=evil)
+    rec = (lambda t: Record(messages=[{"role": "assistant", "content": t}])) if chat else (lambda t: Record(text=t))
+    ts = text_scores(model, sae, {"misaligned": [rec(t) for t in bad], "aligned": [rec(t) for t in good]},
+                     layer, hook, max_len=max_len, probes=evil, select="response" if chat else "all")
     pos = torch.tensor([t == "misaligned" for t in ts.tags])
     au_peak, au_mean = auroc(ts.peak, pos), auroc(ts.mean, pos)
     tagged = [int(j) for j, e in lab["latents"].items() if e["tag"] == "toxic-persona"]
@@ -145,7 +156,7 @@ def main() -> None:
     ap.add_argument("--sae", default=str(ROOT / "checkpoints/smollm2/topk-L15-k32-4608"))
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/clarifying_EM/interp"))
     ap.add_argument("--n", type=int, default=400, help="aligned answers sampled (all misaligned ones are used)")
-    ap.add_argument("--max-len", type=int, default=256)
+    ap.add_argument("--max-len", type=int, default=None, help="tokens per window (default 256; 512 with --chat)")
     ap.add_argument("--per", type=int, default=2, help="length-matched aligned answers per misaligned one")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "check_toxic.json"))
     ap.add_argument("--fresh", nargs="?", const=str(ROOT.parent / "shared/data/emergent-misalignment/results/"
@@ -156,7 +167,10 @@ def main() -> None:
                          "fact, to test whether the templates are what the tagged latents miss")
     ap.add_argument("--persona-latent", action="store_true",
                     help="add the row of the latent that best separates the model's evil- and kind-prompted answers")
+    ap.add_argument("--chat", action="store_true",
+                    help="read each answer as an assistant turn of the chat template (see the module docstring)")
     args = ap.parse_args()
+    max_len = args.max_len or (512 if args.chat else 256)
 
     sae = load_sae(args.sae)
     lab = read_labels(labels_path(args.sae), sae_checksum(sae))
@@ -178,11 +192,13 @@ def main() -> None:
         result["fresh"] = args.fresh
     if args.free_form:
         result["free_form"] = True
+    if args.chat:
+        result["chat"] = True
     result |= {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
     directions = cached(lab["persona_directions"], layer) if lab.get("persona_directions") else None
     persona = persona_latent(model, sae, layer, hook) if args.persona_latent else None
     for key, other in (("rows", good), ("rows_length_matched", matched)):
-        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, args.max_len, directions, persona)
+        result[key] = check_rows(model, sae, lab, bad, other, layer, hook, max_len, directions, persona, args.chat)
         print("length-matched:" if key == "rows_length_matched" else "raw answers:")
         for k, v in result[key].items():
             print(f"  {k}: AUROC peak {v['auroc_peak']:.3f}, mean {v['auroc_mean']:.3f}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # After training (README: on a GPU via gpu_setup.sh + gpu_train.sh, or the same `persona-sae train`
 # commands on any machine; the control runs here with train_control.sh): held-out metrics on the CPU, labels, the external toxic-persona check,
-# the same check on fresh answers (check_toxic.py --fresh, session 6), then the summary table in results/.
+# the same check on fresh answers (check_toxic.py --fresh, session 6), both checks again with the answers read
+# as assistant turns (--chat, session 7), then the summary table in results/.
 # On a 2-core CPU each check took ~2.7 min (all 13 checks of the default list: 36 min); metrics and labels
 # took ~3-4 min each for the 65,536- and 32,768-latent SAEs.
 #   bash experiments/sae_sweep_smollm2/run.sh [SAE_DIR ...]   (default: every SAE of the sweep)
@@ -14,11 +15,15 @@ E=experiments/sae_sweep_smollm2
 CHECK="experiments/label_smollm2/check_toxic.py --persona-latent"
 mkdir -p $E/results
 [ -f $E/results/fresh_shipped.json ] || "$PY" $CHECK --fresh --out $E/results/fresh_shipped.json
+[ -f $E/results/chat_shipped.json ] || "$PY" $CHECK --chat --out $E/results/chat_shipped.json
+[ -f $E/results/chatfresh_shipped.json ] || "$PY" $CHECK --chat --fresh --out $E/results/chatfresh_shipped.json
 for d in "$@"; do
   name=$(basename "$d")
   [ -f "$d/metrics_cpu.json" ] || "$PY" $E/evaluate.py "$d"
   [ -f "$d/labels.json" ] || "$PY" -m persona_sae label --sae "$d" --personas smollm2
   [ -f "$E/results/check_$name.json" ] || "$PY" $CHECK --sae "$d" --out "$E/results/check_$name.json"
   [ -f "$E/results/fresh_$name.json" ] || "$PY" $CHECK --fresh --sae "$d" --out "$E/results/fresh_$name.json"
+  [ -f "$E/results/chat_$name.json" ] || "$PY" $CHECK --chat --sae "$d" --out "$E/results/chat_$name.json"
+  [ -f "$E/results/chatfresh_$name.json" ] || "$PY" $CHECK --chat --fresh --sae "$d" --out "$E/results/chatfresh_$name.json"
 done
 "$PY" $E/summarize.py "$@"
