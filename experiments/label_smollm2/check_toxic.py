@@ -22,6 +22,10 @@ rule; none of them is in the interp files) against aligned interp answers that n
 main check sampled, in the same free-form register (no ``name_1 = ...`` template lines: the CSV answers
 are replies to the free-form questions).
 
+``--persona-latent`` adds two rows picked on the model's own evil- and kind-prompted answers (see
+``persona_latent``); its second row, the largest share of the direction, was added in session 7 before
+any of its numbers were seen.
+
 ``--chat`` (added 2026-11-27 for session 7, before any of its numbers were seen) reads every answer as an
 assistant turn: the model's chat template with its default system prompt and no user turn (the interp
 files hold no questions; the fresh CSV's questions are left out too, so both checks read alike), scored
@@ -92,12 +96,15 @@ def fresh_sets(csv_path: Path, bad_seen: list[str], aligned: list[str], used: se
     return bad, good, [t for t in pool if t not in taken]
 
 
-def persona_latent(model, sae, layer: int, hook: str) -> tuple[int, float]:
-    """The latent that best separates the model's own answers under the evil system prompts from those under
-    the kind ones (mean activation over answer tokens, system prompt in context, AUROC): the answers the
-    evil direction is made of (``personas.sample_poles`` with ``compute``'s defaults, so the same ones),
-    read through the SAE. Never sees the check data. The answers are kept in results/evil_poles_MODEL.json
-    (they depend on the model only)."""
+def persona_latent(model, sae, layer: int, hook: str, direction: torch.Tensor | None = None) -> dict[str, tuple[int, float]]:
+    """Latents picked on the model's own answers under the evil system prompts against those under the kind
+    ones (the answers the evil direction is made of: ``personas.sample_poles`` with ``compute``'s defaults),
+    read through the SAE, system prompt in context, mean activation over the answer tokens. Never sees the
+    check data. ``auroc``: the latent that best separates the two sets. ``share`` (with the evil
+    ``direction``): the latent that carries the largest part of the direction's separation, its mean
+    activation difference times its decoder's dot product with the unit direction, as a fraction of the
+    sum over latents: activation and geometry together, where the other rows use one of them. The answers
+    are kept in results/evil_poles_MODEL.json (they depend on the model only)."""
     cache = Path(__file__).parent / "results" / f"evil_poles_{Path(model.spec).name}.json"  # one per model
     if cache.is_file():
         chats = json.loads(cache.read_text())
@@ -106,13 +113,19 @@ def persona_latent(model, sae, layer: int, hook: str) -> tuple[int, float]:
         write_json(cache, chats)
     ts = text_scores(model, sae, {p: [Record(messages=c) for c in chats[p]] for p in ("pos", "neg")}, layer, hook,
                      max_len=512, select="response", progress=False)
-    au = auroc(ts.mean, torch.tensor([t == "pos" for t in ts.tags]))
+    pos = torch.tensor([t == "pos" for t in ts.tags])
+    au = auroc(ts.mean, pos)
     j = int(au.argmax())
-    return j, float(au[j])
+    out = {"auroc": (j, float(au[j]))}
+    if direction is not None:
+        contrib = (ts.mean[pos].mean(0) - ts.mean[~pos].mean(0)) * (sae.W_dec.detach().float() @ direction.float())
+        k = int(contrib.argmax())
+        out["share"] = (k, float(contrib[k] / contrib.sum()))
+    return out
 
 
 def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: int, hook: str, max_len: int,
-               directions: Directions | None = None, persona: tuple[int, float] | None = None,
+               directions: Directions | None = None, persona: dict[str, tuple[int, float]] | None = None,
                chat: bool = False) -> dict:
     """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent, the latent closest to
     the model's own evil persona direction and that direction itself (when given), the latent that best
@@ -141,9 +154,13 @@ def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: in
             "latent": None, "auroc_peak": float(au_peak[-1]), "auroc_mean": float(au_mean[-1])}
         au_peak, au_mean = au_peak[:-1], au_mean[:-1]  # the oracle is chosen among the latents only
     if persona is not None:
-        j, a = persona
+        j, a = persona["auroc"]
         rows[f"best latent on the model's own evil- vs kind-prompted answers (AUROC {a:.2f} there): latent {j}"] = {
             "latent": j, "auroc_peak": float(au_peak[j]), "auroc_mean": float(au_mean[j])}
+        if "share" in persona:
+            j, a = persona["share"]
+            rows[f"largest share of the evil direction's separation of those answers ({a:.0%}): latent {j}"] = {
+                "latent": j, "auroc_peak": float(au_peak[j]), "auroc_mean": float(au_mean[j])}
     oracle = int(au_mean.argmax())
     rows[f"oracle (best of all {sae.cfg.d_sae} latents on this very data; not a fair test): latent {oracle}"] = {
         "latent": oracle, "auroc_peak": float(au_peak[oracle]), "auroc_mean": float(au_mean[oracle]),
@@ -166,7 +183,7 @@ def main() -> None:
                     help="drop template answers (name_1 = ... lines) from both sides: an exploratory split, after the "
                          "fact, to test whether the templates are what the tagged latents miss")
     ap.add_argument("--persona-latent", action="store_true",
-                    help="add the row of the latent that best separates the model's evil- and kind-prompted answers")
+                    help="add the rows of the latents picked on the model's evil- and kind-prompted answers (persona_latent)")
     ap.add_argument("--chat", action="store_true",
                     help="read each answer as an assistant turn of the chat template (see the module docstring)")
     args = ap.parse_args()
@@ -196,7 +213,8 @@ def main() -> None:
         result["chat"] = True
     result |= {"n_misaligned": len(bad), "n_aligned": len(good), "n_aligned_matched": len(matched), "sae": args.sae}
     directions = cached(lab["persona_directions"], layer) if lab.get("persona_directions") else None
-    persona = persona_latent(model, sae, layer, hook) if args.persona_latent else None
+    persona = persona_latent(model, sae, layer, hook, directions.vectors["evil"] if directions else None) \
+        if args.persona_latent else None
     for key, other in (("rows", good), ("rows_length_matched", matched)):
         result[key] = check_rows(model, sae, lab, bad, other, layer, hook, max_len, directions, persona, args.chat)
         print("length-matched:" if key == "rows_length_matched" else "raw answers:")

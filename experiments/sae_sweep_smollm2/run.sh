@@ -14,6 +14,7 @@ E=experiments/sae_sweep_smollm2
                        $E/runs/cpu/topk-L15-k32-4608-v2 $E/runs/gpu/topk-L15-k32-65536 $E/runs/gpu/topk-L21-k32-32768
 CHECK="experiments/label_smollm2/check_toxic.py --persona-latent"
 mkdir -p $E/results
+[ -f experiments/label_smollm2/results/check_toxic.json ] || "$PY" $CHECK
 [ -f $E/results/fresh_shipped.json ] || "$PY" $CHECK --fresh --out $E/results/fresh_shipped.json
 [ -f $E/results/chat_shipped.json ] || "$PY" $CHECK --chat --out $E/results/chat_shipped.json
 [ -f $E/results/chatfresh_shipped.json ] || "$PY" $CHECK --chat --fresh --out $E/results/chatfresh_shipped.json

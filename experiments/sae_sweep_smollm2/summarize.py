@@ -59,14 +59,24 @@ def row(sae: Path, check: Path) -> tuple[dict, list[dict]]:
     return info, candidates(sae, check)
 
 
+VARIANTS = (  # file prefix in results/, key in summary.json, caption
+    ("fresh", "fresh_checks", "The same rows on fresh answers (`check_toxic.py --fresh`: Betley et al.'s judged misaligned "
+                              "answers against aligned answers the check above never sampled):"),
+    ("chat", "chat_checks", "The main check with each answer read as an assistant turn of the chat template "
+                            "(`check_toxic.py --chat`, session 7):"),
+    ("chatfresh", "chat_fresh_checks", "The fresh check read the same way (`check_toxic.py --chat --fresh`):"))
+
+
 def main(dirs: list[str]) -> None:
     parts = [row(*SHIPPED)] + [row(Path(d), HERE / "results" / f"check_{Path(d).name}.json") for d in dirs]
     infos, checks = [p[0] for p in parts], [c for p in parts for c in p[1]]
-    fresh = [(SHIPPED[0], HERE / "results" / "fresh_shipped.json")] + \
-        [(Path(d), HERE / "results" / f"fresh_{Path(d).name}.json") for d in dirs]
-    fresh = [c for sae, f in fresh if f.is_file() for c in candidates(sae, f)]
-    (HERE / "results" / "summary.json").write_text(json.dumps({"saes": infos, "checks": checks, "fresh_checks": fresh},
-                                                              indent=2) + "\n")
+    variants = {}
+    for prefix, key, caption in VARIANTS:
+        files = [(SHIPPED[0], HERE / "results" / f"{prefix}_shipped.json")] + \
+            [(Path(d), HERE / "results" / f"{prefix}_{Path(d).name}.json") for d in dirs]
+        variants[key] = (caption, [c for sae, f in files if f.is_file() for c in candidates(sae, f)])
+    (HERE / "results" / "summary.json").write_text(json.dumps(
+        {"saes": infos, "checks": checks} | {k: v for k, (_, v) in variants.items()}, indent=2) + "\n")
     lines = ["| SAE | corpus, tokens, trained on | layer | latents | EV | CE rec. | latents tagged | "
              "toxic-persona: best concept latent (concept AUROC), latents tagged |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
@@ -75,9 +85,9 @@ def main(dirs: list[str]) -> None:
               f"({r['best_toxic_concept_auroc']:.2f}), {r['n_tagged_toxic']} |" for r in infos]
     lines += ["", "External check, AUROC misaligned vs aligned (peak / mean activation per answer); the bar is 0.8:", "",
               *table(checks)]
-    if fresh:
-        lines += ["", "The same rows on fresh answers (`check_toxic.py --fresh`: Betley et al.'s judged misaligned answers "
-                  "against aligned answers the check above never sampled):", "", *table(fresh)]
+    for caption, rows in variants.values():
+        if rows:
+            lines += ["", caption, "", *table(rows)]
     text = "\n".join(lines)
     print(text)
     readme = HERE / "README.md"
