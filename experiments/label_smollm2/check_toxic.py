@@ -96,14 +96,13 @@ def fresh_sets(csv_path: Path, bad_seen: list[str], aligned: list[str], used: se
     return bad, good, [t for t in pool if t not in taken]
 
 
-def persona_latent(model, sae, layer: int, hook: str, direction: torch.Tensor | None = None) -> dict[str, tuple[int, float]]:
-    """Latents picked on the model's own answers under the evil system prompts against those under the kind
-    ones (the answers the evil direction is made of: ``personas.sample_poles`` with ``compute``'s defaults),
-    read through the SAE, system prompt in context, mean activation over the answer tokens. Never sees the
-    check data. ``auroc``: the latent that best separates the two sets. ``share`` (with the evil
-    ``direction``): the latent that carries the largest part of the direction's separation, its mean
-    activation difference times its decoder's dot product with the unit direction, as a fraction of the
-    sum over latents: activation and geometry together, where the other rows use one of them. The answers
+def persona_scores(model, sae, layer: int, hook: str, direction: torch.Tensor | None = None):
+    """Every latent read on the model's own answers under the evil system prompts against those under the
+    kind ones (the answers the evil direction is made of: ``personas.sample_poles`` with ``compute``'s
+    defaults), system prompt in context, mean activation over the answer tokens. Never sees the check
+    data. Returns each latent's AUROC there; and, with the evil ``direction``, each latent's part of the
+    direction's separation (mean activation difference times its decoder's dot product with the unit
+    direction), the residual's own mean projection difference, and the direction's AUROC. The answers
     are kept in results/evil_poles_MODEL.json (they depend on the model only)."""
     cache = Path(__file__).parent / "results" / f"evil_poles_{Path(model.spec).name}.json"  # one per model
     if cache.is_file():
@@ -112,13 +111,26 @@ def persona_latent(model, sae, layer: int, hook: str, direction: torch.Tensor | 
         chats = sample_poles(model, "evil", progress=False)
         write_json(cache, chats)
     ts = text_scores(model, sae, {p: [Record(messages=c) for c in chats[p]] for p in ("pos", "neg")}, layer, hook,
-                     max_len=512, select="response", progress=False)
+                     max_len=512, select="response", progress=False,
+                     probes=None if direction is None else direction[None])
     pos = torch.tensor([t == "pos" for t in ts.tags])
     au = auroc(ts.mean, pos)
+    if direction is None:
+        return au, None, float("nan"), float("nan")
+    lat, proj = ts.mean[:, :-1], ts.mean[:, -1]
+    contrib = (lat[pos].mean(0) - lat[~pos].mean(0)) * (sae.W_dec.detach().float() @ direction.float())
+    return au[:-1], contrib, float(proj[pos].mean() - proj[~pos].mean()), float(au[-1])
+
+
+def persona_latent(model, sae, layer: int, hook: str, direction: torch.Tensor | None = None) -> dict[str, tuple[int, float]]:
+    """Two latents picked on the model's evil- and kind-prompted answers (``persona_scores``): ``auroc``,
+    the one that best separates them; ``share`` (with the ``direction``), the one that carries the largest
+    part of the direction's separation, as a fraction of the sum over latents: activation and geometry
+    together, where the other rows use one of them."""
+    au, contrib, _, _ = persona_scores(model, sae, layer, hook, direction)
     j = int(au.argmax())
     out = {"auroc": (j, float(au[j]))}
-    if direction is not None:
-        contrib = (ts.mean[pos].mean(0) - ts.mean[~pos].mean(0)) * (sae.W_dec.detach().float() @ direction.float())
+    if contrib is not None:
         k = int(contrib.argmax())
         out["share"] = (k, float(contrib[k] / contrib.sum()))
     return out

@@ -2,8 +2,8 @@
 # After training (README: on a GPU via gpu_setup.sh + gpu_train.sh, or the same `persona-sae train`
 # commands on any machine; the control runs here with train_control.sh): held-out metrics on the CPU, labels, the external toxic-persona check,
 # the same check on fresh answers (check_toxic.py --fresh, session 6), both checks again with the answers read
-# as assistant turns (--chat, session 7), then the summary table in results/.
-# On a 2-core CPU each check took ~2.7 min (all 13 checks of the default list: 36 min); metrics and labels
+# as assistant turns (--chat, session 7), then the summary table in results/ and persona_share.py.
+# On a 2-core CPU each check took ~2.7 min (all 28 checks of the default list: 76 min); metrics and labels
 # took ~3-4 min each for the 65,536- and 32,768-latent SAEs.
 #   bash experiments/sae_sweep_smollm2/run.sh [SAE_DIR ...]   (default: every SAE of the sweep)
 set -euo pipefail
@@ -28,3 +28,4 @@ for d in "$@"; do
   [ -f "$E/results/chatfresh_$name.json" ] || "$PY" $CHECK --chat --fresh --sae "$d" --out "$E/results/chatfresh_$name.json"
 done
 "$PY" $E/summarize.py "$@"
+"$PY" $E/persona_share.py "$@"   # descriptive: how many latents carry the evil direction (session 7)
