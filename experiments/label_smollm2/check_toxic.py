@@ -140,8 +140,8 @@ def check_rows(model, sae, lab: dict, bad: list[str], good: list[str], layer: in
                directions: Directions | None = None, persona: dict[str, tuple[int, float]] | None = None,
                chat: bool = False) -> dict:
     """AUROC (misaligned vs aligned) of the tagged latents, the best concept latent, the latent closest to
-    the model's own evil persona direction and that direction itself (when given), the latent that best
-    separates the model's own evil- and kind-prompted answers (when given), and the oracle. ``chat``: each
+    the model's own evil persona direction and that direction itself (when given), the latents picked on
+    the model's own evil- and kind-prompted answers (``persona_latent``, when given), and the oracle. ``chat``: each
     answer is an assistant turn, scored over its own tokens."""
     evil = directions.vectors["evil"][None] if directions is not None else None
     rec = (lambda t: Record(messages=[{"role": "assistant", "content": t}])) if chat else (lambda t: Record(text=t))

@@ -1,5 +1,5 @@
 """One table for the sweep: each SAE's held-out metrics, its toxic-persona labels, the external check and
-(where run) the fresh check, beside the shipped SAE. Writes results/summary.json and the README's generated section.
+(where run) the fresh check and both read as assistant turns (VARIANTS), beside the shipped SAE. Writes results/summary.json and the README's generated section.
 
     python experiments/sae_sweep_smollm2/summarize.py SAE_DIR [SAE_DIR ...]
 """
