@@ -199,6 +199,8 @@ def main() -> None:
     ap.add_argument("--chat", action="store_true",
                     help="read each answer as an assistant turn of the chat template (see the module docstring)")
     args = ap.parse_args()
+    if args.fresh and args.free_form:
+        raise SystemExit("check_toxic: --fresh is free-form already; give one of --fresh and --free-form")
     max_len = args.max_len or (512 if args.chat else 256)
 
     sae = load_sae(args.sae)
@@ -212,8 +214,6 @@ def main() -> None:
     model = M.load_model(lab["model"])
     matched, picked = length_matched(bad, aligned, model.tokenizer, args.per)
     result = {}
-    if args.fresh and args.free_form:
-        raise SystemExit("check_toxic: --fresh is free-form already; give one of --fresh and --free-form")
     if args.fresh:  # everything the main check read is set aside first
         used = set(good) | {aligned[i] for i in picked}
         bad, good, rest = fresh_sets(Path(args.fresh), bad, aligned, used, args.n)

@@ -14,18 +14,23 @@ E=experiments/sae_sweep_smollm2
                        $E/runs/cpu/topk-L15-k32-4608-v2 $E/runs/gpu/topk-L15-k32-65536 $E/runs/gpu/topk-L21-k32-32768
 CHECK="experiments/label_smollm2/check_toxic.py --persona-latent"
 mkdir -p $E/results
+# every reading of the check but the main one (summarize.py's VARIANTS): PREFIX and its options
+READINGS=("fresh:--fresh" "chat:--chat" "chatfresh:--chat --fresh")
+checks() {  # checks NAME [--sae DIR]: one results file per reading, each skipped once it exists
+  local name=$1 r f; shift
+  for r in "${READINGS[@]}"; do
+    f=$E/results/${r%%:*}_$name.json
+    [ -f "$f" ] || "$PY" $CHECK ${r#*:} "$@" --out "$f"
+  done
+}
 [ -f experiments/label_smollm2/results/check_toxic.json ] || "$PY" $CHECK
-[ -f $E/results/fresh_shipped.json ] || "$PY" $CHECK --fresh --out $E/results/fresh_shipped.json
-[ -f $E/results/chat_shipped.json ] || "$PY" $CHECK --chat --out $E/results/chat_shipped.json
-[ -f $E/results/chatfresh_shipped.json ] || "$PY" $CHECK --chat --fresh --out $E/results/chatfresh_shipped.json
+checks shipped
 for d in "$@"; do
   name=$(basename "$d")
   [ -f "$d/metrics_cpu.json" ] || "$PY" $E/evaluate.py "$d"
   [ -f "$d/labels.json" ] || "$PY" -m persona_sae label --sae "$d" --personas smollm2
   [ -f "$E/results/check_$name.json" ] || "$PY" $CHECK --sae "$d" --out "$E/results/check_$name.json"
-  [ -f "$E/results/fresh_$name.json" ] || "$PY" $CHECK --fresh --sae "$d" --out "$E/results/fresh_$name.json"
-  [ -f "$E/results/chat_$name.json" ] || "$PY" $CHECK --chat --sae "$d" --out "$E/results/chat_$name.json"
-  [ -f "$E/results/chatfresh_$name.json" ] || "$PY" $CHECK --chat --fresh --sae "$d" --out "$E/results/chatfresh_$name.json"
+  checks "$name" --sae "$d"
 done
 "$PY" $E/summarize.py "$@"
 "$PY" $E/persona_share.py "$@"   # descriptive: how many latents carry the evil direction (session 7)
