@@ -28,10 +28,12 @@ CORPUS = ROOT / "experiments/sae_smollm2/data/corpus_chats.jsonl"
 
 
 def main(dirs: list[str]) -> None:
-    model = M.load_model("smollm2", dtype="float32")
-    records = load_records(str(CORPUS))
+    records, models = load_records(str(CORPUS)), {}
     for d in map(Path, dirs):
         run = json.loads((d / "run.json").read_text())["config"]
+        if run["model"] not in models:  # the sweep is SmolLM2 but for one Qwen SAE (session 8)
+            models[run["model"]] = M.load_model(run["model"], dtype="float32")
+        model = models[run["model"]]
         eval_ex, _ = held_out(records, model.tokenizer, run["context_size"], run["eval_tokens"], run["seed"])
         sae = load_sae(str(d))
         layer, hook = sae_layer(sae)

@@ -44,11 +44,13 @@ def share_stats(au: torch.Tensor, contrib: torch.Tensor, proj_diff: float, au_di
 
 
 def main(dirs: list[str]) -> None:
-    model = M.load_model("smollm2", dtype="float32")
-    rows = {}
+    rows, models = {}, {}
     for d in [str(ROOT / "checkpoints/smollm2/topk-L15-k32-4608")] + dirs:
         sae = load_sae(d)
         lab = read_labels(labels_path(d), sae_checksum(sae))
+        if lab["model"] not in models:  # SmolLM2 but for one Qwen SAE (session 8)
+            models[lab["model"]] = M.load_model(lab["model"], dtype="float32")
+        model = models[lab["model"]]
         layer, hook = sae_layer(sae)
         evil = cached(lab["persona_directions"], layer).vectors["evil"]
         rows[Path(d).name] = {"layer": layer, "d_sae": sae.cfg.d_sae, **share_stats(*persona_scores(model, sae, layer, hook, evil))}

@@ -11,7 +11,8 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 E=experiments/sae_sweep_smollm2
 [ $# -gt 0 ] || set -- $E/runs/gpu/topk-L9-k32-4608 $E/runs/gpu/topk-L15-k32-16384 $E/runs/gpu/topk-L21-k32-4608 \
-                       $E/runs/cpu/topk-L15-k32-4608-v2 $E/runs/gpu/topk-L15-k32-65536 $E/runs/gpu/topk-L21-k32-32768
+                       $E/runs/cpu/topk-L15-k32-4608-v2 $E/runs/gpu/topk-L15-k32-65536 $E/runs/gpu/topk-L21-k32-32768 \
+                       $E/runs/cpu/qwen-L12-k32-7168-v2
 CHECK="experiments/label_smollm2/check_toxic.py --persona-latent"
 mkdir -p $E/results
 # every reading of the check but the main one (summarize.py's VARIANTS): PREFIX and its options
@@ -28,7 +29,8 @@ checks shipped
 for d in "$@"; do
   name=$(basename "$d")
   [ -f "$d/metrics_cpu.json" ] || "$PY" $E/evaluate.py "$d"
-  [ -f "$d/labels.json" ] || "$PY" -m persona_sae label --sae "$d" --personas smollm2
+  model=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"]["model"])' "$d/run.json")
+  [ -f "$d/labels.json" ] || "$PY" -m persona_sae label --sae "$d" --model "$model" --personas "$model"
   [ -f "$E/results/check_$name.json" ] || "$PY" $CHECK --sae "$d" --out "$E/results/check_$name.json"
   checks "$name" --sae "$d"
 done

@@ -17,11 +17,11 @@ SHIPPED = (ROOT / "checkpoints/smollm2/topk-L15-k32-4608", ROOT / "experiments/l
 
 
 def provenance(sae: Path) -> str:
-    """Corpus version, training tokens and where it trained, from the run's own files."""
+    """Model, corpus version, training tokens and where it trained, from the run's own files."""
     cfg = json.loads((sae / "run.json").read_text())["config"]
     corpus = "v2 (with chats)" if "corpus_chats" in cfg["dataset"] else "v1 (no chats)"
     where = "GPU (H200)" if (sae / "transport.json").is_file() else "CPU"
-    return f"{corpus}, {cfg['tokens'] / 1e6:.1f}M tokens, {where}"
+    return f"{cfg['model']}, {corpus}, {cfg['tokens'] / 1e6:.1f}M tokens, {where}"
 BEGIN, END = "<!-- summary:begin (summarize.py) -->", "<!-- summary:end -->"
 
 
@@ -77,7 +77,7 @@ def main(dirs: list[str]) -> None:
         variants[key] = (caption, [c for sae, f in files if f.is_file() for c in candidates(sae, f)])
     (HERE / "results" / "summary.json").write_text(json.dumps(
         {"saes": infos, "checks": checks} | {k: v for k, (_, v) in variants.items()}, indent=2) + "\n")
-    lines = ["| SAE | corpus, tokens, trained on | layer | latents | EV | CE rec. | latents tagged | "
+    lines = ["| SAE | model, corpus, tokens, trained on | layer | latents | EV | CE rec. | latents tagged | "
              "toxic-persona: best concept latent (concept AUROC), latents tagged |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
     lines += [f"| {r['sae']} | {r['corpus']} | {r['layer']} | {r['d_sae']:,} | {r['explained_variance']:.3f} | "
