@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import cache, partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,12 +29,11 @@ CORPUS = ROOT / "experiments/sae_smollm2/data/corpus_chats.jsonl"
 
 
 def main(dirs: list[str]) -> None:
-    records, models = load_records(str(CORPUS)), {}
+    records = load_records(str(CORPUS))
+    load = cache(partial(M.load_model, dtype="float32"))  # SmolLM2, and Qwen for session 8's SAE
     for d in map(Path, dirs):
         run = json.loads((d / "run.json").read_text())["config"]
-        if run["model"] not in models:  # the sweep is SmolLM2 but for one Qwen SAE (session 8)
-            models[run["model"]] = M.load_model(run["model"], dtype="float32")
-        model = models[run["model"]]
+        model = load(run["model"])
         eval_ex, _ = held_out(records, model.tokenizer, run["context_size"], run["eval_tokens"], run["seed"])
         sae = load_sae(str(d))
         layer, hook = sae_layer(sae)

@@ -14,6 +14,7 @@ direction's. Writes results/persona_share.json and prints a table.
 from __future__ import annotations
 
 import sys
+from functools import cache, partial
 from pathlib import Path
 
 import torch
@@ -44,13 +45,11 @@ def share_stats(au: torch.Tensor, contrib: torch.Tensor, proj_diff: float, au_di
 
 
 def main(dirs: list[str]) -> None:
-    rows, models = {}, {}
+    rows, load = {}, cache(partial(M.load_model, dtype="float32"))  # SmolLM2, and Qwen for session 8's SAE
     for d in [str(ROOT / "checkpoints/smollm2/topk-L15-k32-4608")] + dirs:
         sae = load_sae(d)
         lab = read_labels(labels_path(d), sae_checksum(sae))
-        if lab["model"] not in models:  # SmolLM2 but for one Qwen SAE (session 8)
-            models[lab["model"]] = M.load_model(lab["model"], dtype="float32")
-        model = models[lab["model"]]
+        model = load(lab["model"])
         layer, hook = sae_layer(sae)
         evil = cached(lab["persona_directions"], layer).vectors["evil"]
         rows[Path(d).name] = {"layer": layer, "d_sae": sae.cfg.d_sae, **share_stats(*persona_scores(model, sae, layer, hook, evil))}
