@@ -29,8 +29,10 @@ checks shipped
 for d in "$@"; do
   name=$(basename "$d")
   [ -f "$d/metrics_cpu.json" ] || "$PY" $E/evaluate.py "$d"
-  model=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"]["model"])' "$d/run.json")
-  [ -f "$d/labels.json" ] || "$PY" -m persona_sae label --sae "$d" --model "$model" --personas "$model"
+  if [ ! -f "$d/labels.json" ]; then  # label needs the SAE's model named (its --model default is smollm2)
+    model=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["config"]["model"])' "$d/run.json")
+    "$PY" -m persona_sae label --sae "$d" --model "$model" --personas "$model"
+  fi
   [ -f "$E/results/check_$name.json" ] || "$PY" $CHECK --sae "$d" --out "$E/results/check_$name.json"
   checks "$name" --sae "$d"
 done
