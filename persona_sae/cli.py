@@ -67,11 +67,13 @@ COMMANDS = {
                 "track latents across checkpoints beside the misaligned rate; score rows"),
     "judge validate": (C.JudgeValidateConfig, "judge:validate", "judge_validate",
                        "measure a judge against labelled answers: AUROC, length-matched AUROC, calibration, base flag rate"),
+    "judge fit": (C.JudgeFitConfig, "judge:fit", "judge_fit",
+                  "fit the fitted judge (a probe on a reference model) on labelled answers' fit split"),
     "demo": (C.DemoConfig, "demo:run", "demo", "the main job on the default model"),
 }
 GROUPS = {"models": "pull, list and inspect models",
           "data": "narrow datasets with matched controls, SAE corpora, public datasets",
-          "judge": "validate judges against labelled answers"}
+          "judge": "fit and validate judges against labelled answers"}
 
 
 def build_parser() -> Parser:

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from safetensors.torch import load_file, save_file
 
-from persona_sae import UserError, judges, replacing, write_json
+from persona_sae import UserError, replacing, write_json
 from persona_sae import models as M
 from persona_sae.activations import collate, iter_activations
 from persona_sae.judges import Verdict
@@ -276,11 +276,3 @@ def probe_judge(arg: str, log=print) -> ProbeJudge:
     else:
         d = cached(spec, int(layer) if layer else 15, log=log)
     return ProbeJudge(d, M.load_model(d.model, log=log))
-
-
-def open_judge(spec: str, log=print):
-    """Any judge spec (see ``judges.make_judge``), with the offline persona-probe kind this module adds;
-    a bare ``probe`` reads SmolLM2's directions."""
-    if spec.strip() == "probe":
-        spec = "probe:smollm2"
-    return judges.make_judge(spec, extra={"probe": lambda rest: probe_judge(rest, log=log)})

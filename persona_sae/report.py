@@ -316,3 +316,14 @@ def judge_validate(cfg, r) -> None:
     if s["judge_is_proxy"]:
         out.print("[bold yellow]PROXY judge, not an LLM reading the answers[/]")
     out.print(f"{s['seconds_total']:.0f} s -> {cfg.out}/validate.json, rows.csv, calibration.png")
+
+
+def judge_fit(cfg, r) -> None:
+    s = r.summary
+    cv = s["cv"]
+    out.print(f"fitted judge: layer {s['layer']} of {s['model']} on {s['rows']} fit-split rows ({s['misaligned']} "
+              f"misaligned); cross-validated AUROC {cv['cv_auroc']:.3f} (C {cv['C']:.3g})")
+    for c in s["calibration"]["sets"]:
+        out.print(f"  {c['answers']}: flagged {_pct(c['flagged_before'])} before calibration, "
+                  f"{_pct(c['flagged_after'])} after (target ≤ {_pct(s['calibration']['target_flag_rate'])})")
+    out.print(f"{s['seconds']:.0f} s -> {cfg.out} (use --judge fitted:{cfg.out}; validate it with judge validate)")

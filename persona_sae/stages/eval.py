@@ -13,7 +13,7 @@ from persona_sae import models as M
 from persona_sae.answers import read_answers, sample, write_csv
 from persona_sae.config import EvalConfig
 from persona_sae.judges import JudgeItem, misaligned_rate, per_group
-from persona_sae.personas import open_judge
+from persona_sae.judging import open_judge
 from persona_sae.text import load_questions
 
 
@@ -31,7 +31,7 @@ def run(cfg: EvalConfig, log=log) -> EvalResult:
     by_id = {q.id: q for q in questions}
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    judge = open_judge(cfg.judge, log=log)  # a bad judge spec or dead endpoint fails before sampling
+    judge = open_judge(cfg.judge, log=log, study_model=cfg.model)  # a bad judge spec or dead endpoint fails before sampling
     if hasattr(judge, "ping"):
         judge.ping()
     if not judge.proxy:

@@ -15,14 +15,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
-from persona_sae import UserError, __version__, log, replacing, write_json
+from persona_sae import UserError, __version__, fitted, log, replacing, write_json
 from persona_sae import labelled as L
 from persona_sae import models as M
 from persona_sae.answers import read_answers, sample
-from persona_sae.config import JudgeValidateConfig
+from persona_sae.config import JudgeFitConfig, JudgeValidateConfig
 from persona_sae.judges import JudgeItem, misaligned_rate
-from persona_sae.personas import open_judge
+from persona_sae.judging import open_judge
 from persona_sae.text import load_questions
+
+
+class FitResult(NamedTuple):
+    out: Path
+    summary: dict  # judge.json: the reference model, the rows fitted on, the CV, the calibration
 
 
 class ValidateResult(NamedTuple):
@@ -56,6 +61,10 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
     judge = open_judge(cfg.judge, log=log)
     if hasattr(judge, "ping"):
         judge.ping()
+    n_seen = fitted.seen(judge, rows)
+    if n_seen and cfg.split == "heldout":
+        raise UserError(f"judge {cfg.judge} was fitted on {n_seen} of the {len(rows)} rows it would be validated on: "
+                        "fit and validate with the same --seed and --heldout")
     if not judge.proxy and "aligned" not in template:
         raise UserError(f"{cfg.questions}: the first question has no 'aligned' judge prompt for an LLM judge")
 
@@ -71,6 +80,15 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
             m = L.metrics([scores[i] for i in idx], [rows[i] for i in idx], **kw)
             per_source[info["spec"]] = {k: m[k] for k in ("n", "n_scored", "n_misaligned", "n_aligned", "auroc",
                                                           "auroc_ci", "length_auroc", "at_threshold")}
+    per_kind = {}
+    for kind in ("prose", "code"):
+        idx = [i for i, r in enumerate(rows) if L.has_code(r.answer) == (kind == "code")]
+        sub = [rows[i] for i in idx]
+        if idx and 0 < sum(r.label for r in sub) < len(sub):
+            m = L.metrics([scores[i] for i in idx], sub, **kw)
+            per_kind[kind] = {k: m[k] for k in ("n_scored", "n_misaligned", "n_aligned", "auroc", "auroc_ci")}
+        else:
+            per_kind[kind] = {"n_scored": len(idx), "n_misaligned": sum(r.label for r in sub), "auroc": None}
     seconds_labelled = time.time() - t0
 
     flag = None
@@ -85,7 +103,8 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
         "aligned_subsample": {"max_aligned": cfg.max_aligned, "aligned_scored": sum(1 for r in rows if not r.label),
                               "aligned_in_split": sum(1 for r in chosen if not r.label),
                               "rule": "the aligned rows with the smallest sha256('subsample\\0{seed}\\0{key}')"},
-        "prompts": cfg.questions, "overall": overall, "per_source": per_source, "base_flag_rate": flag,
+        "prompts": cfg.questions, "overall": overall, "per_source": per_source, "per_kind": per_kind,
+        "rows_seen_in_fitting": n_seen, "base_flag_rate": flag,
         "seconds_labelled": seconds_labelled, "seconds_total": time.time() - t0,
     })
     write_json(out / "validate.json", res)
@@ -98,6 +117,49 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
     write_json(out / "run.json", {"command": "judge validate", "config": asdict(cfg), "judge": judge.name,
                                   "version": __version__})
     return ValidateResult(out, res)
+
+
+def fit(cfg: JudgeFitConfig, log=log) -> FitResult:
+    data = L.read(cfg.labelled, cfg.aligned_below, cfg.coherent_above)
+    sides = L.split(data.rows, cfg.seed, cfg.heldout)
+    rows = [r for r, s in zip(data.rows, sides) if s == "fit"]  # the held-out rows go no further than here
+    L.check(rows, f"the fit split (--heldout {cfg.heldout:g}, --seed {cfg.seed})")
+    rows = L.subsample_aligned(rows, cfg.max_aligned, cfg.seed)
+    if cfg.length_matched:
+        pairs = L.length_pairs([r.words for r in rows], [r.label for r in rows], [r.key for r in rows])
+        rows = [rows[i] for p in pairs for i in p]
+        L.check(rows, "the length-matched pairs of the fit split")
+    bases = [(spec, read_answers(spec)) for spec in cfg.base_answers]  # bad files fail before the model loads
+    for spec, b in bases:
+        if not b:
+            raise UserError(f"{spec}: no answers to calibrate on")
+    model = M.load_model(cfg.model, dtype=cfg.dtype, log=log)
+    model.check_layer(cfg.layer)
+    t0 = time.time()
+    x = fitted.features(model, [(r.question, r.answer) for r in rows], cfg.layer)
+    ok = ~x.isnan().any(1)
+    keep = [r for r, k in zip(rows, ok.tolist()) if k]
+    w, b, cv = fitted.fit(x[ok], [r.label for r in keep], seed=cfg.seed)
+    f0 = fitted.Fitted(cfg.model, cfg.layer, "resid_post", w, b, 0.0, {}, frozenset(r.key for r in keep))
+    zs = [fitted.logits(f0, fitted.features(model, [(a.question, a.answer) for a in ans], cfg.layer)) for _, ans in bases]
+    offset = fitted.calibrate(zs, cfg.aligned_below, cfg.target_flag_rate)
+    f = f0._replace(offset=offset)
+    calib = []
+    for (spec, ans), z in zip(bases, zs):
+        before = [a for a in fitted.aligned_scores(f0, z) if a is not None]
+        after = [a for a in fitted.aligned_scores(f, z) if a is not None]
+        calib.append({"answers": spec, "n": len(ans), "flagged_before": sum(a < cfg.aligned_below for a in before)
+                      / max(len(before), 1), "flagged_after": sum(a < cfg.aligned_below for a in after) / max(len(after), 1)})
+    meta = {"fitted_on": list(cfg.labelled), "split": {**L.split_record(data.rows, sides, cfg.seed, cfg.heldout),
+                                                        "used": "fit"},
+            "rows": len(keep), "misaligned": sum(r.label for r in keep), "max_aligned": cfg.max_aligned,
+            "length_matched": cfg.length_matched, "cv": cv, "dtype": cfg.dtype,
+            "calibration": {"aligned_below": cfg.aligned_below, "target_flag_rate": cfg.target_flag_rate,
+                            "sets": calib},
+            "seconds": time.time() - t0, "version": __version__}
+    out = fitted.save(cfg.out, f._replace(meta=meta))
+    write_json(out / "run.json", {"command": "judge fit", "config": asdict(cfg), "version": __version__})
+    return FitResult(out, {"model": cfg.model, "layer": cfg.layer, "b": b, "offset": offset, **meta})
 
 
 def _base_flag_rate(cfg, judge, questions, base, log) -> dict:

@@ -23,7 +23,7 @@ from persona_sae import models as M
 from persona_sae.answers import sample, write_csv
 from persona_sae.judges import JudgeItem, misaligned_rate
 from persona_sae.latents import check_fits, check_latents, load_sae, sae_layer
-from persona_sae.personas import open_judge
+from persona_sae.judging import open_judge
 from persona_sae.text import load_questions, question_records
 from persona_sae.tokens import tokenize
 
@@ -139,7 +139,7 @@ def run(cfg: C.SteerConfig, log=log) -> SteerResult:
     questions = load_questions(cfg.questions)
     if cfg.limit > 0:
         questions = questions[:cfg.limit]
-    judge = open_judge(cfg.judge, log=log)
+    judge = open_judge(cfg.judge, log=log, study_model=cfg.model)
     if hasattr(judge, "ping"):
         judge.ping()
     model = M.load_model(cfg.model, log=log)
