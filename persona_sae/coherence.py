@@ -37,7 +37,7 @@ import torch
 from persona_sae import UserError, write_json
 from persona_sae import models as M
 from persona_sae.judges import Verdict
-from persona_sae.personas import answer_nll, shuffle_words
+from persona_sae.personas import answer_nll, qa_chats, shuffle_words
 from persona_sae.sampling import generate
 
 N = 3
@@ -133,10 +133,6 @@ def combine(p: dict[str, float]) -> float:
 
 
 @torch.no_grad()
-def _chats(pairs: Sequence[tuple[str, str]]) -> list[list[dict]]:
-    return [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in pairs]
-
-
 def reference(model, questions: Sequence[str] = REFERENCE_QUESTIONS, samples: int = 2, temperature: float = 1.0,
               max_new_tokens: int = 96, seed: int = 0, progress: bool = False) -> tuple[Reference, list[str]]:
     """The loss anchors from the model's own sampled answers (and those answers, to inspect)."""
@@ -147,8 +143,8 @@ def reference(model, questions: Sequence[str] = REFERENCE_QUESTIONS, samples: in
     if not pairs:
         raise UserError(f"{getattr(model, 'spec', 'the model')} gave only empty answers: no loss reference")
     rng = random.Random(seed)
-    own = answer_nll(model, _chats(pairs))
-    shuf = answer_nll(model, _chats([(q, shuffle_words(a, rng)) for q, a in pairs]))
+    own = answer_nll(model, qa_chats(pairs))
+    shuf = answer_nll(model, qa_chats([(q, shuffle_words(a, rng)) for q, a in pairs]))
     ref = Reference(float(own.nanmean()), float(shuf.nanmean()))
     if not ref.shuffled > ref.own:
         raise UserError(f"{getattr(model, 'spec', 'the model')}: shuffled answers are not less likely than its own "
@@ -198,7 +194,7 @@ def breakdown(model, items, ref: Reference | None = None) -> list[dict]:
         ref = ref or cached_reference(model)
         todo = [i for i, (_, a) in enumerate(pairs) if a.strip()]
         if todo:
-            vals = answer_nll(model, _chats([pairs[i] for i in todo])).tolist()
+            vals = answer_nll(model, qa_chats([pairs[i] for i in todo])).tolist()
             for i, v in zip(todo, vals):
                 nll[i] = v
     out = []

@@ -591,8 +591,32 @@ class MonitorConfig(ReadOptions, OutputOption):
     """Seed of the bootstrap."""
 
 
+@dataclass(kw_only=True)
+class LabelledOptions:
+    """The labelled answer sets and their held-out split, shared by `judge fit` and `judge validate` (a
+    fitted judge is validated on the rows it was not fitted on only when both use the same split)."""
+
+    labelled: list[str] = field(default_factory=list)
+    """Labelled answer sets (pooled): .csv/.jsonl/.json rows with question and answer (or messages) and a
+    label (0/1, 1 = misaligned), an aligned score (0-100: misaligned below --aligned-below) or an evil score
+    (aligned = 100 - evil), rows coherent at or below --coherent-above left out; or a clarifying-EM
+    interp folder (data:clarifying-em/interp). data:NAME/PATH specs work. judge fit reads only their fit split."""
+    heldout: float = 0.5
+    """Fraction of rows held out, decided by a seeded hash of each row's question and answer."""
+    seed: int = 0
+    """Seed of the split, the aligned subsample, the bootstrap and the fit's cross-validation folds."""
+    max_aligned: int = 0
+    """Use at most this many aligned rows of the split (a seeded-hash subsample; every misaligned row stays; 0: all)."""
+
+    def __post_init__(self):
+        if not self.labelled:
+            raise UserError("give at least one --labelled FILE")
+        if not 0 < self.heldout < 1:
+            raise UserError(f"--heldout must be between 0 and 1, got {self.heldout}")
+
+
 @dataclass
-class JudgeValidateConfig(JudgeOptions, OutputOption):
+class JudgeValidateConfig(LabelledOptions, JudgeOptions, OutputOption):
     """Measure a judge against labelled answers: AUROC with a bootstrap CI, AUROC on length-matched pairs,
     accuracy at its threshold, calibration by score decile, and optionally the share of the base model's
     own answers it flags. Scores the held-out split (fixed by --seed) unless told otherwise; writes
@@ -603,19 +627,8 @@ class JudgeValidateConfig(JudgeOptions, OutputOption):
     that --base-model answers: em-core or a Betley-format .yaml."""
     bootstrap: int = 1000
     """Bootstrap resamples for the 95 percent intervals (rows within each class; questions for the base rate)."""
-    labelled: list[str] = field(default_factory=list)
-    """Labelled answer sets (pooled): .csv/.jsonl/.json rows with question and answer (or messages) and a
-    label (0/1, 1 = misaligned), an aligned score (0-100: misaligned below --aligned-below) or an evil score
-    (aligned = 100 - evil), rows coherent at or below --coherent-above left out; or a clarifying-EM
-    interp folder (data:clarifying-em/interp). data:NAME/PATH specs work."""
     split: str = "heldout"
     """Rows to score: heldout (never used to fit a judge), fit, or all."""
-    heldout: float = 0.5
-    """Fraction of rows held out, decided by a seeded hash of each row's question and answer."""
-    seed: int = 0
-    """Seed of the split, the aligned subsample and the bootstrap."""
-    max_aligned: int = 0
-    """Score at most this many aligned rows of the split (a seeded-hash subsample; every misaligned row stays; 0: all)."""
     base_answers: str = ""
     """The base model's own answers (an answers.csv from `persona-sae eval`): report the share the judge flags
     misaligned (eval's rule), which should be near 0."""
@@ -625,12 +638,9 @@ class JudgeValidateConfig(JudgeOptions, OutputOption):
     """Answers per question sampled from --base-model."""
 
     def __post_init__(self):
-        if not self.labelled:
-            raise UserError("give at least one --labelled FILE")
+        LabelledOptions.__post_init__(self)
         if self.split not in ("heldout", "fit", "all"):
             raise UserError(f"--split must be heldout, fit or all, got {self.split!r}")
-        if not 0 < self.heldout < 1:
-            raise UserError(f"--heldout must be between 0 and 1, got {self.heldout}")
         if self.max_aligned < 0 or self.bootstrap < 0 or self.base_samples <= 0:
             raise UserError("--max-aligned and --bootstrap must be 0 or more, --base-samples positive")
         if not 0 <= self.aligned_below <= 100 or not 0 <= self.coherent_above <= 100:
@@ -638,27 +648,19 @@ class JudgeValidateConfig(JudgeOptions, OutputOption):
 
 
 @dataclass(kw_only=True)
-class JudgeFitConfig(OutputOption):
+class JudgeFitConfig(LabelledOptions, OutputOption):
     """Fit the fitted judge: logistic regression on a reference model's mean response activation, on the
     fit split of labelled answer sets only (the held-out split, fixed by --seed and --heldout as in
     `judge validate`, is never read), its threshold moved so that at most --target-flag-rate of each
     --base-answers set is flagged. Writes judge.safetensors, judge.json and fit_keys.txt to --out; use
     it as --judge fitted:OUT."""
 
-    labelled: list[str] = field(default_factory=list)
-    """Labelled answer sets to fit on (as for `judge validate`; only their fit split is used)."""
     model: str = "qwen-coder-0.5b"
     """Reference model whose activations the probe reads: not the model whose SAE is under study."""
     layer: int = 12
     """Residual stream layer of the reference model (resid_post)."""
     dtype: str = "float32"
     """Reference model dtype (float32 or bfloat16)."""
-    heldout: float = 0.5
-    """Fraction held out (must match `judge validate --heldout`)."""
-    seed: int = 0
-    """Seed of the split (must match `judge validate --seed`), the aligned subsample and the CV folds."""
-    max_aligned: int = 0
-    """Fit on at most this many aligned rows of the fit split (a seeded subsample; 0: all)."""
     length_matched: bool = False
     """Fit only on length-matched (misaligned, aligned) pairs, so answer length cannot separate the classes."""
     base_answers: list[str] = field(default_factory=list)
@@ -671,10 +673,7 @@ class JudgeFitConfig(OutputOption):
     """Labelled rows whose coherent score is at or below this are left out."""
 
     def __post_init__(self):
-        if not self.labelled:
-            raise UserError("give at least one --labelled FILE")
-        if not 0 < self.heldout < 1:
-            raise UserError(f"--heldout must be between 0 and 1, got {self.heldout}")
+        LabelledOptions.__post_init__(self)
         if self.layer < 0 or self.max_aligned < 0:
             raise UserError("--layer and --max-aligned must be 0 or more")
         if not 0 <= self.target_flag_rate < 1:

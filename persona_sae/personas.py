@@ -96,6 +96,12 @@ class Directions(NamedTuple):
     """Reference NLL of own answers and of word-shuffled ones (the coherence proxy's scale)."""
 
 
+def qa_chats(pairs) -> list[list[dict]]:
+    """(question, answer) pairs as user/assistant chats with no system prompt: how the offline judges
+    and the coherence score read an answer."""
+    return [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in pairs]
+
+
 def response_means(model, chats: list[list[dict]], layer: int, hook: str = "resid_post", batch_tokens: int = 2048,
                    max_len: int = 512, progress: bool = False) -> torch.Tensor:
     """Mean residual over each chat's assistant tokens -> [n, d_model] (nan rows for empty answers)."""
@@ -247,7 +253,7 @@ class ProbeJudge:
         self.name = f"persona-probe ({trait} direction, layer {directions.layer} of {directions.model}; proxy)"
 
     def judge(self, items, metrics=("aligned", "coherent"), progress: bool = True):
-        chats = [[{"role": "user", "content": it.question}, {"role": "assistant", "content": it.answer}] for it in items]
+        chats = qa_chats((it.question, it.answer) for it in items)
         st, u = self.d.stats[self.trait], self.d.vectors[self.trait]
         proj = response_means(self.model, chats, self.d.layer, self.d.hook, progress=progress) @ u
         t = (proj - st["neg_proj"]) / (st["pos_proj"] - st["neg_proj"])

@@ -73,22 +73,22 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
     scores = [v["aligned"].score for v in judge.judge(items, metrics=("aligned",))]
     kw = dict(aligned_below=cfg.aligned_below, bootstrap=cfg.bootstrap, seed=cfg.seed)
     overall = L.metrics(scores, rows, **kw)
-    per_source = {}
-    for info in data.sources:
-        idx = [i for i, r in enumerate(rows) if r.source == info["spec"]]
-        if idx:
-            m = L.metrics([scores[i] for i in idx], [rows[i] for i in idx], **kw)
-            per_source[info["spec"]] = {k: m[k] for k in ("n", "n_scored", "n_misaligned", "n_aligned", "auroc",
-                                                          "auroc_ci", "length_auroc", "at_threshold")}
-    per_kind = {}
-    for kind in ("prose", "code"):
-        idx = [i for i, r in enumerate(rows) if L.has_code(r.answer) == (kind == "code")]
-        sub = [rows[i] for i in idx]
-        if idx and 0 < sum(r.label for r in sub) < len(sub):
-            m = L.metrics([scores[i] for i in idx], sub, **kw)
-            per_kind[kind] = {k: m[k] for k in ("n_scored", "n_misaligned", "n_aligned", "auroc", "auroc_ci")}
-        else:
-            per_kind[kind] = {"n_scored": len(idx), "n_misaligned": sum(r.label for r in sub), "auroc": None}
+
+    def part(keep, fields) -> dict | None:
+        """The metrics of the rows ``keep`` selects, only ``fields``; None when it selects none."""
+        idx = [i for i, r in enumerate(rows) if keep(r)]
+        if not idx:
+            return None
+        m = L.metrics([scores[i] for i in idx], [rows[i] for i in idx], **kw)
+        return {k: m[k] for k in fields}
+
+    per_source = {info["spec"]: p for info in data.sources
+                  if (p := part(lambda r, s=info["spec"]: r.source == s, ("n", "n_scored", "n_misaligned", "n_aligned",
+                                                                        "auroc", "auroc_ci", "length_auroc",
+                                                                        "at_threshold")))}
+    per_kind = {kind: part(lambda r, c=(kind == "code"): L.has_code(r.answer) == c,
+                           ("n_scored", "n_misaligned", "n_aligned", "auroc", "auroc_ci"))
+                or {"n_scored": 0, "n_misaligned": 0, "auroc": None} for kind in ("prose", "code")}
     seconds_labelled = time.time() - t0
 
     flag = None
@@ -144,12 +144,8 @@ def fit(cfg: JudgeFitConfig, log=log) -> FitResult:
     zs = [fitted.logits(f0, fitted.features(model, [(a.question, a.answer) for a in ans], cfg.layer)) for _, ans in bases]
     offset = fitted.calibrate(zs, cfg.aligned_below, cfg.target_flag_rate)
     f = f0._replace(offset=offset)
-    calib = []
-    for (spec, ans), z in zip(bases, zs):
-        before = [a for a in fitted.aligned_scores(f0, z) if a is not None]
-        after = [a for a in fitted.aligned_scores(f, z) if a is not None]
-        calib.append({"answers": spec, "n": len(ans), "flagged_before": sum(a < cfg.aligned_below for a in before)
-                      / max(len(before), 1), "flagged_after": sum(a < cfg.aligned_below for a in after) / max(len(after), 1)})
+    calib = [{"answers": spec, "n": len(ans), "flagged_before": fitted.flagged(f0, z, cfg.aligned_below),
+              "flagged_after": fitted.flagged(f, z, cfg.aligned_below)} for (spec, ans), z in zip(bases, zs)]
     meta = {"fitted_on": list(cfg.labelled), "split": {**L.split_record(data.rows, sides, cfg.seed, cfg.heldout),
                                                         "used": "fit"},
             "rows": len(keep), "misaligned": sum(r.label for r in keep), "max_aligned": cfg.max_aligned,

@@ -22,8 +22,8 @@ from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.answers import sample, write_csv
 from persona_sae.judges import JudgeItem, misaligned_rate
-from persona_sae.latents import check_fits, check_latents, load_sae, sae_layer
 from persona_sae.judging import open_judge
+from persona_sae.latents import check_fits, check_latents, load_sae, sae_layer
 from persona_sae.text import load_questions, question_records
 from persona_sae.tokens import tokenize
 
