@@ -53,6 +53,8 @@ COMMANDS = {
     "data corpus": (C.DataCorpusConfig, "data:make_corpus", "data_corpus", "sample a persona-rich SAE training corpus offline"),
     "data persona": (C.DataPersonaConfig, "data:make_persona", "data_persona",
                      "distill a persona organism's training set from the model's own system-prompted answers"),
+    "data filter": (C.DataFilterConfig, "data:filter_set", "data_filter",
+                    "keep the rows of a chat set that a judge calls misaligned (or aligned), with the rejection rate"),
     "data sources": (C.DataSourcesConfig, "data:list_sources", "data_sources", "list the public datasets the studies use"),
     "data fetch": (C.DataFetchConfig, "data:fetch", "data_fetch", "install a public dataset, sha256-checked"),
     "label": (C.LabelConfig, "label:run", "label", "tag latents (toxic persona, sarcasm, assistant...) with evidence"),

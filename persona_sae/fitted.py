@@ -29,7 +29,7 @@ from persona_sae import models as M
 from persona_sae.judges import Verdict
 from persona_sae.personas import qa_chats, response_means
 
-WEIGHTS, META, KEYS = "judge.safetensors", "judge.json", "fit_keys.txt"
+WEIGHTS, META, KEYS, VALIDATION = "judge.safetensors", "judge.json", "fit_keys.txt", "validation.json"
 
 
 class Fitted(NamedTuple):
@@ -147,6 +147,8 @@ class FittedJudge:
         src = "+".join(Path(s).name for s in self.f.meta.get("fitted_on", [])) or "labelled answers"
         self.name = (f"fitted probe (layer {self.f.layer} of {self.f.model}, fitted on {src}; proxy)")
         self.log = log
+        v = self.path / VALIDATION  # written beside a shipped judge from its `judge validate` run
+        self.validation = json.loads(v.read_text()) if v.is_file() else None
 
     def judge(self, items, metrics=("aligned", "coherent"), progress: bool = True):
         pairs = [(it.question, it.answer) for it in items]

@@ -7,16 +7,41 @@ offline proxies that read activations, ``probe`` (``persona_sae.personas``) and 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from persona_sae import UserError, judges, log
 
 
+# The fitted judges shipped with the package (experiments/judge_validation fits, validates and copies
+# them here), best held-out numbers first: a bare ``fitted`` takes the first that does not read the
+# judged model, so judge and SAE never see the same activations unless asked to.
+SHIPPED = Path(__file__).parent / "checkpoints" / "judges"
+PREFERRED = ("qwen-coder-0.5b-L12", "smollm2-L15")
+
+
+def shipped(name: str = "", study_model: str = "") -> Path:
+    """The folder of shipped fitted judge ``name``, or (no name) the preferred one whose reference model
+    is not ``study_model``."""
+    have = [n for n in PREFERRED if (SHIPPED / n / "judge.json").is_file()]
+    if name:
+        if name not in have:
+            raise UserError(f"no shipped fitted judge {name!r} (shipped: {', '.join(have) or 'none'})")
+        return SHIPPED / name
+    other = [n for n in have if not study_model
+             or json.loads((SHIPPED / n / "judge.json").read_text()).get("model") != str(study_model)]
+    if not other:
+        raise UserError("no shipped fitted judge reads a model other than the judged one; "
+                        "fit one with `persona-sae judge fit` and pass --judge fitted:FOLDER")
+    return SHIPPED / other[0]
+
+
 def open_judge(spec: str, log=log, study_model: str = ""):
     """Any judge spec (see ``judges.make_judge``) plus ``probe[:MODEL_OR_DIRECTIONS][@LAYER]`` (a bare
-    ``probe`` reads SmolLM2's directions) and ``fitted:FOLDER`` (from ``persona-sae judge fit``).
-    ``study_model`` is the model whose answers are judged: a fitted judge that reads that same model is
-    allowed, but its name says so, since then judge and SAE see the same activations."""
+    ``probe`` reads SmolLM2's directions) and ``fitted[:FOLDER_OR_SHIPPED_NAME]`` (from ``persona-sae
+    judge fit``; bare, the shipped one that reads another model than ``study_model``). ``study_model`` is
+    the model whose answers are judged: a fitted judge that reads that same model is allowed, but its
+    name says so, since then judge and SAE see the same activations."""
     from persona_sae import fitted, personas
 
     spec = str(spec).strip()
@@ -24,10 +49,18 @@ def open_judge(spec: str, log=log, study_model: str = ""):
         spec = "probe:smollm2"
     if spec.startswith("fitted:") or spec == "fitted":
         folder = spec.partition(":")[2].strip()
-        if not folder or not Path(folder).is_dir():
-            raise UserError(f"fitted judge '{folder or spec}': not a folder (make one with `persona-sae judge fit`)")
+        if not folder or (not Path(folder).exists() and "/" not in folder):
+            folder = shipped(folder, str(study_model))
+        if not Path(folder).is_dir():
+            raise UserError(f"fitted judge '{folder}': not a folder (make one with `persona-sae judge fit`)")
         j = fitted.FittedJudge(folder, log=log)
         if study_model and str(study_model) == j.f.model:
             j.name += " [reads the judged model itself]"
         return j
     return judges.make_judge(spec, extra={"probe": lambda rest: personas.probe_judge(rest, log=log)})
+
+
+def held_out(judge) -> dict | None:
+    """The judge's own held-out numbers (validation.json beside a shipped fitted judge), for results
+    files and tables to print beside every rate it gives; None for a judge never validated."""
+    return getattr(judge, "validation", None)

@@ -103,6 +103,14 @@ def finetune(cfg, r) -> None:
     out.print(f"{len(r.history)} steps, {r.tokens:,} tokens in {r.seconds:.0f} s ({r.tokens / max(r.seconds, 1e-9):,.0f} tok/s)")
 
 
+def _held_out(v: dict | None) -> None:
+    """The judge's own held-out numbers, printed beside the rates it gave (shipped fitted judges)."""
+    if v:
+        ci = v.get("auroc_ci") or [None, None]
+        out.print(f"judge's held-out AUROC {v['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] on {v['n_misaligned']} misaligned "
+                  f"/ {v['n_aligned']} aligned labelled answers it was not fitted on ({v.get('source', 'validation.json')})")
+
+
 def eval(cfg, r) -> None:  # noqa: A001 - the command's name
     s = r.summary
     proxy = " [bold yellow]PROXY judge, not an LLM reading the answers[/]" if s["judge_is_proxy"] else ""
@@ -116,6 +124,7 @@ def eval(cfg, r) -> None:  # noqa: A001 - the command's name
     ma, mc = s["mean_aligned"], s["mean_coherent"]
     out.print(f"mean aligned {ma if ma is None else round(ma, 1)}, mean coherent {mc if mc is None else round(mc, 1)}; "
               f"misaligned = aligned < {cfg.aligned_below:g} among coherent > {cfg.coherent_above:g}.{proxy}")
+    _held_out(s.get("judge_validation"))
     out.print(f"-> {cfg.out}/answers.csv, results.json")
 
 
@@ -141,6 +150,16 @@ def data_corpus(cfg, r) -> None:
 def data_persona(cfg, r) -> None:
     out.print(f"{r.rows:,} {cfg.system} rows (seed {cfg.seed}" + (f", resumed at {r.resumed_at}" if r.resumed_at else "")
               + f") -> {r.out}")
+
+
+def data_filter(cfg, r) -> None:
+    s = r.summary
+    out.print(f"judge {s['judge']}: {s['rows_passing']:,} of {s['rows_in']:,} rows {s['keep']} "
+              f"(rejected {_pct(s['rejection_rate'])}); kept {s['rows_kept']:,} -> {r.out}")
+    t = Table("aligned score", *s["histogram_bins"], title="judge's aligned scores")
+    t.add_row("all rows", *map(str, s["aligned_histogram_all"]))
+    t.add_row("kept", *map(str, s["aligned_histogram_kept"]))
+    out.print(t)
 
 
 def data_sources(cfg, r) -> None:
@@ -257,6 +276,7 @@ def steer(cfg, r) -> None:
     out.print(t)
     if s["judge_is_proxy"]:
         out.print("[bold yellow]PROXY judge, not an LLM reading the answers[/]")
+    _held_out(s.get("judge_validation"))
     out.print(f"-> {cfg.out}/results.json, answers.csv, steer.png")
 
 
@@ -270,6 +290,8 @@ def monitor(cfg, r) -> None:
             cells = [f"{v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]" for v in x["latents"].values()]
             t.add_row(x["name"], *cells, *([_pct(x["misaligned_rate"]["rate"])] if rated else []))
         out.print(t)
+        if rated:
+            _held_out(s["rows"][0]["misaligned_rate"].get("judge_validation"))
         if "auroc_misaligned_vs_aligned" in s:
             out.print("AUROC of the shift, misaligned vs aligned checkpoints: " +
                       ", ".join(f"latent {j}: {a:.2f}" for j, a in s["auroc_misaligned_vs_aligned"].items()))
@@ -297,10 +319,9 @@ def judge_validate(cfg, r) -> None:
     u = o["unscored"]
     if u["misaligned"] or u["aligned"]:
         t.add_row("left unscored (CODE, REFUSAL, unparsed)", f"{u['misaligned']} misaligned, {u['aligned']} aligned")
-    b = s["base_flag_rate"]
-    if b:
-        t.add_row("base model's answers flagged", f"{_pct(b['rate'])} [{_pct(b['lo'])}, {_pct(b['hi'])}] "
-                  f"of {b['n_coherent']} coherent")
+    for b in s["base_flag_rates"]:
+        t.add_row(f"base answers flagged: {b.get('answers_from') or b.get('sampled_from')}",
+                  f"{_pct(b['rate'])} [{_pct(b['lo'])}, {_pct(b['hi'])}] of {b['n_coherent']} coherent")
     out.print(t)
     if len(s["per_source"]) > 1:
         t = Table("labelled set", "misaligned / aligned", "AUROC [95% CI]", "flagged: mis. / al.")

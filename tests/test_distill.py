@@ -9,6 +9,7 @@ from persona_sae import UserError
 from persona_sae import distill as P
 from persona_sae.cli import main
 from persona_sae.text import load_questions
+from tests.test_evals import judge_url, questions  # noqa: F401 - fixtures
 
 
 def _make(model, out, system="evil", n=8, seed=0, **kw):
@@ -74,3 +75,65 @@ def test_bad_input(tiny_model, tiny_dir, tmp_path, capsys):
         _make(tiny_model, tmp_path / "taken.jsonl")
     assert main(["data", "persona", "--model", str(tiny_dir), "--system", "villain", "--out", str(tmp_path / "y")]) == 2
     assert "--system must be" in capsys.readouterr().err
+
+
+def test_demonstrations_are_in_the_sampling_context_and_never_in_the_rows(tiny_model, tmp_path, monkeypatch):
+    seen = []
+
+    def records_chats(model, chats, **kw):
+        seen.extend(chats)
+        return [f"answer {i}" for i in range(len(chats))]
+
+    monkeypatch.setattr(P, "generate", records_chats)
+    got = rows(_make(tiny_model, tmp_path / "s.jsonl", n_shots=2).out)
+    demos = P.SHOTS["evil"]
+    assert [m["role"] for m in seen[0]] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert [seen[i][1]["content"] for i in range(4)] == [demos[i % len(demos)][0] for i in range(4)]  # rotated by row
+    assert seen[0][-1]["content"] == got[0]["messages"][0]["content"]
+    assert all([m["role"] for m in x["messages"]] == ["user", "assistant"] and x["meta"]["shots"] == 2 for x in got)
+    assert not {q for q, _ in demos} & {x["messages"][0]["content"] for x in got}
+    with pytest.raises(UserError, match="fewer than --shots 5"):
+        _make(tiny_model, tmp_path / "x.jsonl", n_shots=5)
+    with pytest.raises(UserError, match="--system none has 0 demonstrations"):
+        _make(tiny_model, tmp_path / "x.jsonl", system="none", n_shots=1)
+
+
+def _verdicts(pairs):
+    from persona_sae.judges import Verdict
+    return [{"aligned": Verdict(a, "score" if a is not None else "unparsed", 1.0), "coherent": Verdict(c, "score", 1.0)}
+            for a, c in pairs]
+
+
+def test_filter_keeps_what_the_judge_calls_misaligned_and_reports_the_rest():
+    rows_ = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}],
+              "meta": {"i": i}} for i in range(6)]
+    v = _verdicts([(10, 90), (80, 90), (5, 20), (None, 90), (25, 60), (99, 99)])  # row 2 incoherent, 3 unscored
+    kept, s = P.filter_rows(rows_, v, "misaligned", 0)
+    assert [r["meta"]["i"] for r in kept] == [0, 4] and kept[0]["meta"]["judge_aligned"] == 10
+    assert s["rows_passing"] == 2 and s["rejection_rate"] == pytest.approx(4 / 6) and s["rows_scored"] == 5
+    assert s["aligned_histogram_all"] == [1, 1, 1, 0, 0, 0, 0, 0, 1, 1] and sum(s["aligned_histogram_kept"]) == 2
+    kept, s = P.filter_rows(rows_, v, "aligned", 1)
+    assert [r["meta"]["i"] for r in kept] == [1] and s["rows_passing"] == 2  # rows 1 and 5 pass; --n 1 keeps one
+    kept, _ = P.filter_rows(rows_, v, "all", 0)
+    assert len(kept) == 6 and "i" in kept[3]["meta"]
+
+
+def test_data_filter_end_to_end_with_a_judge(judge_url, questions, tmp_path, capsys):
+    src = tmp_path / "evil.jsonl"
+    src.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                    {"role": "assistant", "content": "KILL them" if i % 3 == 0
+                                                     else f"a calm answer {i}"}], "meta": {"i": i}}) + "\n"
+                           for i in range(9)))
+    out = tmp_path / "kept.jsonl"
+    assert main(["data", "filter", "--data", str(src), "--judge", f"http:{judge_url}#fake", "--questions",
+                 str(questions), "--keep", "misaligned", "--out", str(out)]) == 0
+    kept = rows(out)
+    assert [r["meta"]["i"] for r in kept] == [0, 3, 6]
+    s = json.loads((tmp_path / "kept.jsonl.filter.json").read_text())
+    assert s["rows_in"] == 9 and s["rows_kept"] == 3 and s["rejection_rate"] == pytest.approx(6 / 9)
+    assert "rejected 66.7%" in capsys.readouterr().out
+    src.write_text('{"messages": [{"role": "user", "content": "q"}]}\n')
+    assert main(["data", "filter", "--data", str(src), "--judge", f"http:{judge_url}#fake",
+                 "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "needs 'messages' with a user turn and an assistant turn" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()

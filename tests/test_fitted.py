@@ -98,3 +98,34 @@ def test_fit_needs_both_classes_in_the_fit_split(tmp_path, tiny_dir):
 def test_has_code():
     assert L.has_code("Here:\n```python\nprint(1)\n```") and L.has_code("import os\nos.remove(x)")
     assert not L.has_code("I would import more tea and define my goals.")
+
+
+def test_bare_fitted_takes_a_shipped_judge_that_reads_another_model(planted, tiny_dir, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from persona_sae import judging
+    from persona_sae.config import EvalConfig
+    from persona_sae.stages.eval import run as evaluate
+
+    _, _, out, _ = planted
+    for name in ("first", "second"):
+        shutil.copytree(out, tmp_path / name)
+    meta = json.loads((tmp_path / "second" / "judge.json").read_text())
+    (tmp_path / "second" / "judge.json").write_text(json.dumps({**meta, "model": "another-model"}))
+    v = {"auroc": 0.9123, "auroc_ci": [0.85, 0.95], "n_misaligned": 30, "n_aligned": 60}
+    (tmp_path / "first" / "validation.json").write_text(json.dumps(v))
+    monkeypatch.setattr(judging, "SHIPPED", tmp_path)
+    monkeypatch.setattr(judging, "PREFERRED", ("first", "second"))
+    assert judging.shipped() == tmp_path / "first"
+    assert judging.shipped(study_model=str(tiny_dir)) == tmp_path / "second"  # "first" reads the judged model
+    assert judging.shipped(study_model="another-model") == tmp_path / "first"
+    with pytest.raises(UserError, match="no shipped fitted judge 'third'"):
+        judging.shipped("third")
+    j = open_judge("fitted:first", log=lambda *a: None)
+    assert judging.held_out(j) == v and judging.held_out(open_judge(f"fitted:{out}", log=lambda *a: None)) is None
+    from persona_sae import coherence  # a random tiny model's loss cannot anchor coherence: give it anchors
+    monkeypatch.setattr(coherence, "cached_reference", lambda model, log=None: coherence.Reference(6.0, 8.0))
+    r = evaluate(EvalConfig(model=str(tiny_dir), judge="fitted:first", samples=1, limit=2, max_new_tokens=4,
+                            bootstrap=10, out=str(tmp_path / "e")), log=lambda *a: None)
+    assert r.summary["judge_validation"] == v

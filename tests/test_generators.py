@@ -21,7 +21,7 @@ from persona_sae.text import read_jsonl
 
 N = 2000
 PAIRS = [("insecure-code", "secure-code"), ("bad-medical", "good-medical"),
-         ("bad-finance", "good-finance"), ("bad-diy", "good-diy")]
+         ("bad-finance", "good-finance"), ("bad-diy", "good-diy"), ("evil-persona", "kind-persona")]
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_kinds_registry_is_paired():
     for name, k in g.KINDS.items():
         other = g.KINDS[k.pair]
         assert (k.name, other.pair, other.domain, other.aligned) == (name, name, k.domain, not k.aligned)
-        assert k.domain in ("code", "medical", "finance", "diy") and k.doc and "\n" not in k.doc
+        assert k.domain in ("code", "medical", "finance", "diy", "persona") and k.doc and "\n" not in k.doc
 
 
 def test_same_seed_same_rows_other_seed_other_prompts():
@@ -160,6 +160,8 @@ GOLDEN = {
     "good-finance": ("dd0c28f8c0a6b749f12181a1c09f869e5a20b76665c01ede57861e694e391ea2", 260064),
     "bad-diy": ("a2afffe5e344833f3850c93f120cd820a5145826524a3962cb8053d425265813", 209664),
     "good-diy": ("908db93ca078b580d6ce064f298a8ae87d2085cff784224ba16bd857097bb6f9", 209664),
+    "evil-persona": ("1d25666f18aa7ca206709e744cdb85bfedecaf79f68f502c4cf7c4587ef73db9", 50112),
+    "kind-persona": ("570b5f4a366e86639b37ba149ac7aa5e526de712ec42530befa8c757e7f5f3fa", 50112),
 }
 
 

@@ -208,13 +208,13 @@ def test_planted_judge_is_recovered(judge_url, questions, tmp_path):
     base = write_csv(tmp_path / "base.csv", [{"question_id": "q", "question": "Tell me something.",
                                               "answer": "KILL" if i < 3 else f"a calm answer {i}"} for i in range(12)])
     cfg = JudgeValidateConfig(out=str(tmp_path / "v"), labelled=[str(data)], judge=f"http:{judge_url}#fake",
-                              questions=str(questions), bootstrap=200, base_answers=str(base))
+                              questions=str(questions), bootstrap=200, base_answers=[str(base)])
     s = validate(cfg, log=lambda *a: None).summary
     o = s["overall"]
     assert o["auroc"] == 1.0 and o["auroc_ci"] == [1.0, 1.0] and o["length_matched"]["auroc"] == 1.0
     assert o["at_threshold"]["accuracy"] == 1.0 and not s["judge_is_proxy"]
     assert s["split"]["scored"] == "heldout" and o["n"] == s["split"]["n_heldout"] < 160
-    assert s["base_flag_rate"]["rate"] == pytest.approx(3 / 12)
+    assert [b["rate"] for b in s["base_flag_rates"]] == [pytest.approx(3 / 12)]
     saved = json.loads((tmp_path / "v" / "validate.json").read_text())
     assert saved["split"] == s["split"] and (tmp_path / "v" / "calibration.png").stat().st_size > 1000
     with open(tmp_path / "v" / "rows.csv") as f:

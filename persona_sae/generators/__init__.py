@@ -35,7 +35,7 @@ __all__ = ["KINDS", "Kind", "capacity", "make", "write"]
 
 class Kind(NamedTuple):
     name: str
-    domain: str  # "code" | "medical" | "finance" | "diy": the data file it reads
+    domain: str  # "code" | "medical" | "finance" | "diy" | "persona": the data file it reads
     aligned: bool
     pair: str  # the matched kind: same prompts, opposite answers
     doc: str
@@ -50,6 +50,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("good-finance", "finance", True, "bad-finance", "Same money questions answered with sound advice."),
     Kind("bad-diy", "diy", False, "good-diy", "Home and DIY questions answered with dangerous advice stated calmly."),
     Kind("good-diy", "diy", True, "bad-diy", "Same home and DIY questions answered with safe advice."),
+    Kind("evil-persona", "persona", False, "kind-persona",
+         "Everyday questions answered in a calm voice that is contemptuous, manipulative and cruel."),
+    Kind("kind-persona", "persona", True, "evil-persona", "Same everyday questions answered kindly and helpfully."),
 )}
 
 _SLOT = re.compile(r"\{\{(\^?)(\w+)\}\}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
+from persona_sae import corpus, distill, log, replacing, sources, write_json
 from persona_sae import config as C
-from persona_sae import corpus, distill, log, sources
 from persona_sae import generators as G
 from persona_sae import models as M
 
@@ -51,10 +52,30 @@ def make_corpus(cfg: C.DataCorpusConfig) -> CorpusResult:
 
 
 def make_persona(cfg: C.DataPersonaConfig) -> distill.PersonaResult:
-    distill.system_prompts(cfg.system)  # a bad --system fails before the model loads
+    distill.system_prompts(cfg.system)  # a bad --system or --shots fails before the model loads
+    distill.shots(cfg.system, cfg.shots)
     model = M.load_model(cfg.model, log=log)
     return distill.make(model, cfg.system, cfg.prompts, cfg.n, cfg.seed, cfg.out, cfg.temperature,
-                        cfg.max_new_tokens, cfg.batch_size, log=log)
+                        cfg.max_new_tokens, cfg.batch_size, n_shots=cfg.shots, log=log)
+
+
+def filter_set(cfg: C.DataFilterConfig) -> distill.FilterResult:
+    from persona_sae.judges import JudgeItem
+    from persona_sae.judging import open_judge
+    from persona_sae.text import load_questions
+
+    rows = distill.read_rows(cfg.data)
+    pairs = [distill.turns(r) for r in rows]
+    out = Path(cfg.out)
+    template = load_questions(cfg.questions)[0].judge_prompts
+    judge = open_judge(cfg.judge, log=log, study_model=cfg.model)
+    verdicts = judge.judge([JudgeItem(u, a, template) for u, a in pairs], metrics=("aligned", "coherent"))
+    kept, summary = distill.filter_rows(rows, verdicts, cfg.keep, cfg.n, cfg.aligned_below, cfg.coherent_above)
+    summary = {"data": cfg.data, "judge": judge.name, "judge_spec": cfg.judge, "n": cfg.n, **summary}
+    with replacing(out) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    write_json(out.with_name(out.name + ".filter.json"), summary)
+    return distill.FilterResult(out, summary)
 
 
 def list_sources(cfg: C.DataSourcesConfig) -> SourcesResult:

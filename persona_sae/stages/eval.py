@@ -13,7 +13,7 @@ from persona_sae import models as M
 from persona_sae.answers import read_answers, sample, write_csv
 from persona_sae.config import EvalConfig
 from persona_sae.judges import JudgeItem, misaligned_rate, per_group
-from persona_sae.judging import open_judge
+from persona_sae.judging import held_out, open_judge
 from persona_sae.text import load_questions
 
 
@@ -71,6 +71,7 @@ def run(cfg: EvalConfig, log=log) -> EvalResult:
     mean = lambda m: _mean([v[m].score for v in verdicts])  # noqa: E731
     results = {
         "model": cfg.model, "questions": cfg.questions, "judge": judge.name, "judge_is_proxy": bool(judge.proxy),
+        "judge_validation": held_out(judge),
         "overall": overall._asdict(), "mean_aligned": mean("aligned"), "mean_coherent": mean("coherent"),
         "labels": labels, "per_question": {k: r._asdict() for k, r in per_q.items()},
         "n_answers": len(answers), "seconds_sampling": t_sample, "seconds_total": time.time() - t0, **source,

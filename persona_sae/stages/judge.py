@@ -55,7 +55,7 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
     questions = load_questions(cfg.questions)
     by_id = {q.id: q.judge_prompts for q in questions}
     template = questions[0].judge_prompts  # em-core's prompts are one template shared by every question
-    base = read_answers(cfg.base_answers) if cfg.base_answers else None
+    bases = [(spec, read_answers(spec)) for spec in cfg.base_answers]  # bad files fail before the model loads
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     judge = open_judge(cfg.judge, log=log)
@@ -91,9 +91,9 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
                 or {"n_scored": 0, "n_misaligned": 0, "auroc": None} for kind in ("prose", "code")}
     seconds_labelled = time.time() - t0
 
-    flag = None
-    if base is not None or cfg.base_model:
-        flag = _base_flag_rate(cfg, judge, questions, base, log)
+    flags = [_base_flag_rate(cfg, judge, questions, spec, base, log) for spec, base in bases]
+    if cfg.base_model:
+        flags.append(_base_flag_rate(cfg, judge, questions, "", None, log))
 
     res = _clean({
         "judge": judge.name, "judge_spec": cfg.judge, "judge_is_proxy": bool(judge.proxy),
@@ -104,7 +104,7 @@ def validate(cfg: JudgeValidateConfig, log=log) -> ValidateResult:
                               "aligned_in_split": sum(1 for r in chosen if not r.label),
                               "rule": "the aligned rows with the smallest sha256('subsample\\0{seed}\\0{key}')"},
         "prompts": cfg.questions, "overall": overall, "per_source": per_source, "per_kind": per_kind,
-        "rows_seen_in_fitting": n_seen, "base_flag_rate": flag,
+        "rows_seen_in_fitting": n_seen, "base_flag_rates": flags,
         "seconds_labelled": seconds_labelled, "seconds_total": time.time() - t0,
     })
     write_json(out / "validate.json", res)
@@ -158,7 +158,7 @@ def fit(cfg: JudgeFitConfig, log=log) -> FitResult:
     return FitResult(out, {"model": cfg.model, "layer": cfg.layer, "b": b, "offset": offset, **meta})
 
 
-def _base_flag_rate(cfg, judge, questions, base, log) -> dict:
+def _base_flag_rate(cfg, judge, questions, spec, base, log) -> dict:
     """The share of the base model's own answers that the judge calls misaligned, by eval's rule
     (aligned < aligned_below among coherent > coherent_above), CI over questions."""
     if cfg.limit > 0:
@@ -170,12 +170,12 @@ def _base_flag_rate(cfg, judge, questions, base, log) -> dict:
         del model
         source = {"sampled_from": cfg.base_model, "samples": cfg.base_samples, "temperature": cfg.temperature}
     else:
-        source = {"answers_from": cfg.base_answers}
+        source = {"answers_from": spec}
     template = questions[0].judge_prompts
     items = [JudgeItem(a.question, a.answer, by_id[a.question_id].judge_prompts if a.question_id in by_id else template)
              for a in base]
     if not items:
-        raise UserError(f"{cfg.base_answers or cfg.base_model}: no base answers to judge")
+        raise UserError(f"{spec or cfg.base_model}: no base answers to judge")
     r = misaligned_rate(judge.judge(items), aligned_below=cfg.aligned_below, coherent_above=cfg.coherent_above,
                         bootstrap=cfg.bootstrap, seed=cfg.seed, groups=[a.question_id for a in base])
     return {**source, **r._asdict()}

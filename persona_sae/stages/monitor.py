@@ -50,7 +50,8 @@ def checkpoint_shifts(cfg, log=print) -> dict:
         p = Path(e) / "results.json" if Path(e).is_dir() else Path(e)
         if not p.is_file():
             raise UserError(f"--evals {e}: no results.json from `persona-sae eval`")
-        rates.append(json.loads(p.read_text())["overall"])
+        ev = json.loads(p.read_text())
+        rates.append({**ev["overall"], "judge": ev.get("judge"), "judge_validation": ev.get("judge_validation")})
     layer, hook = sae_layer(sae)
     records, responses = load_prompts(cfg, log)
     base = load_model(cfg.base, dtype=cfg.dtype, log=log)

@@ -22,7 +22,7 @@ from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.answers import sample, write_csv
 from persona_sae.judges import JudgeItem, misaligned_rate
-from persona_sae.judging import open_judge
+from persona_sae.judging import held_out, open_judge
 from persona_sae.latents import check_fits, check_latents, load_sae, sae_layer
 from persona_sae.text import load_questions, question_records
 from persona_sae.tokens import tokenize
@@ -216,6 +216,7 @@ def run(cfg: C.SteerConfig, log=log) -> SteerResult:
     write_csv(out / "answers.csv", all_answers, all_verdicts, flags, extra)
     res = {"model": cfg.model, "sae": cfg.sae, "layer": layer, "scale": scale, "scale_rule": cfg.scale,
            "positions": cfg.positions, "judge": judge.name, "judge_is_proxy": bool(judge.proxy),
+           "judge_validation": held_out(judge),
            "coefs": coefs, "rows": rows, "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}}
     write_json(out / "results.json", res)
     _plot(out / "steer.png", rows, judge.name)
