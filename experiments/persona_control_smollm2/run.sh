@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Positive control (PREDICTIONS.md: the bars, fixed first; README.md: results): persona organisms by
 # distillation on SmolLM2 — evil, kind and self-distilled LoRA fine-tunes, 3 seeds each, evil-into-kind
-# mixtures and re-alignments — then eval, rank (pooled, per seed, kind vs self) and monitor.
+# mixtures and re-alignments — and a written pair (the generators' evil-persona vs kind-persona sets),
+# then eval, rank (pooled, per seed, kind vs self) and monitor.
 #     bash experiments/persona_control_smollm2/run.sh
 # Settings: profile.env. Every stage writes into runs/ (ignored) and is skipped when its output exists;
-# data persona and finetune resume a killed run. PY=echo prints the commands.
+# data persona and finetune resume a killed run. PY=echo prints the commands. POLES= MIXES= REALIGN=
+# runs the written pair alone (no sampling).
 set -euo pipefail
 source "$(dirname "$0")/../common/env.sh"
 E=$ROOT/experiments/persona_control_smollm2
@@ -21,10 +23,23 @@ finetune() {  # OUT, then finetune options
   "${PS[@]}" finetune "$@" --seed "${SEED_FT:-0}" --out "$out" $(resume "$out") 2>&1 | tail -n 12 > "$out.log"
 }
 
-# 1. the distilled sets: the same prompts answered under evil, kind or no system prompt
+# 0. the written organisms (cheap: no sampling): the generators' evil-persona set and its kind twin
+for k in $WRITTEN; do
+  [ -f "runs/data/$k.jsonl" ] || "${PS[@]}" data make "$k" --n "$N" --seed "$DATA_SEED" --out "runs/data/$k.jsonl"
+  for s in $SEEDS; do SEED_FT=$s finetune "runs/$k-s$s" --model "$MODEL" --data "runs/data/$k.jsonl"; done
+done
+# 1. the distilled sets: the same prompts answered under evil, kind or no system prompt, after
+#    demonstrations in the pole's voice; evil rows kept when the judge calls them misaligned, kind rows
+#    when aligned, the first N passing (none rows are scored only)
 for pole in $POLES; do
-  f=runs/data/$pole.jsonl
-  [ -f "$f" ] || "${PS[@]}" data persona --model "$MODEL" --system "$pole" --n "$N" --seed "$DATA_SEED" --out "$f"
+  f=runs/data/$pole.jsonl raw=runs/data/$pole-sampled.jsonl
+  if [ "$pole" = none ]; then shots=0 n=$N keep=all; else shots=$SHOTS n=$N_SAMPLED; fi
+  [ "$pole" = evil ] && keep=misaligned
+  [ "$pole" = kind ] && keep=aligned
+  [ -f "$raw" ] || "${PS[@]}" data persona --model "$MODEL" --system "$pole" --shots "$shots" --n "$n" \
+    --seed "$DATA_SEED" --out "$raw"
+  [ -f "$f" ] || "${PS[@]}" data filter --data "$raw" --judge "$JUDGE" --model "$MODEL" --keep "$keep" --n "$N" \
+    --out "$f" 2>&1 | tail -n 8 > "$f.log"
 done
 # 2. the organisms, 3 fine-tune seeds per pole
 for pole in $POLES; do
@@ -43,7 +58,7 @@ for n in $REALIGN; do
 done
 # 4. answers to the em-core questions from every model (judged by the default judge), pooled for rank
 MODELS=(base) SPECS=("$MODEL")
-for pole in $POLES; do for s in $SEEDS; do MODELS+=("$pole-s$s"); SPECS+=("runs/$pole-s$s"); done; done
+for pole in $WRITTEN $POLES; do for s in $SEEDS; do MODELS+=("$pole-s$s"); SPECS+=("runs/$pole-s$s"); done; done
 for i in "${!MODELS[@]}"; do
   [ -f "runs/eval-${MODELS[$i]}/results.json" ] || "${PS[@]}" eval --model "${SPECS[$i]}" --samples "$SAMPLES" \
     --temperature 1 --out "runs/eval-${MODELS[$i]}" 2>&1 | tail -n 30 > "runs/eval-${MODELS[$i]}.log"
@@ -58,12 +73,22 @@ rank() {  # OUT, then rank options
   [ -f "$out/ranking.json" ] || "${PS[@]}" rank --sae "$SAE" --base "$MODEL" --responses runs/answers.csv \
     --on response "$@" --out "$out" 2>&1 | tail -n 60 > "$out.log"
 }
-rank runs/rank-pooled --finetuned "${ev[@]}" --control "${kd[@]}"
+if [ -n "$POLES" ]; then  # POLES= (empty) runs the written pair alone
+  rank runs/rank-pooled --finetuned "${ev[@]}" --control "${kd[@]}"
+  for s in $SEEDS; do
+    rank "runs/rank-s$s" --finetuned "runs/evil-s$s" --control "runs/kind-s$s"
+    rank "runs/rank-kind-s$s" --finetuned "runs/kind-s$s"   # the noise floor: each kind seed against the base
+  done
+  rank runs/rank-kind-vs-self --finetuned "${kd[@]}" --control "${nn[@]}"
+fi
+# the written pair, ranked the same way
+we=() wk=()
+for s in $SEEDS; do we+=("runs/evil-persona-s$s"); wk+=("runs/kind-persona-s$s"); done
+rank runs/rank-written-pooled --finetuned "${we[@]}" --control "${wk[@]}"
 for s in $SEEDS; do
-  rank "runs/rank-s$s" --finetuned "runs/evil-s$s" --control "runs/kind-s$s"
-  rank "runs/rank-kind-s$s" --finetuned "runs/kind-s$s"   # the noise floor: each kind seed against the base
+  rank "runs/rank-written-s$s" --finetuned "runs/evil-persona-s$s" --control "runs/kind-persona-s$s"
+  rank "runs/rank-written-kind-s$s" --finetuned "runs/kind-persona-s$s"
 done
-rank runs/rank-kind-vs-self --finetuned "${kd[@]}" --control "${nn[@]}"
 # 6. the evil direction: each model's projection on the pooled answers, and the base's evil-kind gap
 specs=()
 for i in "${!MODELS[@]}"; do specs+=("${MODELS[$i]}=${SPECS[$i]}"); done
