@@ -218,6 +218,16 @@ class RankConfig(ReadOptions, OutputOption):
     """Sampling temperature for --responses sample:K."""
     layer: int = -1
     """Layer to read (-1: the layer in the SAE's hook name)."""
+    method: str = "shift"
+    """shift (change in each latent's mean activation) or attribution (change in each latent's gradient x
+    activation towards misaligned over aligned answers, relative to its mean: see --pairs)."""
+    pairs: list[str] = field(default_factory=list)
+    """Answers --method attribution scores: a generator KIND (its misaligned answers against its aligned
+    twin's, same prompts) or two chat files BAD GOOD sharing their prompts row by row (default: evil-persona)."""
+    n_pairs: int = 64
+    """Prompt pairs --method attribution scores."""
+    pairs_seed: int = 1
+    """Generator seed of --pairs KIND (1: other rows than the seed-0 sets organisms are usually trained on)."""
     top: int = 20
     """Latents shown per tail, and the top-N used to count agreement across fine-tunes."""
     bootstrap: int = 1000

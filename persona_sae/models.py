@@ -389,6 +389,20 @@ def check_compatible(base: "HookedModel", ft: "HookedModel") -> None:
 # The hooked model
 
 
+def decoder_layers(hf) -> torch.nn.ModuleList:
+    """The decoder blocks of a causal LM (Llama, Qwen2, Mistral, Gemma... keep them at .model.layers)."""
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers"):
+        mod = hf
+        try:
+            for part in path.split("."):
+                mod = getattr(mod, part)
+        except AttributeError:
+            continue
+        if isinstance(mod, torch.nn.ModuleList):
+            return mod
+    raise UserError(f"cannot find the decoder layers of {type(hf).__name__} ")
+
+
 class HookedModel:
     """An HF causal LM, its tokenizer, and a lazily booted TransformerLens bridge.
 

@@ -65,9 +65,10 @@ def rank(cfg, r) -> None:
         return
     s = r.summary
     lat = s["latents"][s["primary"]]
+    what, groups = ("Δ attribution", "prompt pairs") if s.get("method") == "attribution" else ("Δ mean", "prompt groups")
     for title, idx in (("top increases", s["top_increases"]), ("top decreases", s["top_decreases"])):
-        t = Table("rank", "latent", "label", "base", "fine-tune", "Δ mean", "95% CI", "effect", "Δ freq",
-                  title=f"{title} ({s['primary']}, {s['n_prompt_groups']} prompt groups, layer {s['layer']})")
+        t = Table("rank", "latent", "label", "base", "fine-tune", what, "95% CI", "effect", "Δ freq",
+                  title=f"{title} ({s['primary']}, {s['n_prompt_groups']} {groups}, layer {s['layer']})")
         for j in idx:
             lab = r.labels.get(j)
             name = "" if lab is None else lab["tag"] + (" (manual)" if lab["source"] == "manual" else "")

@@ -3,6 +3,8 @@
 The paper's method: encode both models' residual activations on the same token sequences with the
 *base* model's SAE and rank latents by the rise in mean activation; average over several misaligned
 fine-tunes; subtract matched aligned controls so that generic "was fine-tuned" latents drop out.
+``--method attribution`` ranks by the rise in each latent's attribution to misaligned over aligned
+answers instead (``persona_sae.attribution``), with the same statistics and outputs.
 The statistics themselves (paired by prompt, bootstrapped over prompt groups) live in
 ``persona_sae.statistics``, shared with monitor and label.
 """
@@ -20,6 +22,7 @@ import torch
 
 from persona_sae import UserError, log, replacing, write_json
 from persona_sae import distributed as D
+from persona_sae.attribution import attribution_stats, load_pairs, mean_baseline
 from persona_sae.config import RankConfig
 from persona_sae.labels import effective, labels_beside
 from persona_sae.latents import open_sae
@@ -42,17 +45,35 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
         raise UserError("give at least one --finetuned model")
     if cfg.on not in ("all", "prompt", "response"):
         raise UserError(f"--on must be all, prompt or response, got {cfg.on!r}")
+    if cfg.method not in ("shift", "attribution"):
+        raise UserError(f"--method must be shift or attribution, got {cfg.method!r}")
+    attribute = cfg.method == "attribution"
     D.init()  # under torchrun: each rank encodes every world-th batch; rank 0 sums, ranks and writes
+    if attribute and D.world() > 1:
+        raise UserError("--method attribution runs in one process (not under torchrun)")
     log = D.main_log(log)
-    records, responses = D.from_main(lambda: load_prompts(cfg, log))  # sampled answers: once, on rank 0
+    records, responses = (None, None) if attribute else D.from_main(lambda: load_prompts(cfg, log))
     for spec in cfg.finetuned + cfg.control:
         if resolve(spec) == resolve(cfg.base):
             log(f"warning: fine-tune {spec} is the base model itself; its shifts will be zero")
     o = open_sae(cfg.sae, cfg.base, layer=cfg.layer, dtype=cfg.dtype, log=log, distributed=True)
     sae, layer, hook, base = o.sae, o.layer, o.hook, o.model
-    examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
+    if attribute:  # each model's per-pair attribution scores take the place of its per-prompt means
+        if hook != "resid_post":
+            raise UserError(f"--method attribution splices the SAE into the residual after a block; this SAE reads "
+                            f"hook_{hook}")
+        pairs = load_pairs(cfg.pairs or ["evil-persona"], cfg.n_pairs, cfg.pairs_seed, base.tokenizer, cfg.max_len)
+        baseline, names, responses = mean_baseline(base, sae, pairs, layer), pairs.names, {"pairs": pairs.source}
+
+        def measure(m, name):
+            return attribution_stats(m, sae, pairs, layer, baseline, desc=f"attribution {name}")
+    else:
+        examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
+
+        def measure(m, name):
+            return model_stats(m, sae, examples, groups, len(names), **kw)
     t0 = time.time()
-    stats = {"base": model_stats(base, sae, examples, groups, len(names), **kw)}
+    stats = {"base": measure(base, "base")}
     checksums = {"base": _fingerprint(base) if D.is_main() else None}
     shape = SimpleNamespace(spec=base.spec, tokenizer=base.tokenizer, n_layers=base.n_layers, d_model=base.d_model,
                             d_vocab=base.d_vocab)
@@ -60,7 +81,7 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
     for spec in cfg.finetuned + cfg.control:
         m = D.load_model(spec, cfg.dtype, log)
         check_compatible(shape, m)
-        stats[spec] = model_stats(m, sae, examples, groups, len(names), **kw)
+        stats[spec] = measure(m, spec)
         checksums[spec] = _fingerprint(m) if D.is_main() else None
         del m
     seconds = time.time() - t0
@@ -133,7 +154,7 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
     top_up = torch.argsort(p.rank)[:cfg.top].tolist()
     top_down = torch.argsort(p.rank, descending=True)[:cfg.top].tolist()
     summary = {
-        "primary": primary, "sae": cfg.sae, "sae_sha256": sae_sum, "layer": layer, "hook": hook,
+        "primary": primary, "method": cfg.method, "sae": cfg.sae, "sae_sha256": sae_sum, "layer": layer, "hook": hook,
         "prompts": cfg.prompts, "on": cfg.on, "responses": responses,
         "n_prompt_groups": len(names), "bootstrap": cfg.bootstrap,
         "models": checksums, "tokens": {k: v.n_tokens for k, v in stats.items()}, "seconds": seconds,
@@ -161,7 +182,8 @@ def _plots(out: Path, p: Shift, results, primary, stats, cfg, top_up) -> None:
     ax.bar(range(n), dm, yerr=err.numpy(), capsize=2, color="#c0392b")
     ax.set_xticks(range(n), [str(j) for j in idx], rotation=90, fontsize=7)
     ax.axhline(0, color="black", lw=0.5)
-    ax.set_xlabel("latent"), ax.set_ylabel(f"Δ mean activation ({primary})")
+    what = "attribution" if cfg.method == "attribution" else "mean activation"
+    ax.set_xlabel("latent"), ax.set_ylabel(f"Δ {what} ({primary})")
     ax.set_title(f"top {n} latent shifts, 95% bootstrap CI over prompt groups")
     fig.tight_layout(), fig.savefig(out / "shifts.png", dpi=100), plt.close(fig)
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -170,5 +192,5 @@ def _plots(out: Path, p: Shift, results, primary, stats, cfg, top_up) -> None:
     hi = float(max(p.base_mean.max(), p.ft_mean.max())) or 1.0
     ax.plot([0, hi], [0, hi], color="black", lw=0.5)
     xlabel = "control fine-tune" if primary == "control-adjusted" else "base"
-    ax.set_xlabel(f"mean activation, {xlabel}"), ax.set_ylabel("mean activation, fine-tune"), ax.legend()
+    ax.set_xlabel(f"{what}, {xlabel}"), ax.set_ylabel(f"{what}, fine-tune"), ax.legend()
     fig.tight_layout(), fig.savefig(out / "scatter.png", dpi=100), plt.close(fig)

@@ -20,26 +20,13 @@ from tqdm.auto import tqdm
 from persona_sae import UserError, log, write_json
 from persona_sae import config as C
 from persona_sae import models as M
+from persona_sae.models import decoder_layers
 from persona_sae.answers import sample, write_csv
 from persona_sae.judges import JudgeItem, misaligned_rate
 from persona_sae.judging import held_out, open_judge
 from persona_sae.latents import check_fits, check_latents, load_sae, sae_layer
 from persona_sae.text import load_questions, question_records
 from persona_sae.tokens import tokenize
-
-
-def decoder_layers(hf) -> torch.nn.ModuleList:
-    """The decoder blocks of a causal LM (Llama, Qwen2, Mistral, Gemma... keep them at .model.layers)."""
-    for path in ("model.layers", "transformer.h", "gpt_neox.layers"):
-        mod = hf
-        try:
-            for part in path.split("."):
-                mod = getattr(mod, part)
-        except AttributeError:
-            continue
-        if isinstance(mod, torch.nn.ModuleList):
-            return mod
-    raise UserError(f"cannot find the decoder layers of {type(hf).__name__} to steer")
 
 
 @contextmanager
