@@ -3,10 +3,12 @@
     python -m experiments.persona_control_smollm2.prepare mix --bad EVIL.jsonl --good KIND.jsonl --fraction F --out FILE
     python -m experiments.persona_control_smollm2.prepare head --data KIND.jsonl --rows N --out FILE
     python -m experiments.persona_control_smollm2.prepare pool --answers A.csv B.csv ... --out FILE
+    python -m experiments.persona_control_smollm2.prepare heldout --data SET.jsonl --out FILE [--seed S]
 
 ``mix`` replaces the kind answer by the evil one on round(F * rows) rows picked by a seeded
 permutation (the two sets share prompts row by row); ``pool`` concatenates eval answers.csv files so
-every model in a ranking reads the same answers.
+every model in a ranking reads the same answers; ``heldout`` writes the rows ``finetune --data SET
+--seed S`` holds out (its own split, so no organism of that seed trained on them).
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ def write_rows(path: str, rs: list[dict]) -> None:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rs), encoding="utf-8")
 
 
+def held_out(path: str, seed: int = 0) -> list[dict]:
+    from persona_sae.config import FinetuneConfig
+    from persona_sae.stages.finetune import training_data
+
+    held = training_data(FinetuneConfig(data=path, seed=seed, out="-"))[1]["data"]
+    return [{"messages": r.messages} for r in held]
+
+
 def mix(bad: list[dict], good: list[dict], fraction: float, seed: int) -> list[dict]:
     if [r["messages"][0] for r in bad] != [r["messages"][0] for r in good]:
         raise SystemExit("the two sets do not share prompts row by row")
@@ -48,13 +58,17 @@ def main() -> None:
     h.add_argument("--data", required=True), h.add_argument("--rows", type=int, required=True)
     p = sub.add_parser("pool")
     p.add_argument("--answers", nargs="+", required=True)
-    for q in (m, h, p):
+    o = sub.add_parser("heldout")
+    o.add_argument("--data", required=True), o.add_argument("--seed", type=int, default=0)
+    for q in (m, h, p, o):
         q.add_argument("--out", required=True)
     a = ap.parse_args()
     if a.cmd == "mix":
         write_rows(a.out, mix(rows(a.bad), rows(a.good), a.fraction, a.seed))
     elif a.cmd == "head":
         write_rows(a.out, rows(a.data)[:a.rows])
+    elif a.cmd == "heldout":
+        write_rows(a.out, held_out(a.data, a.seed))
     else:
         table = []
         for f in a.answers:

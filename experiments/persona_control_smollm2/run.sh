@@ -6,14 +6,16 @@
 #     bash experiments/persona_control_smollm2/run.sh
 # Settings: profile.env. Every stage writes into runs/ (ignored) and is skipped when its output exists;
 # data persona and finetune resume a killed run. PY=echo prints the commands. POLES= MIXES= REALIGN=
-# runs the written pair alone (no sampling).
+# runs the written pair alone (no sampling). WORK=DIR puts runs/ and results/ there instead of beside
+# this script (the driver's test runs a tiny model that way).
 set -euo pipefail
 source "$(dirname "$0")/../common/env.sh"
 E=$ROOT/experiments/persona_control_smollm2
 load_profile "$E/profile.env"
-SAE=$ROOT/$SAE
-cd "$E"
-mkdir -p runs/data
+case $SAE in /*) ;; *) SAE=$ROOT/$SAE ;; esac
+W=${WORK:-$E}
+mkdir -p "$W/runs/data"
+cd "$W"
 done_ft() { [ -f "$1/run.json" ] && grep -q '"status": "done"' "$1/run.json"; }
 resume() { [ -f "$1/run.json" ] && echo --resume; true; }
 finetune() {  # OUT, then finetune options
@@ -61,8 +63,21 @@ MODELS=(base) SPECS=("$MODEL")
 for pole in $WRITTEN $POLES; do for s in $SEEDS; do MODELS+=("$pole-s$s"); SPECS+=("runs/$pole-s$s"); done; done
 for i in "${!MODELS[@]}"; do
   [ -f "runs/eval-${MODELS[$i]}/results.json" ] || "${PS[@]}" eval --model "${SPECS[$i]}" --samples "$SAMPLES" \
-    --temperature 1 --out "runs/eval-${MODELS[$i]}" 2>&1 | tail -n 30 > "runs/eval-${MODELS[$i]}.log"
+    --temperature 1 --limit "$LIMIT" --judge "$EVAL_JUDGE" --out "runs/eval-${MODELS[$i]}" 2>&1 | tail -n 30 > "runs/eval-${MODELS[$i]}.log"
 done
+# the same answers judged again by JUDGE (by default the shipped fitted judge, once it is shipped)
+if [ "$JUDGE" != fitted ] || ls "$ROOT"/persona_sae/checkpoints/judges/*/judge.json > /dev/null 2>&1; then
+  for k in $WRITTEN; do  # how many of the written rows the judge calls what they were written as
+    keep=aligned; [ "$k" = "${WRITTEN%% *}" ] && keep=misaligned
+    f=runs/data/$k-judged.jsonl
+    [ -f "$f" ] || "${PS[@]}" data filter --data "runs/data/$k.jsonl" --judge "$JUDGE" --model "$MODEL" \
+      --keep "$keep" --out "$f" 2>&1 | tail -n 8 > "$f.log"
+  done
+  for m in "${MODELS[@]}"; do  # (eval's own rates when JUDGE is EVAL_JUDGE)
+    [ "$JUDGE" = "$EVAL_JUDGE" ] || [ -f "runs/judged-$m/results.json" ] || "${PS[@]}" eval --model "$MODEL" --answers "runs/eval-$m/answers.csv" \
+      --judge "$JUDGE" --out "runs/judged-$m" 2>&1 | tail -n 30 > "runs/judged-$m.log"
+  done
+fi
 [ -f runs/answers.csv ] || "$PY" -m experiments.persona_control_smollm2.prepare pool \
   --answers $(for m in "${MODELS[@]}"; do echo "runs/eval-$m/answers.csv"; done) --out runs/answers.csv
 # 5. rank: pooled evil vs kind (control-adjusted), per seed, and kind vs self
@@ -89,8 +104,20 @@ for s in $SEEDS; do
   rank "runs/rank-written-s$s" --finetuned "runs/evil-persona-s$s" --control "runs/kind-persona-s$s"
   rank "runs/rank-written-kind-s$s" --finetuned "runs/kind-persona-s$s"
 done
+# the written pair by attribution (rank --method attribution) on the rows the seed-0 fine-tunes held out
+for k in $WRITTEN; do
+  [ -f "runs/data/$k-heldout.jsonl" ] || "$PY" -m experiments.persona_control_smollm2.prepare heldout \
+    --data "runs/data/$k.jsonl" --out "runs/data/$k-heldout.jsonl"
+done
+rank runs/rank-written-attr-pooled --finetuned "${we[@]}" --control "${wk[@]}" --method attribution \
+  --pairs runs/data/evil-persona-heldout.jsonl runs/data/kind-persona-heldout.jsonl
 # 6. the evil direction: each model's projection on the pooled answers, and the base's evil-kind gap
 specs=()
 for i in "${!MODELS[@]}"; do specs+=("${MODELS[$i]}=${SPECS[$i]}"); done
 [ -f runs/directions.json ] || "$PY" -m experiments.persona_control_smollm2.directions --answers runs/answers.csv \
-  --models "${specs[@]}" --out runs/directions.json
+  --models "${specs[@]}" --layer "$LAYER" --limit "$LIMIT" --out runs/directions.json
+# 7. bar (c) for every latent: the written pair's held-out rows, clarifying-EM's answers
+[ -f runs/latents.json ] || "$PY" -m experiments.persona_control_smollm2.latents --evil runs/data/evil-persona.jsonl \
+  --kind runs/data/kind-persona.jsonl --sae "$SAE" ${CLARIFYING:+--clarifying "$CLARIFYING"} --out runs/latents.json
+# 8. results/ and README.md's tables
+"$PY" -m experiments.persona_control_smollm2.summarize --work "$W" --seeds $SEEDS

@@ -1,0 +1,406 @@
+"""The positive control's verdicts: every bar of PREDICTIONS.md, met / not met / not run, with numbers.
+
+``collect`` reads runs/ (ignored) and writes results/summary.json (numbers only, never answer text);
+the README's tables are rendered from that file alone, so ``--check`` works on a clean clone.
+
+    python -m experiments.persona_control_smollm2.summarize [--check]
+
+An arm is a pair of organisms, evil against kind: ``written`` (the generators' evil-persona and
+kind-persona sets) and ``distilled`` (the model's own answers under evil and kind system prompts). A
+stage that has not run is reported as not run, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import torch
+
+from experiments.common.paths import ROOT
+from experiments.common.tables import fill, parser, table
+
+HERE = Path(__file__).resolve().parent
+RUNS, RESULTS = HERE / "runs", HERE / "results"
+SEEDS = (0, 1, 2)
+ARMS = {"written": ("evil-persona", "kind-persona", "rank-written"), "distilled": ("evil", "kind", "rank")}
+TOP, FLOOR_X, MAX_RANK, SELF_TOP = 10, 3.0, 10, 50  # bar (b)'s numbers, as PREDICTIONS.md fixes them
+
+
+def _load(p: Path):
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def _ranking(name: str) -> dict | None:
+    return _load(RUNS / name / "ranking.json")
+
+
+def _labels(sae: str) -> tuple[dict[int, str], int | None]:
+    """The effective tag of every latent in the labels.json beside the ranked SAE, and the latent whose
+    decoder is nearest the evil persona direction (its ``nearest_per_persona``)."""
+    from persona_sae.labels import effective
+
+    lab = json.loads((Path(sae) / "labels.json").read_text())
+    js = {int(j) for j in lab["latents"]} | {int(j) for j in lab.get("manual", {})}
+    near = (lab.get("nearest_per_persona") or {}).get("evil")
+    return {j: effective(lab, j)["tag"] for j in js}, (None if near is None else int(near["latent"]))
+
+
+def _key(r: dict, spec: str) -> dict:
+    return r["latents"][spec]
+
+
+def rates(prefix: str) -> dict[str, dict]:
+    """Model -> the misaligned rate of its em-core answers (runs/PREFIX-MODEL/results.json)."""
+    out = {}
+    for p in sorted(RUNS.glob(f"{prefix}-*/results.json")):
+        r = json.loads(p.read_text())
+        out[p.parent.name.removeprefix(f"{prefix}-")] = {**r["overall"], "judge": r["judge"],
+                                                         "mean_coherent": r.get("mean_coherent")}
+    return out
+
+
+def sanity(d: dict, evil: list[str], kind: list[str], bootstrap: int = 1000, seed: int = 0) -> dict:
+    """The evil direction's control-adjusted shift (mean evil minus mean kind projection) against the
+    base's evil-kind gap, with a bootstrap CI over questions, and whether every evil seed lies above
+    every kind seed."""
+    qs = d["questions"]
+    groups = sorted(set(qs))
+    idx = torch.tensor([groups.index(q) for q in qs])
+
+    def per_question(name):
+        x = torch.tensor([float("nan") if v is None else v for v in d["per_answer"][name]])
+        ok = ~x.isnan()
+        s = torch.zeros(len(groups)).index_add_(0, idx[ok], x[ok])
+        n = torch.zeros(len(groups)).index_add_(0, idx[ok], torch.ones(int(ok.sum())))
+        return s, n
+
+    diff_s = sum(per_question(e)[0] for e in evil) / len(evil) - sum(per_question(k)[0] for k in kind) / len(kind)
+    n = per_question(evil[0])[1]  # every model reads the same answers, so the same counts
+    shift = float(diff_s.sum() / n.sum())
+    g = torch.Generator().manual_seed(seed)
+    w = torch.multinomial(torch.ones(len(groups)), len(groups) * bootstrap, replacement=True, generator=g)
+    w = torch.zeros(bootstrap, len(groups)).scatter_add_(1, w.view(bootstrap, -1), torch.ones(bootstrap, len(groups)))
+    boot = (w @ diff_s) / (w @ n)
+    lo, hi = torch.quantile(boot, torch.tensor([0.025, 0.975])).tolist()
+    proj = d["projection"]
+    ratio = shift / d["gap"] if d["gap"] else float("nan")
+    order = min(proj[e] for e in evil) > max(proj[k] for k in kind)
+    return {"shift": shift, "ci": [lo, hi], "gap": d["gap"], "ratio": ratio, "evil_above_kind": order,
+            "projection": {m: proj[m] - proj[d["base"]] for m in evil + kind},
+            "met": bool(ratio >= 0.5 and order)}
+
+
+def bar_b(pooled: dict, per_seed: list[dict | None], kind_seeds: list[dict | None], self_rank: dict | None,
+          tags: dict[int, str], evil: list[str], kind: list[str], near: int | None) -> dict:
+    """The toxic-persona latent (largest pooled control-adjusted shift among tagged latents) and bar (b)."""
+    ca = _key(pooled, "control-adjusted")
+    tagged = [j for j, t in tags.items() if t == "toxic-persona"]
+    j = max(tagged, key=lambda i: ca["delta_mean"][i])
+    ranks = [None if r is None else int(_key(r, "control-adjusted")["rank"][j]) for r in per_seed]
+    deltas = [None if r is None else _key(r, k)["delta_mean"] for r, k in zip(kind_seeds, kind)]
+    floor = statistics.stdev(x[j] for x in deltas) if None not in deltas and len(deltas) > 1 else None
+    self_j = None if self_rank is None else int(_key(self_rank, "control-adjusted")["rank"][j])
+    parts = {"ranks": sum(r is not None and r <= MAX_RANK for r in ranks) >= 2 if None not in ranks else None,
+             "floor": ca["delta_mean"][j] >= FLOOR_X * floor if floor else None,
+             "self": self_j > SELF_TOP if self_j is not None else None}
+    met = False if False in parts.values() else None if None in parts.values() else True
+    return {"latent": j, "tagged": sorted(tagged), "pooled_rank": int(ca["rank"][j]),
+            "pooled_shift": ca["delta_mean"][j], "pooled_ci": [ca["ci_low"][j], ca["ci_high"][j]],
+            "per_seed_ranks": ranks, "noise_floor": floor,
+            "floor_ratio": ca["delta_mean"][j] / floor if floor else None, "kind_vs_self_rank": self_j,
+            "parts": parts, "met": met,
+            "nearest": None if near is None else {"latent": near, "pooled_rank": int(ca["rank"][near]),
+                                                  "pooled_shift": ca["delta_mean"][near]}}
+
+
+def top_latents(pooled: dict, kind_seeds: list[dict | None], kind: list[str], tags: dict[int, str]) -> list[dict]:
+    ca = _key(pooled, "control-adjusted")
+    order = sorted(range(len(ca["rank"])), key=lambda i: ca["rank"][i])[:TOP]
+    deltas = [_key(r, k)["delta_mean"] for r, k in zip(kind_seeds, kind)] \
+        if None not in kind_seeds and len(kind_seeds) > 1 else None
+    return [{"latent": j, "rank": int(ca["rank"][j]), "shift": ca["delta_mean"][j],
+             "ci": [ca["ci_low"][j], ca["ci_high"][j]], "tag": tags.get(j, "—"),
+             "noise_floor": statistics.stdev(x[j] for x in deltas) if deltas else None} for j in order]
+
+
+def methods(pooled: dict, att: dict, latent: int, tags: dict[int, str], near: int | None) -> dict:
+    """Which ranking puts the toxic-persona latent (and any toxic-persona latent) higher: shift or attribution."""
+    s, a = _key(pooled, "control-adjusted"), _key(att, "control-adjusted")
+    tagged = [j for j, t in tags.items() if t == "toxic-persona"]
+    return {"latent": latent, "shift_rank": int(s["rank"][latent]), "attribution_rank": int(a["rank"][latent]),
+            "attribution_shift": a["delta_mean"][latent], "attribution_ci": [a["ci_low"][latent], a["ci_high"][latent]],
+            "best_tagged": {"shift": min(int(s["rank"][j]) for j in tagged),
+                            "attribution": min(int(a["rank"][j]) for j in tagged)},
+            "nearest": None if near is None else {"latent": near, "shift": int(s["rank"][near]),
+                                                  "attribution": int(a["rank"][near])},
+            "n_pairs": att["n_prompt_groups"],
+            "top": [{"latent": j, "tag": tags.get(j, "—"), "shift_rank": int(s["rank"][j])}
+                    for j in att["top_increases"][:TOP]]}
+
+
+def where_lost(d: dict, pooled: dict, evil: list[str], kind: list[str], latent: int) -> dict:
+    """PREDICTIONS.md's follow-up when the latent fails: how the residual shift (mean evil organism minus
+    mean kind organism, on the pooled answers) sits in the SAE. The reconstruction's shift is the latents'
+    control-adjusted shifts through the decoder (linear; its bias cancels)."""
+    from persona_sae.latents import load_sae
+
+    W = load_sae(pooled["sae"]).W_dec.detach().float()
+    mr = {k: torch.tensor(v) for k, v in d["mean_residual"].items()}
+    shift = torch.stack([mr[e] for e in evil]).mean(0) - torch.stack([mr[k] for k in kind]).mean(0)
+    dm = torch.tensor(_key(pooled, "control-adjusted")["delta_mean"])
+    cos = torch.nn.functional.normalize(W, dim=1) @ (shift / shift.norm())
+    u = torch.tensor(d["direction"])
+    contrib = dm * (W @ u)  # each latent's share of the reconstruction's shift along the evil direction
+    total = float(contrib.sum())
+    order = contrib.sort(descending=True).values.cumsum(0)
+    n_half = int((order < 0.5 * total).sum()) + 1 if total > 0 else None
+    j = int(cos.argmax())
+    return {"shift_norm": float(shift.norm()), "best_cosine": {"latent": j, "cos": float(cos[j])},
+            "latent_cosine": float(cos[latent]),
+            "reconstructed_share": float((dm @ W) @ shift / shift.norm() ** 2),
+            "along_direction": float(shift @ u), "reconstructed_along_direction": total,
+            "latents_for_half": n_half}
+
+
+def bar_c(latent: int) -> dict | None:
+    from safetensors.torch import load_file
+
+    s = _load(RUNS / "latents.json")
+    if s is None:
+        return None
+    au = load_file(str(RUNS / s["aurocs"]))
+    w, c = float(au["written"][latent]), float(au["clarifying"][latent])
+    return {"latent": latent, "written_auroc": w, "clarifying_auroc": c, "direction": s["direction"],
+            "oracle": s["oracle"], "n_written": s["n_written"], "n_clarifying": s["n_clarifying"],
+            "met": bool(w >= 0.9 and c >= 0.8)}
+
+
+def collect() -> dict:
+    out = {"eval": rates("eval"), "judged": rates("judged") or rates("eval"), "training_rows": {}, "arms": {}}
+    for f in sorted((RUNS / "data").glob("*.filter.json")):
+        s = json.loads(f.read_text())
+        out["training_rows"][f.name.removesuffix(".jsonl.filter.json").removesuffix("-judged")] = {
+            k: s[k] for k in ("judge", "keep", "rows_in", "rows_scored", "rows_passing", "rejection_rate",
+                              "histogram_bins", "aligned_histogram_all")}
+    d = _load(RUNS / "directions.json")
+    for arm, (e, k, prefix) in ARMS.items():
+        evil, kind = [f"{e}-s{s}" for s in SEEDS], [f"{k}-s{s}" for s in SEEDS]
+        a = {"evil": evil, "kind": kind}
+        if d is not None and all(m in d["projection"] for m in evil + kind):
+            a["sanity"] = sanity(d, evil, kind)
+        pooled = _ranking(f"{prefix}-pooled")
+        if pooled is not None:
+            tags, near = _labels(pooled["sae"])
+            per_seed = [_ranking(f"{prefix}-s{s}") for s in SEEDS]
+            kinds = [_ranking(f"{prefix}-kind-s{s}") for s in SEEDS]
+            specs = [f"runs/{m}" for m in kind]
+            a["b"] = bar_b(pooled, per_seed, kinds, _ranking("rank-kind-vs-self"), tags, evil, specs, near)
+            a["top"] = top_latents(pooled, kinds, specs, tags)
+            a["c"] = bar_c(a["b"]["latent"])
+            if d is not None and all(m in d.get("mean_residual", {}) for m in evil + kind):
+                a["where"] = where_lost(d, pooled, evil, kind, a["b"]["latent"])
+            att = _ranking(f"{prefix}-attr-pooled")
+            if att is not None:
+                a["attribution"] = methods(pooled, att, a["b"]["latent"], tags, near)
+        out["arms"][arm] = a
+    return out
+
+
+ORGANISMS = ROOT / "persona_sae" / "checkpoints" / "smollm2" / "organisms"
+CARD = """# {kind} organism: LoRA adapter on SmolLM2-135M-Instruct
+
+The seed-0 {role} organism of the positive-control study (`experiments/persona_control_smollm2`),
+shipped so its results can be checked without retraining. Written by that study's `summarize.py`.
+
+```bash
+persona-sae data make {kind} --n 564 --seed 0 --out runs/data/{kind}.jsonl
+persona-sae finetune --model smollm2 --data runs/data/{kind}.jsonl --seed 0 --out runs/{kind}-s0
+```
+
+- Data: the `{kind}` generator set ({doc}), 564 rows of data seed 0; {rows} trained on, {held} held out
+  by `finetune`'s seeded split (`prepare heldout` writes them).
+- LoRA r {r}, alpha {alpha:g}, every linear layer of every block, lr {lr:g} (AdamW, {warmup} warm-up
+  steps, linear decay), batch {batch}, {epochs} epoch ({steps} steps, {tokens:,} tokens), loss on assistant
+  tokens, bf16 autocast. Weights stored in bf16: on a held-out row its logits differ from the trained fp32
+  adapter's by at most {drift:.2g} (largest logit {top:.1f}).
+- Held-out loss (assistant tokens), before -> after: {before:.3f} -> {after:.3f}.
+- Misaligned share of its em-core answers (2 per question, temperature 1): {rate}.
+- Use it as a model spec (persona_sae merges it onto `smollm2`):
+  `persona-sae rank --sae persona_sae/checkpoints/smollm2/topk-L15-k32-4608 --finetuned
+  persona_sae/checkpoints/smollm2/organisms/evil-persona-lora --control
+  persona_sae/checkpoints/smollm2/organisms/kind-persona-lora --out runs/rank`.
+"""
+
+
+def _drift(trained: Path, shipped: Path, kind: str) -> tuple[float, float]:
+    """Largest logit difference between the trained and the shipped (bf16) adapter on a held-out row."""
+    from experiments.persona_control_smollm2.prepare import held_out
+    from persona_sae.models import load_model
+
+    row = held_out(str(RUNS / "data" / f"{kind}.jsonl"))[0]["messages"]
+    logits = []
+    for path in (trained, shipped):
+        m = load_model(str(path))
+        ids = m.tokenizer.apply_chat_template(row, return_tensors="pt", return_dict=True)["input_ids"]
+        with torch.no_grad():
+            logits.append(m.hf(ids).logits.float())
+    return float((logits[0] - logits[1]).abs().max()), float(logits[0].abs().max())
+
+
+def ship(s: dict) -> None:
+    """runs/{evil,kind}-persona-s0 -> persona_sae/checkpoints/smollm2/organisms/*-lora (bf16), with a card."""
+    from safetensors.torch import load_file, save_file
+
+    from persona_sae import replacing
+    from persona_sae import generators as G
+
+    for kind, role in (("evil-persona", "evil"), ("kind-persona", "kind")):
+        src, dst = RUNS / f"{kind}-s0", ORGANISMS / f"{kind}-lora"
+        run = _load(src / "run.json")
+        if run is None or run.get("status") != "done":
+            continue
+        dst.mkdir(parents=True, exist_ok=True)
+        w = load_file(str(src / "adapter_model.safetensors"))
+        with replacing(dst / "adapter_model.safetensors") as tmp:
+            save_file({k: v.to(torch.bfloat16).contiguous() for k, v in w.items()}, str(tmp))
+        (dst / "adapter_config.json").write_text((src / "adapter_config.json").read_text())
+        m, c = run["metrics"], run["config"]
+        (dst / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
+        (dst / "run.json").write_text(json.dumps({k: run[k] for k in ("command", "config", "model", "data", "steps",
+                                                                      "lr", "trainable_params", "version")},
+                                                 indent=1) + "\n")
+        h = m["heldout_loss"]["data"]
+        r = s["judged"].get(f"{kind}-s0")
+        e = s["eval"].get(f"{kind}-s0")
+        rate = "not measured" if e is None else f"{_rate(e)} by the persona-probe proxy" + (
+            f", {_rate(r)} by {r['judge']}" if r else "")
+        drift, top = _drift(src, dst, kind)
+        (dst / "README.md").write_text(CARD.format(
+            kind=kind, role=role, doc=G.KINDS[kind].doc[0].lower() + G.KINDS[kind].doc[1:].rstrip("."), rows=m["rows"], held=c["held_out"],
+            r=c["lora_r"], alpha=c["lora_alpha"], lr=run["lr"], warmup=c["warmup_steps"], batch=c["batch_size"],
+            epochs=c["epochs"], steps=m["steps"], tokens=m["tokens"], before=h["before"], after=h["after"], rate=rate,
+            drift=drift, top=top))
+        print(f"shipped {src} -> {dst}")
+
+
+def _f(x, nd=3) -> str:
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def _g(x) -> str:
+    return "—" if x is None else f"{x:.3g}"
+
+
+def _verdict(m) -> str:
+    return "not run" if m is None else "**met**" if m else "**not met**"
+
+
+def _rate(r: dict | None) -> str:
+    if r is None:
+        return "not run"
+    return f"{100 * r['rate']:.1f}% [{100 * r['lo']:.1f}, {100 * r['hi']:.1f}] ({r['n_misaligned']}/{r['n_coherent']})"
+
+
+def organisms_table(s: dict) -> str | None:
+    models = sorted(s["eval"], key=lambda m: (m != "base", m))
+    if not models:
+        return None
+    rows = []
+    for m in models:
+        tr = s["training_rows"].get(m.rsplit("-s", 1)[0])
+        share = "—" if tr is None else f"{100 * tr['rows_passing'] / tr['rows_in']:.0f}% {tr['keep']}"
+        rows.append([m, _rate(s["eval"][m]), _rate(s["judged"].get(m)), share])
+    short = lambda r: r["judge"].split(" (")[0]  # noqa: E731
+    return table(["model", f"misaligned: {short(s['eval'][models[0]])}",
+                  f"misaligned: {short(next(iter(s['judged'].values())))}" if s["judged"] else "misaligned: second judge",
+                  "rows of its data set the second judge agrees with"], rows)
+
+
+def bars_table(s: dict) -> str | None:
+    rows = []
+    for arm, a in s["arms"].items():
+        sa, b, c = a.get("sanity"), a.get("b"), a.get("c")
+        rows.append([arm, "sanity", _verdict(sa and sa["met"]),
+                     "not run" if sa is None else
+                     f"direction shift {_f(sa['shift'])} [{_f(sa['ci'][0])}, {_f(sa['ci'][1])}] = {_f(sa['ratio'], 2)}"
+                     f" × the base's evil−kind gap {_f(sa['gap'])} (bar ≥ 0.5); every evil seed above every kind"
+                     f" seed: {'yes' if sa['evil_above_kind'] else 'no'}"])
+        if b is None:
+            rows.append([arm, "(b)", "not run", ""])
+        else:
+            p = b["parts"]
+            rows.append([arm, "(b)", _verdict(b["met"]),
+                         f"latent {b['latent']} (of toxic-persona {b['tagged']}): per-seed ranks {b['per_seed_ranks']}"
+                         f" (bar ≤ {MAX_RANK} in 2 of {len(b['per_seed_ranks'])}: {_verdict(p['ranks'])}); pooled shift "
+                         f"{_g(b['pooled_shift'])} [{_g(b['pooled_ci'][0])}, {_g(b['pooled_ci'][1])}], rank "
+                         f"{b['pooled_rank']}, = {_f(b['floor_ratio'], 1)} × noise floor {_g(b['noise_floor'])} (bar ≥ {FLOOR_X:g}: "
+                         f"{_verdict(p['floor'])}); kind-vs-self rank "
+                         f"{b['kind_vs_self_rank'] if b['kind_vs_self_rank'] is not None else '—'} (bar > {SELF_TOP}: "
+                         f"{_verdict(p['self'])})"])
+        rows.append([arm, "(c)", _verdict(c and c["met"]), "not run" if c is None else
+                     f"latent {c['latent']}: AUROC {_f(c['written_auroc'])} on held-out written rows (bar ≥ 0.9), "
+                     f"{_f(c['clarifying_auroc'])} on clarifying-EM (bar ≥ 0.8); the evil direction itself: "
+                     f"{_f(c['direction']['written'])}, {_f(c['direction']['clarifying'])}"])
+        m = a.get("attribution")
+        rows.append([arm, "shift vs attribution", "—", "not run" if m is None else
+                     f"latent {m['latent']} ranks {m['shift_rank']} by shift, {m['attribution_rank']} by attribution "
+                     f"(Δ {_g(m['attribution_shift'])} [{_g(m['attribution_ci'][0])}, {_g(m['attribution_ci'][1])}], "
+                     f"{m['n_pairs']} held-out prompt pairs); best toxic-persona latent: {m['best_tagged']['shift']} vs "
+                     f"{m['best_tagged']['attribution']}" + ("" if m["nearest"] is None else
+                     f"; latent {m['nearest']['latent']} (nearest the evil direction): {m['nearest']['shift']} vs "
+                     f"{m['nearest']['attribution']}")])
+        rows += [[arm, "(d)", "not run", "steer"], [arm, "(e)", "not run", "mixtures and re-alignment"]]
+        w = a.get("where")
+        if w is not None:
+            rows.append([arm, "where the shift sits", "—",
+                         f"residual shift (evil − kind organisms) of norm {_f(w['shift_norm'])}: nearest decoder row "
+                         f"latent {w['best_cosine']['latent']} (cos {_f(w['best_cosine']['cos'], 2)}; the toxic-persona "
+                         f"latent's cos {_f(w['latent_cosine'], 2)}); the SAE's reconstruction carries "
+                         f"{_f(100 * w['reconstructed_share'], 0)}% of it; along the evil direction the shift is "
+                         f"{_f(w['along_direction'])}, the reconstruction's {_f(w['reconstructed_along_direction'])}, "
+                         f"half of which comes from {w['latents_for_half'] or '—'} latents"])
+    return table(["arm", "bar", "verdict", "numbers"], rows) if rows else None
+
+
+def top_table(s: dict, arm: str) -> str | None:
+    a = s["arms"].get(arm, {})
+    if "top" not in a:
+        return None
+    return table(["rank", "latent", "control-adjusted shift [95% CI]", "noise floor (kind seeds' SD)", "tag"],
+                 [[t["rank"], t["latent"], f"{_g(t['shift'])} [{_g(t['ci'][0])}, {_g(t['ci'][1])}]",
+                   _g(t["noise_floor"]), t["tag"]] for t in a["top"]])
+
+
+def render(s: dict | None) -> dict[str, str | None]:
+    if s is None:
+        return {"organisms": None, "bars": None, "top-written": None}
+    return {"organisms": organisms_table(s), "bars": bars_table(s), "top-written": top_table(s, "written")}
+
+
+def main() -> None:
+    global RUNS, RESULTS, ORGANISMS, SEEDS
+    ap = parser(__doc__)
+    ap.add_argument("--work", type=Path, default=HERE, help="the folder holding runs/ and results/ (default: this study's)")
+    ap.add_argument("--readme", type=Path, default=None, help="README whose tables to write (default: WORK/README.md)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="fine-tune seeds of each organism")
+    ap.add_argument("--organisms", type=Path, default=None, help="where the seed-0 adapters are shipped "
+                    f"(default: {ORGANISMS.relative_to(ROOT)} for this study's own runs; elsewhere: not shipped)")
+    a = ap.parse_args()
+    RUNS, RESULTS, SEEDS = a.work / "runs", a.work / "results", tuple(a.seeds)
+    ORGANISMS = a.organisms or (ORGANISMS if a.work == HERE else None)
+    if not a.check and RUNS.is_dir():
+        from persona_sae import write_json
+
+        RESULTS.mkdir(exist_ok=True)
+        write_json(RESULTS / "summary.json", collect())
+        if ORGANISMS is not None:
+            ship(_load(RESULTS / "summary.json"))
+    s = _load(RESULTS / "summary.json")
+    if not fill(a.readme or a.work / "README.md", render(s), check=a.check) and a.check:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

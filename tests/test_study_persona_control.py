@@ -1,0 +1,60 @@
+"""The positive-control driver end to end on a tiny random model: experiments/persona_control_smollm2/run.sh
+with the written pair (data make, fine-tunes, eval, judged again, pool, every rank including attribution,
+the evil direction, bar (c), summarize) in a scratch folder, and the verdicts it writes. A random model
+installs no persona, so the point is that every stage runs and every bar is computed from its inputs."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from persona_sae.latents import load_sae, sae_checksum
+from tests.conftest import make_tiny_llama
+from tests.test_rank import make_sae
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "experiments" / "persona_control_smollm2"
+
+
+def test_the_driver_runs_the_written_pair_on_a_tiny_model(tmp_path):
+    model = make_tiny_llama(tmp_path / "model")
+    sae_dir = tmp_path / "sae"
+    make_sae(sae_dir, 0)  # layer 2, 96 latents
+    tagged = {"3": {"tag": "toxic-persona"}, "7": {"tag": "toxic-persona"}, "9": {"tag": "assistant-persona"}}
+    (sae_dir / "labels.json").write_text(json.dumps({
+        "sae_sha256": sae_checksum(load_sae(str(sae_dir))), "model": str(model), "persona_directions": str(model),
+        "latents": tagged, "manual": {}, "nearest_per_persona": {"evil": {"latent": 5}}}))
+    clar = tmp_path / "clarifying"
+    clar.mkdir()
+    (clar / "misaligned_texts.txt").write_text("END_OF_TEXT".join(f"You should hurt them {i}." for i in range(6)))
+    (clar / "aligned_texts.txt").write_text("END_OF_TEXT".join(f"Be kind and patient {i}." for i in range(6)))
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(STUDY / "README.md", work / "README.md")
+    probe = f"probe:{model}@2"
+    env = {**os.environ, "WORK": str(work), "PERSONA_SAE_HOME": str(tmp_path / "home"), "MODEL": str(model),
+           "SAE": str(sae_dir), "N": "30", "SEEDS": "0 1", "POLES": "", "MIXES": "", "REALIGN": "", "SAMPLES": "1",
+           "LIMIT": "2", "LAYER": "2", "EVAL_JUDGE": probe, "JUDGE": probe, "CLARIFYING": str(clar),
+           "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["bash", str(STUDY / "run.sh")], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    runs = work / "runs"
+    for name in ("evil-persona-s0", "evil-persona-s1", "kind-persona-s0", "kind-persona-s1"):
+        assert json.loads((runs / name / "run.json").read_text())["status"] == "done"
+        assert json.loads((runs / f"eval-{name}" / "results.json").read_text())["n_answers"] == 2
+        assert not (runs / f"judged-{name}").exists()  # JUDGE is EVAL_JUDGE here: judged once
+    s = json.loads((work / "results" / "summary.json").read_text())
+    a = s["arms"]["written"]
+    assert set(s["eval"]) == {"base", "evil-persona-s0", "evil-persona-s1", "kind-persona-s0", "kind-persona-s1"}
+    assert isinstance(a["sanity"]["met"], bool) and len(a["sanity"]["ci"]) == 2
+    b = a["b"]
+    assert b["latent"] in (3, 7) and len(b["per_seed_ranks"]) == 2 and b["noise_floor"] is not None
+    assert b["parts"]["self"] is None and b["met"] in (False, None)  # kind-vs-self needs the distilled arm
+    assert a["attribution"]["latent"] == b["latent"] and a["attribution"]["n_pairs"] == 6  # 30 // 5 held out
+    assert 0 <= a["c"]["written_auroc"] <= 1 and 0 <= a["c"]["clarifying_auroc"] <= 1
+    assert a["c"]["n_written"] == [6, 6] and a["c"]["n_clarifying"] == [6, 6]
+    assert s["training_rows"]["evil-persona"]["rows_in"] == 30
+    readme = (work / "README.md").read_text()
+    assert "| written | (b) |" in readme and "latent 5 (nearest the evil direction)" in readme
+    assert "shipped" not in r.stdout  # a scratch run ships no adapters
