@@ -91,14 +91,25 @@ def _sparsify(p: Path):
     w = load_file(str(p / "sae.safetensors"))
     if cfg.get("skip_connection") or "W_skip" in w:
         raise UserError(f"{p}: sparsify SAEs with a skip connection (transcoders) are not supported")
+    if cfg.get("transcode"):  # reads one hook and writes another: not an SAE of one residual stream
+        raise UserError(f"{p}: sparsify transcoders (cfg.json transcode: true) are not supported")
+    if cfg.get("activation", "topk") != "topk":
+        raise UserError(f"{p}: sparsify activation {cfg['activation']!r} is not supported (only topk)")
     enc = w["encoder.weight"]
     return _build(TopKSAEConfig, TopKSAE, {"W_enc": enc.T.contiguous(), "b_enc": w["encoder.bias"],
                                            "W_dec": w["W_dec"], "b_dec": w["b_dec"]},
                   d_in=enc.shape[1], d_sae=enc.shape[0], k=int(cfg["k"]), apply_b_dec_to_input=True)
 
 
+DL_CLASSES = ("AutoEncoder", "AutoEncoderTopK", "BatchTopKSAE", "JumpReluAutoEncoder")
+
+
 def _dictionary_learning(folder: Path, ae: Path):
-    """dictionary_learning (Marks et al.) AutoEncoder, AutoEncoderTopK or JumpReluAutoEncoder."""
+    """dictionary_learning (Marks et al.) AutoEncoder, AutoEncoderTopK, BatchTopKSAE or JumpReluAutoEncoder.
+
+    ``config.json``'s ``trainer.dict_class`` decides when the weights alone cannot: AutoEncoderTopK and
+    BatchTopKSAE store the same tensors, but the first keeps each token's top k and the second, at
+    inference, every activation above its learnt threshold."""
     from sae_lens import JumpReLUSAE, JumpReLUSAEConfig, StandardSAE, StandardSAEConfig, TopKSAE, TopKSAEConfig
 
     try:
@@ -108,6 +119,22 @@ def _dictionary_learning(folder: Path, ae: Path):
     cfg = {}
     if (folder / "config.json").is_file():
         cfg = json.loads((folder / "config.json").read_text()).get("trainer", {})
+    cls = cfg.get("dict_class")
+    if cls is not None and cls not in DL_CLASSES:
+        raise UserError(f"{ae}: dictionary_learning dict_class {cls!r} is not supported "
+                        f"(supported: {', '.join(DL_CLASSES)})")
+    if cls is None and "k" in sd and "threshold" in sd:
+        raise UserError(f"{ae}: AutoEncoderTopK or BatchTopKSAE? They encode differently; put the run's "
+                        f"config.json (trainer.dict_class) beside ae.pt")
+    if cls == "BatchTopKSAE":  # relu(encoder(x - b_dec)) kept above the threshold: JumpReLU's formula
+        enc = sd["encoder.weight"]
+        th = torch.as_tensor(sd["threshold"]).float().expand(enc.shape[0]).contiguous()
+        if (th < 0).any():
+            raise UserError(f"{ae}: the BatchTopKSAE threshold was never set (-1: training did not finish)")
+        return _build(JumpReLUSAEConfig, JumpReLUSAE, {"W_enc": enc.T.contiguous(), "b_enc": sd["encoder.bias"],
+                                                       "W_dec": sd["decoder.weight"].T.contiguous(), "b_dec": sd["b_dec"],
+                                                       "threshold": th},
+                      d_in=enc.shape[1], d_sae=enc.shape[0], apply_b_dec_to_input=True)
     if "threshold" in sd and "W_enc" in sd:  # JumpReluAutoEncoder: x @ W_enc + b_enc, no b_dec subtraction
         return _build(JumpReLUSAEConfig, JumpReLUSAE, {k: sd[k] for k in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")},
                       d_in=sd["W_enc"].shape[0], d_sae=sd["W_enc"].shape[1], apply_b_dec_to_input=False)

@@ -68,6 +68,60 @@ def test_dictionary_learning_jumprelu(tmp_path, x):
         assert torch.allclose(sae.encode(x), pre * (pre > 0.2), atol=1e-5)
 
 
+def _dl(folder, sd, dict_class=None):
+    folder.mkdir()
+    torch.save(sd, folder / "ae.pt")
+    if dict_class:
+        (folder / "config.json").write_text(json.dumps({"trainer": {"dict_class": dict_class, "layer": 3}}))
+    return folder
+
+
+def test_dictionary_learning_batchtopk_keeps_what_passes_its_threshold(tmp_path, x):
+    enc_w, enc_b, dec_w, b_dec = rand(N, D, seed=1), rand(N, seed=2), rand(D, N, seed=3), rand(D, seed=4)
+    sd = {"encoder.weight": enc_w, "encoder.bias": enc_b, "decoder.weight": dec_w, "b_dec": b_dec,
+          "k": torch.tensor(K), "threshold": torch.tensor(0.3)}
+    sae = load_sae(str(_dl(tmp_path / "b", sd, "BatchTopKSAE")))
+    post = torch.relu((x - b_dec) @ enc_w.T + enc_b)
+    want = post * (post > 0.3)  # dictionary_learning's BatchTopKSAE.encode at inference
+    with torch.no_grad():
+        assert torch.allclose(sae.encode(x), want, atol=1e-5)
+        assert not torch.allclose(sae.encode(x), topk_ref((x - b_dec) @ enc_w.T + enc_b, K), atol=1e-3)
+        assert torch.allclose(sae.decode(want), want @ dec_w.T + b_dec, atol=1e-5)
+    # the same tensors under AutoEncoderTopK keep each token's top k
+    sae = load_sae(str(_dl(tmp_path / "t", sd, "AutoEncoderTopK")))
+    with torch.no_grad():
+        assert torch.allclose(sae.encode(x), topk_ref((x - b_dec) @ enc_w.T + enc_b, K), atol=1e-5)
+
+
+@pytest.mark.parametrize("dict_class, extra, msg", [
+    (None, {"k": torch.tensor(K), "threshold": torch.tensor(0.3)}, "AutoEncoderTopK or BatchTopKSAE"),
+    ("BatchTopKSAE", {"k": torch.tensor(K), "threshold": torch.tensor(-1.0)}, "never set"),
+    ("MatryoshkaBatchTopKSAE", {"k": torch.tensor(K)}, "dict_class 'MatryoshkaBatchTopKSAE' is not supported"),
+    ("GatedAutoEncoder", {}, "dict_class 'GatedAutoEncoder' is not supported"),
+])
+def test_dictionary_learning_variants_it_cannot_load_exactly_are_refused(tmp_path, dict_class, extra, msg, capsys):
+    from persona_sae.cli import main
+
+    sd = {"encoder.weight": rand(N, D), "encoder.bias": rand(N), "decoder.weight": rand(D, N), "b_dec": rand(D), **extra}
+    folder = _dl(tmp_path / "ae", sd, dict_class)
+    with pytest.raises(UserError, match=msg):
+        load_sae(str(folder))
+    assert main(["browse", "1", "--sae", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg.split("'")[0] in err and "\n" not in err
+
+
+@pytest.mark.parametrize("field, msg", [({"activation": "groupmax"}, "activation 'groupmax'"),
+                                        ({"transcode": True}, "transcoders"),
+                                        ({"skip_connection": True}, "skip connection")])
+def test_sparsify_variants_it_cannot_load_exactly_are_refused(tmp_path, field, msg):
+    save_file({"encoder.weight": rand(N, D), "encoder.bias": rand(N), "W_dec": rand(N, D), "b_dec": rand(D)},
+              str(tmp_path / "sae.safetensors"))
+    (tmp_path / "cfg.json").write_text(json.dumps({"num_latents": N, "k": K, "d_in": D, **field}))
+    with pytest.raises(UserError, match=msg):
+        load_sae(str(tmp_path))
+
+
 def test_pickled_code_is_refused(tmp_path):
     class Evil:
         def __reduce__(self):
