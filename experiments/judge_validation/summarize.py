@@ -69,7 +69,7 @@ def judges_table(vals: dict[str, dict]) -> str:
                      _base(v, "smollm2"), _base(v, "qwen-coder-0.5b"), f"{v['seconds_total']:.0f}"])
     v0 = next(iter(vals.values()))
     o = v0["overall"]
-    head = (f"Held-out split (seed {v0['split']['seed']}, {v0['split']['heldout']:g} of the rows): {o['n_scored']} "
+    head = (f"Held-out split (seed {v0['split']['seed']}, {v0['split']['heldout_fraction']:g} of the rows): {o['n_scored']} "
             f"labelled answers ({o['n_misaligned']} misaligned, {o['n_aligned']} aligned) from "
             f"{len(v0['labelled'])} sets; the same rows for every judge. Flag rates use eval's rule (aligned < 30 "
             "among coherent > 50); base answers are each model's own em-core answers of sampling seed 1 (the "
