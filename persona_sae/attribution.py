@@ -73,9 +73,9 @@ def load_pairs(spec: list[str], n: int, seed: int, tokenizer, max_len: int) -> P
     return Pairs(eb, eg, [f"pair-{i}" for i in range(len(bad))], source)
 
 
-def _one(model, sae, ex: Example, layer: int, baseline: torch.Tensor | None):
-    """(score [d_sae] summed over the sequence's non-special tokens, latent sum [d_sae], firing count
-    [d_sae], token count) for one sequence."""
+def _one(model, sae, ex: Example, layer: int, baseline: torch.Tensor):
+    """(score [d_sae] summed over the sequence's non-special tokens, firing count [d_sae], token count)
+    for one sequence."""
     ids = torch.tensor([ex.ids], device=model.device)
     keep = ~torch.tensor(ex.special)
     target = torch.tensor(ex.response[1:])  # token t is predicted at position t - 1
@@ -100,8 +100,7 @@ def _one(model, sae, ex: Example, layer: int, baseline: torch.Tensor | None):
     logp[target].sum().backward()
     f, g = grab["f"][0].detach().float(), grab["f"].grad[0].float()
     f, g = f[keep], g[keep]
-    base = f.mean(0) if baseline is None else baseline
-    return ((f - base) * g).sum(0), f.sum(0), (f > 0).float().sum(0), int(keep.sum())
+    return ((f - baseline) * g).sum(0), (f > 0).float().sum(0), int(keep.sum())
 
 
 def attribution_stats(model, sae, pairs: Pairs, layer: int, baseline: torch.Tensor, progress: bool = True,
@@ -115,8 +114,8 @@ def attribution_stats(model, sae, pairs: Pairs, layer: int, baseline: torch.Tens
     for p in model.hf.parameters():
         p.requires_grad_(False)
     for i, (b, g) in enumerate(tqdm(list(zip(pairs.bad, pairs.good)), desc=desc, disable=not progress)):
-        sb, _, fb, nb = _one(model, sae, b, layer, baseline)
-        sg, _, fg, ng = _one(model, sae, g, layer, baseline)
+        sb, fb, nb = _one(model, sae, b, layer, baseline)
+        sg, fg, ng = _one(model, sae, g, layer, baseline)
         mean[i] = sb - sg
         freq[i] = (fb + fg) / (nb + ng)
         n += nb + ng
