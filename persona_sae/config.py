@@ -293,10 +293,12 @@ class JudgeOptions:
     """Questions: em-core or a Betley-format .yaml (paraphrases, judge_prompts)."""
     limit: int = 0
     """Only the first N questions (0: all)."""
-    judge: str = "probe"
-    """Judge: http:BASE_URL[#MODEL] (OpenAI-compatible; key from $OPENAI_API_KEY), hf:MODEL_SPEC (a local
-    judge model), probe[:REFERENCE_MODEL_OR_DIRECTIONS][@LAYER] (offline persona-probe proxy), or
-    fitted:FOLDER (a probe fitted on labelled answers by `persona-sae judge fit`)."""
+    judge: str = "fitted"
+    """Judge: fitted[:FOLDER_OR_NAME] (a probe fitted on labelled answers, `persona-sae judge fit`; bare,
+    the shipped one that reads another model than the judged one: the best held-out numbers, see
+    `judge validate`), http:BASE_URL[#MODEL] (OpenAI-compatible; key from $OPENAI_API_KEY), hf:MODEL_SPEC
+    (a local judge model), or probe[:REFERENCE_MODEL_OR_DIRECTIONS][@LAYER] (the uncalibrated
+    persona-probe proxy the fitted judges recalibrate, kept as a baseline)."""
     temperature: float = 1.0
     """Sampling temperature (0: greedy)."""
     batch_size: int = 16

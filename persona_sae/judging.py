@@ -22,14 +22,17 @@ PREFERRED = ("qwen-coder-0.5b-L12", "smollm2-L15")
 
 def shipped(name: str = "", study_model: str = "") -> Path:
     """The folder of shipped fitted judge ``name``, or (no name) the preferred one whose reference model
-    is not ``study_model``."""
+    is not ``study_model``'s (a fine-tune counts as its base model)."""
     have = [n for n in PREFERRED if (SHIPPED / n / "judge.json").is_file()]
     if name:
         if name not in have:
             raise UserError(f"no shipped fitted judge {name!r} (shipped: {', '.join(have) or 'none'})")
         return SHIPPED / name
-    other = [n for n in have if not study_model
-             or json.loads((SHIPPED / n / "judge.json").read_text()).get("model") != str(study_model)]
+    from persona_sae.models import root_model
+
+    study = root_model(study_model) if study_model else ""
+    other = [n for n in have if not study
+             or root_model(json.loads((SHIPPED / n / "judge.json").read_text()).get("model", "")) != study]
     if not other:
         raise UserError("no shipped fitted judge reads a model other than the judged one; "
                         "fit one with `persona-sae judge fit` and pass --judge fitted:FOLDER")
@@ -43,6 +46,7 @@ def open_judge(spec: str, log=log, study_model: str = ""):
     the model whose answers are judged: a fitted judge that reads that same model is allowed, but its
     name says so, since then judge and SAE see the same activations."""
     from persona_sae import fitted, personas
+    from persona_sae.models import root_model
 
     spec = str(spec).strip()
     if spec == "probe":
@@ -54,7 +58,7 @@ def open_judge(spec: str, log=log, study_model: str = ""):
         if not Path(folder).is_dir():
             raise UserError(f"fitted judge '{folder}': not a folder (make one with `persona-sae judge fit`)")
         j = fitted.FittedJudge(folder, log=log)
-        if study_model and str(study_model) == j.f.model:
+        if study_model and root_model(str(study_model)) == root_model(j.f.model):
             j.name += " [reads the judged model itself]"
         return j
     return judges.make_judge(spec, extra={"probe": lambda rest: personas.probe_judge(rest, log=log)})

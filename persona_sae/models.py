@@ -285,6 +285,25 @@ def _resolve_adapter(p: Path, depth: int = 0) -> Source:
     return Source("adapter", str(p.resolve()), base_src)
 
 
+def root_model(spec: str) -> str:
+    """The model a spec finally runs on: an adapter chain followed to its base, a pulled alias's own
+    files named by the alias, anything else by its resolved path (an unresolvable spec as given).
+    Lets a judge tell that a fine-tune folder is still, say, SmolLM2."""
+    try:
+        src = resolve(spec)
+    except UserError:
+        return str(spec)
+    while src.base is not None:
+        src = src.base
+    if src.kind != "alias":
+        p = Path(src.path)
+        for alias in ALIASES:
+            d = model_dir(alias).resolve()
+            if p == d or d in p.parents:
+                return alias
+    return src.path
+
+
 def load_model(spec: str, dtype: str = "float32", device: str = "cpu", pull_missing: bool = True,
                log=lambda *a: print(*a, file=sys.stderr)) -> "HookedModel":
     """Load any model spec into a :class:`HookedModel` (weights in ``dtype`` on ``device``)."""

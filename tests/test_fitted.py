@@ -120,6 +120,11 @@ def test_bare_fitted_takes_a_shipped_judge_that_reads_another_model(planted, tin
     assert judging.shipped() == tmp_path / "first"
     assert judging.shipped(study_model=str(tiny_dir)) == tmp_path / "second"  # "first" reads the judged model
     assert judging.shipped(study_model="another-model") == tmp_path / "first"
+    ft = tmp_path / "ft"  # a fine-tune of the judged model is still that model
+    ft.mkdir()
+    (ft / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_dir)}))
+    (ft / "adapter_model.safetensors").write_bytes(b"")
+    assert judging.shipped(study_model=str(ft)) == tmp_path / "second"
     with pytest.raises(UserError, match="no shipped fitted judge 'third'"):
         judging.shipped("third")
     j = open_judge("fitted:first", log=lambda *a: None)
