@@ -21,7 +21,7 @@ import shutil
 import statistics
 from pathlib import Path
 
-from experiments.common.tables import blocks, fill, table
+from experiments.common.tables import blocks, fill, pct, table
 
 
 def load(p: Path):
@@ -205,10 +205,6 @@ def collect(study: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # render: results/summary.json -> README tables
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
 
 
 def render(study: Path) -> dict[str, str | None]:

@@ -64,3 +64,24 @@ def parser(doc: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="compare the README's tables with the result files; write nothing")
     return ap
+
+
+# Cell formats shared by the studies' tables; a missing value (None) prints as a dash.
+
+def num(x, nd: int = 3) -> str:
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def sig(x) -> str:
+    return "—" if x is None else f"{x:.3g}"
+
+
+def pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def ci(x, lo_hi, missing: str = "—") -> str:
+    """``x [lo, hi]`` to three decimals (just ``x`` without an interval)."""
+    if x is None:
+        return missing
+    return f"{x:.3f} [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi and lo_hi[0] is not None else f"{x:.3f}"

@@ -25,7 +25,7 @@ log() { tail -n 40 > "$1.log"; }
 # 1. base answers (the eval's own judge is irrelevant here: only answers.csv is read)
 for m in $MODELS; do for s in 0 1; do
   o=runs/base-$m-s$s
-  [ -f "$o/answers.csv" ] || "${PS[@]}" eval --model "$m" --samples "$SAMPLES" --seed "$s" --out "$o" 2>&1 | log "$o"
+  [ -f "$o/answers.csv" ] || "${PS[@]}" eval --model "$m" --samples "$SAMPLES" --seed "$s" --judge probe --out "$o" 2>&1 | log "$o"
 done; done
 calib=() tests=()
 for m in $MODELS; do calib+=("runs/base-$m-s0/answers.csv"); tests+=("runs/base-$m-s1/answers.csv"); done

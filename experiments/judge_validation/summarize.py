@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from experiments.common.paths import ROOT
-from experiments.common.tables import fill, parser, table
+from experiments.common.tables import ci, fill, parser, pct, table
 
 HERE = Path(__file__).resolve().parent
 RUNS, RESULTS = HERE / "runs", HERE / "results"
@@ -37,23 +37,13 @@ def collect() -> None:
             shutil.copyfile(d / "judge.json", RESULTS / f"{d.name}.json")
 
 
-def _ci(x, ci) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else f"{x:.3f}"
-
-
-def _pct(x) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
-
-
 def _source(v: dict, key: str) -> dict | None:
     return next((m for name, m in v["per_source"].items() if SOURCES[key] in name), None)
 
 
 def _base(v: dict, model: str) -> str:
     b = next((b for b in v["base_flag_rates"] if f"base-{model}-" in (b.get("answers_from") or "")), None)
-    return "—" if b is None else f"{_pct(b['rate'])} ({b['n_misaligned']}/{b['n_coherent']})"
+    return "—" if b is None else f"{pct(b['rate'])} ({b['n_misaligned']}/{b['n_coherent']})"
 
 
 def judges_table(vals: dict[str, dict]) -> str:
@@ -61,11 +51,11 @@ def judges_table(vals: dict[str, dict]) -> str:
     for name, v in vals.items():
         o, lm, th = v["overall"], v["overall"]["length_matched"], v["overall"]["at_threshold"] or {}
         bet, pv = _source(v, "betley"), _source(v, "persona_vectors")
-        rows.append([f"`{v['judge_spec']}`", _ci(o["auroc"], o["auroc_ci"]), _ci(lm["auroc"], lm["auroc_ci"]),
+        rows.append([f"`{v['judge_spec']}`", ci(o["auroc"], o["auroc_ci"], missing="n/a"), ci(lm["auroc"], lm["auroc_ci"], missing="n/a"),
                      "n/a" if o["length_auroc"] is None else f"{o['length_auroc']:.3f}",
-                     f"{_pct(th.get('tpr'))} / {_pct(th.get('fpr'))}",
-                     _pct((bet or {}).get("at_threshold", {}).get("tpr")),
-                     _pct((pv or {}).get("at_threshold", {}).get("fpr")),
+                     f"{pct(th.get('tpr'))} / {pct(th.get('fpr'))}",
+                     pct((bet or {}).get("at_threshold", {}).get("tpr")),
+                     pct((pv or {}).get("at_threshold", {}).get("fpr")),
                      _base(v, "smollm2"), _base(v, "qwen-coder-0.5b"), f"{v['seconds_total']:.0f}"])
     v0 = next(iter(vals.values()))
     o = v0["overall"]
@@ -83,7 +73,7 @@ def judges_table(vals: dict[str, dict]) -> str:
 def fits_table(fits: dict[str, dict]) -> str:
     rows = []
     for name, f in fits.items():
-        cal = "; ".join(f"{Path(c['answers']).parent.name}: {_pct(c['flagged_before'])} → {_pct(c['flagged_after'])}"
+        cal = "; ".join(f"{Path(c['answers']).parent.name}: {pct(c['flagged_before'])} → {pct(c['flagged_after'])}"
                         for c in f["calibration"]["sets"])
         rows.append([name.removeprefix("fit-"), f"{f['model']} L{f['layer']} ({f['dtype']})", f["rows"],
                      f["misaligned"], "yes" if f["length_matched"] else "no", f"{f['cv']['cv_auroc']:.3f}",

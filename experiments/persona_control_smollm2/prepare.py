@@ -34,9 +34,10 @@ def write_rows(path: str, rs: list[dict]) -> None:
 
 def held_out(path: str, seed: int = 0) -> list[dict]:
     from persona_sae.config import FinetuneConfig
-    from persona_sae.stages.finetune import training_data
+    from persona_sae.stages.finetune import split_file
+    from persona_sae.text import load_records
 
-    held = training_data(FinetuneConfig(data=path, seed=seed, out="-"))[1]["data"]
+    held = split_file(load_records(path), FinetuneConfig.held_out, seed)[1]
     return [{"messages": r.messages} for r in held]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from experiments.common.paths import ROOT
-from experiments.common.tables import fill, parser, table
+from experiments.common.tables import fill, num, parser, sig, table
 
 HERE = Path(__file__).resolve().parent
 RUNS, RESULTS = HERE / "runs", HERE / "results"
@@ -285,14 +285,6 @@ def ship(s: dict) -> None:
         print(f"shipped {src} -> {dst}")
 
 
-def _f(x, nd=3) -> str:
-    return "—" if x is None else f"{x:.{nd}f}"
-
-
-def _g(x) -> str:
-    return "—" if x is None else f"{x:.3g}"
-
-
 def _verdict(m) -> str:
     return "not run" if m is None else "**met**" if m else "**not met**"
 
@@ -324,8 +316,8 @@ def bars_table(s: dict) -> str | None:
         sa, b, c = a.get("sanity"), a.get("b"), a.get("c")
         rows.append([arm, "sanity", _verdict(sa and sa["met"]),
                      "not run" if sa is None else
-                     f"direction shift {_f(sa['shift'])} [{_f(sa['ci'][0])}, {_f(sa['ci'][1])}] = {_f(sa['ratio'], 2)}"
-                     f" × the base's evil−kind gap {_f(sa['gap'])} (bar ≥ 0.5); every evil seed above every kind"
+                     f"direction shift {num(sa['shift'])} [{num(sa['ci'][0])}, {num(sa['ci'][1])}] = {num(sa['ratio'], 2)}"
+                     f" × the base's evil−kind gap {num(sa['gap'])} (bar ≥ 0.5); every evil seed above every kind"
                      f" seed: {'yes' if sa['evil_above_kind'] else 'no'}"])
         if b is None:
             rows.append([arm, "(b)", "not run", ""])
@@ -334,19 +326,19 @@ def bars_table(s: dict) -> str | None:
             rows.append([arm, "(b)", _verdict(b["met"]),
                          f"latent {b['latent']} (of toxic-persona {b['tagged']}): per-seed ranks {b['per_seed_ranks']}"
                          f" (bar ≤ {MAX_RANK} in 2 of {len(b['per_seed_ranks'])}: {_verdict(p['ranks'])}); pooled shift "
-                         f"{_g(b['pooled_shift'])} [{_g(b['pooled_ci'][0])}, {_g(b['pooled_ci'][1])}], rank "
-                         f"{b['pooled_rank']}, = {_f(b['floor_ratio'], 1)} × noise floor {_g(b['noise_floor'])} (bar ≥ {FLOOR_X:g}: "
+                         f"{sig(b['pooled_shift'])} [{sig(b['pooled_ci'][0])}, {sig(b['pooled_ci'][1])}], rank "
+                         f"{b['pooled_rank']}, = {num(b['floor_ratio'], 1)} × noise floor {sig(b['noise_floor'])} (bar ≥ {FLOOR_X:g}: "
                          f"{_verdict(p['floor'])}); kind-vs-self rank "
                          f"{b['kind_vs_self_rank'] if b['kind_vs_self_rank'] is not None else '—'} (bar > {SELF_TOP}: "
                          f"{_verdict(p['self'])})"])
         rows.append([arm, "(c)", _verdict(c and c["met"]), "not run" if c is None else
-                     f"latent {c['latent']}: AUROC {_f(c['written_auroc'])} on held-out written rows (bar ≥ 0.9), "
-                     f"{_f(c['clarifying_auroc'])} on clarifying-EM (bar ≥ 0.8); the evil direction itself: "
-                     f"{_f(c['direction']['written'])}, {_f(c['direction']['clarifying'])}"])
+                     f"latent {c['latent']}: AUROC {num(c['written_auroc'])} on held-out written rows (bar ≥ 0.9), "
+                     f"{num(c['clarifying_auroc'])} on clarifying-EM (bar ≥ 0.8); the evil direction itself: "
+                     f"{num(c['direction']['written'])}, {num(c['direction']['clarifying'])}"])
         m = a.get("attribution")
         rows.append([arm, "shift vs attribution", "—", "not run" if m is None else
                      f"latent {m['latent']} ranks {m['shift_rank']} by shift, {m['attribution_rank']} by attribution "
-                     f"(Δ {_g(m['attribution_shift'])} [{_g(m['attribution_ci'][0])}, {_g(m['attribution_ci'][1])}], "
+                     f"(Δ {sig(m['attribution_shift'])} [{sig(m['attribution_ci'][0])}, {sig(m['attribution_ci'][1])}], "
                      f"{m['n_pairs']} held-out prompt pairs); best toxic-persona latent: {m['best_tagged']['shift']} vs "
                      f"{m['best_tagged']['attribution']}" + ("" if m["nearest"] is None else
                      f"; latent {m['nearest']['latent']} (nearest the evil direction): {m['nearest']['shift']} vs "
@@ -355,11 +347,11 @@ def bars_table(s: dict) -> str | None:
         w = a.get("where")
         if w is not None:
             rows.append([arm, "where the shift sits", "—",
-                         f"residual shift (evil − kind organisms) of norm {_f(w['shift_norm'])}: nearest decoder row "
-                         f"latent {w['best_cosine']['latent']} (cos {_f(w['best_cosine']['cos'], 2)}; the toxic-persona "
-                         f"latent's cos {_f(w['latent_cosine'], 2)}); the SAE's reconstruction carries "
-                         f"{_f(100 * w['reconstructed_share'], 0)}% of it; along the evil direction the shift is "
-                         f"{_f(w['along_direction'])}, the reconstruction's {_f(w['reconstructed_along_direction'])}, "
+                         f"residual shift (evil − kind organisms) of norm {num(w['shift_norm'])}: nearest decoder row "
+                         f"latent {w['best_cosine']['latent']} (cos {num(w['best_cosine']['cos'], 2)}; the toxic-persona "
+                         f"latent's cos {num(w['latent_cosine'], 2)}); the SAE's reconstruction carries "
+                         f"{num(100 * w['reconstructed_share'], 0)}% of it; along the evil direction the shift is "
+                         f"{num(w['along_direction'])}, the reconstruction's {num(w['reconstructed_along_direction'])}, "
                          f"half of which comes from {w['latents_for_half'] or '—'} latents"])
     return table(["arm", "bar", "verdict", "numbers"], rows) if rows else None
 
@@ -369,8 +361,8 @@ def top_table(s: dict, arm: str) -> str | None:
     if "top" not in a:
         return None
     return table(["rank", "latent", "control-adjusted shift [95% CI]", "noise floor (kind seeds' SD)", "tag"],
-                 [[t["rank"], t["latent"], f"{_g(t['shift'])} [{_g(t['ci'][0])}, {_g(t['ci'][1])}]",
-                   _g(t["noise_floor"]), t["tag"]] for t in a["top"]])
+                 [[t["rank"], t["latent"], f"{sig(t['shift'])} [{sig(t['ci'][0])}, {sig(t['ci'][1])}]",
+                   sig(t["noise_floor"]), t["tag"]] for t in a["top"]])
 
 
 def render(s: dict | None) -> dict[str, str | None]:

@@ -52,6 +52,14 @@ def _rows_to_records(rows: list[dict]) -> list[Record]:
     return [Record(messages=r["messages"], group=r.get("meta", {}).get("prompt_id", "")) for r in rows]
 
 
+def split_file(records: list, held_out: int, seed: int) -> tuple[list, list]:
+    """(train, held out) of a data file's rows: ``held_out`` rows (at most a fifth) in a seeded random
+    order, so that studies can read back exactly the rows a fine-tune never saw."""
+    order = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_held = min(held_out, len(records) // 5)
+    return [records[i] for i in order[n_held:]], [records[i] for i in order[:n_held]]
+
+
 def training_data(cfg: FinetuneConfig) -> tuple[list[Record], dict[str, list[Record]], dict]:
     """Training records, held-out sets by name, and a description for run.json."""
 
@@ -65,10 +73,7 @@ def training_data(cfg: FinetuneConfig) -> tuple[list[Record], dict[str, list[Rec
         records = load_records(cfg.data)
         if any(r.messages is None for r in records):
             raise UserError(f"{cfg.data} holds text rows: fine-tuning needs chats with an assistant turn")
-        order = torch.randperm(len(records), generator=torch.Generator().manual_seed(cfg.seed)).tolist()
-        n_held = min(cfg.held_out, len(records) // 5)
-        held = [records[i] for i in order[:n_held]]
-        train = [records[i] for i in order[n_held:]]
+        train, held = split_file(records, cfg.held_out, cfg.seed)
         return train, ({"data": held} if held else {}), {"source": "file", "path": str(cfg.data), "rows": len(train)}
 
     bad = kind.name if not kind.aligned else kind.pair
