@@ -48,5 +48,15 @@ for j in $JUDGES; do
     --seed "$SEED" --max-aligned "$MAX_ALIGNED" --base-answers "${tests[@]}" --out "$o" 2>&1 | log "$o"
 done
 
+# 3b. transfer to a source no judge was fitted on: the project's written evil-persona answers and their
+#     kind-persona twins (the positive control's kind of misalignment), every row scored
+[ -f runs/written-persona.jsonl ] || "$PY" -m experiments.judge_validation.written --n "$WRITTEN_N" --seed 7 \
+  --out runs/written-persona.jsonl
+for j in ${TRANSFER:-$JUDGES}; do
+  o=runs/tr-${j%%=*}
+  [ -f "$o/validate.json" ] || "${PS[@]}" judge validate --judge "${j#*=}" --labelled runs/written-persona.jsonl \
+    --split all --seed "$SEED" --out "$o" 2>&1 | log "$o"
+done
+
 # 4. tables and the shipped judges
 "$PY" -m experiments.judge_validation.summarize

@@ -29,7 +29,7 @@ SOURCES = {"betley": "qwen_25_coder_32b_instruct", "persona_vectors": "baseline"
 def collect() -> None:
     """runs/ -> results/ (only what exists; a missing run keeps its earlier result)."""
     RESULTS.mkdir(exist_ok=True)
-    for d in sorted(RUNS.glob("val-*")):
+    for d in sorted([*RUNS.glob("val-*"), *RUNS.glob("tr-*")]):
         if (d / "validate.json").is_file():
             shutil.copyfile(d / "validate.json", RESULTS / f"{d.name}.json")
     for d in sorted(RUNS.glob("fit-*")):
@@ -68,6 +68,21 @@ def judges_table(vals: dict[str, dict]) -> str:
         ["judge", "AUROC [95% CI]", "length-matched AUROC", "length alone", "flagged: misaligned / aligned",
          "Betley misaligned flagged", "persona_vectors aligned flagged", "base SmolLM2 flagged",
          "base Qwen flagged", "s"], rows, ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])
+
+
+def transfer_table(trs: dict[str, dict]) -> str:
+    """Each judge on the written persona set (stage 3b): a source no judge was fitted on."""
+    rows = []
+    for name, v in trs.items():
+        o, th = v["overall"], v["overall"]["at_threshold"] or {}
+        rows.append([f"`{v['judge_spec']}`", ci(o["auroc"], o["auroc_ci"], missing="n/a"),
+                     f"{pct(th.get('tpr'))} / {pct(th.get('fpr'))}", o["n_scored"], f"{v['seconds_total']:.0f}"])
+    o = next(iter(trs.values()))["overall"]
+    head = (f"Every row of the written persona set ({o['n_misaligned']} evil-persona answers, {o['n_aligned']} "
+            "kind-persona twins to the same prompts; `experiments/judge_validation/written.py`, data seed 7), "
+            "flagged by eval's rule (aligned < 30 among coherent > 50).\n\n")
+    return head + table(["judge", "AUROC [95% CI]", "flagged: evil / kind", "rows scored", "s"], rows,
+                        ["---", "---:", "---:", "---:", "---:"])
 
 
 def fits_table(fits: dict[str, dict]) -> str:
@@ -114,7 +129,9 @@ def ship(vals: dict[str, dict]) -> None:
 def render() -> dict[str, str | None]:
     vals = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("val-*.json"))}
     fits = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("fit-*.json"))}
-    return {"judges": judges_table(vals) if vals else None, "fits": fits_table(fits) if fits else None}
+    trs = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("tr-*.json"))}
+    return {"judges": judges_table(vals) if vals else None, "fits": fits_table(fits) if fits else None,
+            "transfer": transfer_table(trs) if trs else None}
 
 
 def main() -> None:
@@ -124,7 +141,7 @@ def main() -> None:
         ship({p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("val-*.json"))})
     t = render()
     same = fill(HERE / "README.md", t, check=a.check)
-    same = fill(DOCS, {"judges": t["judges"]}, check=a.check) and same
+    same = fill(DOCS, {"judges": t["judges"], "transfer": t["transfer"]}, check=a.check) and same
     if not same and a.check:
         raise SystemExit(1)
 
