@@ -15,7 +15,7 @@ from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.activations import iter_activations
 from persona_sae.labels import effective, labels_beside
-from persona_sae.latents import check_latents, check_mined, load_sae, logit_lens, sae_checksum, sae_model, sae_where
+from persona_sae.latents import check_fits, check_latents, check_mined, load_sae, logit_lens, sae_checksum, sae_model, sae_where
 from persona_sae.mined import BEFORE, N_BINS, load, quantile_bins
 from persona_sae.text import Record
 from persona_sae.tokens import tokenize
@@ -61,6 +61,8 @@ def run(cfg: C.BrowseConfig) -> BrowseResult:
         check_mined(where, ex.manifest)
     spec = ex.manifest["config"]["model"] if ex and ex.manifest["config"].get("model") else sae_model(cfg.model, sae, log)
     model = M.load_model(spec, log=log)
+    if where is not None:
+        check_fits(sae, model, where.layer, where.hook)
     tok, j = model.tokenizer, cfg.latent
     strs = lambda ids: [tok.decode([i]) for i in ids]  # noqa: E731
     lab = labels_beside(cfg.sae, sha)
