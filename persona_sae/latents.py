@@ -275,6 +275,12 @@ def sae_where(sae, layer: int = -1, hook_name: str = "", required: bool = True) 
     raise UserError(f"the SAE{what}; pass --layer or --hook-name")
 
 
+def sae_layer(sae, layer: int = -1) -> tuple[int, str]:
+    """(layer, hook) of :func:`sae_where`, for scripts that need no source."""
+    w = sae_where(sae, layer)
+    return w.layer, w.hook
+
+
 def check_mined(where: Where | None, manifest: dict) -> None:
     """Mined examples must come from the layer and hook the SAE reads (a folder mined with --layer 3
     shown as layer 2 would put the wrong tokens on the page)."""

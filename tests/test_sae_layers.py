@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from persona_sae import UserError
 from persona_sae.cli import main
-from persona_sae.latents import load_sae, sae_model, sae_where
+from persona_sae.latents import load_sae, sae_layer, sae_model, sae_where
 from tests.conftest import make_tiny_llama
 
 LAYER, D, N, K = 2, 64, 48, 8
@@ -168,6 +168,7 @@ def test_steer(saes, probe_dirs, tiny_dir, fmt, tmp_path, capsys):
 def test_flags_metadata_and_conflicts(saes, tmp_path):
     sae = load_sae(str(saes["sparsify"]))
     assert tuple(sae_where(sae, LAYER, f"blocks.{LAYER}.hook_resid_post"))[:2] == (LAYER, "resid_post")
+    assert sae_layer(sae) == (LAYER, "resid_post")  # the scripts' (layer, hook)
     for layer, hook_name, msg in ((3, "", "--layer 3 conflicts with the SAE's blocks.2.hook_resid_post"),
                                   (-1, "blocks.2.hook_mlp_out", "--hook-name blocks.2.hook_mlp_out conflicts"),
                                   (1, "blocks.2.hook_resid_post", "--layer 1 and --hook-name blocks.2.hook_resid_post"),
