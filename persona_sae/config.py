@@ -25,6 +25,25 @@ class ModelOption:
 
 
 @dataclass(kw_only=True)
+class SAEModelOption:
+    model: str = ""
+    """Model spec: alias, HF folder, .gguf file, LoRA adapter folder or hub id (default: the model the SAE
+    names in its metadata, else smollm2; another model than the SAE's gets a warning)."""
+
+
+@dataclass(kw_only=True)
+class LayerOptions:
+    """Where an SAE reads the model: shared by every command that takes --sae."""
+
+    layer: int = -1
+    """Layer the SAE reads (-1: from its metadata: SAELens hook_name, sparsify layers.N folder name,
+    dictionary_learning trainer.layer); a layer that contradicts the metadata is an error."""
+    hook_name: str = ""
+    """TransformerLens hook the SAE reads, e.g. blocks.15.hook_resid_post: sets layer and hook (default:
+    from the SAE's metadata, else resid_post at --layer)."""
+
+
+@dataclass(kw_only=True)
 class ForwardOptions:
     """How token sequences run through a model: shared by every command that reads activations."""
 
@@ -200,15 +219,15 @@ class ReadOptions(ForwardOptions):
 
 
 @dataclass
-class RankConfig(ReadOptions, OutputOption):
+class RankConfig(ReadOptions, OutputOption, LayerOptions):
     """Rank SAE latents by how much their mean activation shifts from a base model to its fine-tunes."""
 
     sae: str
     """SAE spec: our/SAELens folder, RELEASE/SAE_ID, sparsify folder or dictionary_learning ae.pt."""
     finetuned: list[str] = field(default_factory=list)
     """Fine-tuned model specs (full folders or LoRA adapters), e.g. the misaligned organisms."""
-    base: str = "smollm2"
-    """Base model spec; the SAE should be trained on it."""
+    base: str = ""
+    """Base model spec; the SAE should be trained on it (default: the model the SAE names, else smollm2)."""
     control: list[str] = field(default_factory=list)
     """Aligned control fine-tunes: their shift is subtracted (control-adjusted delta)."""
     responses: str = ""
@@ -216,8 +235,6 @@ class RankConfig(ReadOptions, OutputOption):
     question sampled from the base and from each fine-tune, pooled; every model reads the same tokens)."""
     temperature: float = 1.0
     """Sampling temperature for --responses sample:K."""
-    layer: int = -1
-    """Layer to read (-1: the layer in the SAE's hook name)."""
     method: str = "shift"
     """shift (change in each latent's mean activation) or attribution (change in each latent's gradient x
     activation towards misaligned over aligned answers, relative to its mean: see --pairs)."""
@@ -442,7 +459,7 @@ class DataCorpusConfig(OutputOption, ModelOption):
 
 
 @dataclass
-class LabelConfig(ModelOption):
+class LabelConfig(SAEModelOption, LayerOptions):
     """Tag SAE latents (toxic persona, sarcasm, what-not-to-do, assistant persona...) from their activations
     on concept reference sets, offline; evidence (AUROC, fire rate, ratios, persona cosines) kept."""
 
@@ -460,8 +477,6 @@ class LabelConfig(ModelOption):
     """With --ranking: how many per tail."""
     personas: str = ""
     """Persona directions for decoder cosines: a directions folder, or a model spec (computed once, cached)."""
-    layer: int = -1
-    """Layer to read (-1: the SAE's hook layer)."""
     min_auroc: float = 0.8
     """Tag only when AUROC (concept texts vs all other texts) reaches this..."""
     min_fire: float = 0.3
@@ -506,7 +521,7 @@ class LabelSetConfig:
 
 
 @dataclass
-class ExamplesConfig(OutputOption, ModelOption, ForwardOptions):
+class ExamplesConfig(OutputOption, SAEModelOption, ForwardOptions, LayerOptions):
     """Mine top-activating and per-interval examples for every latent at once, in one streaming pass."""
 
     sae: str
@@ -535,7 +550,7 @@ class ExamplesConfig(OutputOption, ModelOption, ForwardOptions):
 
 
 @dataclass
-class BrowseConfig(ModelOption):
+class BrowseConfig(SAEModelOption, LayerOptions):
     """Show one latent in the terminal: label and scores, density, logit lens, top and interval examples
     with the activating tokens highlighted; or per-token activations on your own --text."""
 
@@ -552,7 +567,7 @@ class BrowseConfig(ModelOption):
 
 
 @dataclass
-class DashboardConfig:
+class DashboardConfig(LayerOptions):
     """Build static HTML feature pages (index + one page per latent) from mined examples; opens from file://."""
 
     out: str
@@ -582,7 +597,7 @@ class ServeConfig:
 
 
 @dataclass
-class SteerConfig(JudgeOptions, OutputOption, ModelOption):
+class SteerConfig(JudgeOptions, OutputOption, SAEModelOption, LayerOptions):
     """Steer generation along SAE latents' decoder directions (and a random control), judge the answers,
     and report the misaligned rate per coefficient; --ablate projects the direction out instead."""
 
@@ -610,7 +625,7 @@ class SteerConfig(JudgeOptions, OutputOption, ModelOption):
 
 
 @dataclass
-class MonitorConfig(ReadOptions, OutputOption):
+class MonitorConfig(ReadOptions, OutputOption, LayerOptions):
     """Track chosen latents across checkpoints (bad-data mixtures, training or re-alignment steps) beside the
     judge's misaligned rate; or score each row of a training set by those latents (--dataset)."""
 
@@ -618,8 +633,9 @@ class MonitorConfig(ReadOptions, OutputOption):
     """SAE spec."""
     latents: list[int] = field(default_factory=list)
     """Latents to track, e.g. --latents 702,3129."""
-    base: str = "smollm2"
-    """Base model: shifts are measured against it (and it scores --dataset rows)."""
+    base: str = ""
+    """Base model: shifts are measured against it (and it scores --dataset rows); default: the model the SAE
+    names, else smollm2."""
     checkpoints: list[str] = field(default_factory=list)
     """Fine-tuned model specs in plotting order (e.g. 0, 5, 10... percent bad data)."""
     names: list[str] = field(default_factory=list)

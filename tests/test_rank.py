@@ -129,7 +129,7 @@ def test_bad_rank_inputs(capsys, tmp_path, base_dir):
     assert code == 2 and "--top must be positive" in err[-1]
     code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
                         "--layer", "9", *common)
-    assert code == 2 and "layer 9 is out of range" in err[-1]
+    assert code == 2 and "--layer 9 conflicts with the SAE's blocks.2.hook_resid_post" in err[-1]
     empty = tmp_path / "empty.yaml"
     empty.write_text("[]\n")
     code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),

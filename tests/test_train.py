@@ -42,6 +42,7 @@ def test_every_arch_trains_and_round_trips(tmp_path, tiny_dir, arch):
     out = Path(c.out)
     loaded = SAE.load_from_disk(str(out))
     assert loaded.cfg.metadata.hook_name == "blocks.1.hook_resid_post"
+    assert loaded.cfg.metadata.model_name == loaded.cfg.metadata.persona_sae["model"] == str(Path(tiny_dir).resolve())
     x = torch.randn(64, 64) * 3
     trained = res.saes["sae"].eval()
     with torch.no_grad():

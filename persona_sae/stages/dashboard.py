@@ -13,7 +13,7 @@ from persona_sae import UserError, log, pages
 from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.labels import labels_beside
-from persona_sae.latents import check_latents, load_sae, sae_checksum
+from persona_sae.latents import check_latents, check_mined, load_sae, sae_checksum, sae_model, sae_where
 from persona_sae.mined import load
 
 
@@ -27,6 +27,7 @@ def run(cfg: C.DashboardConfig) -> DashboardResult:
     sae = load_sae(cfg.sae)
     sha = sae_checksum(sae)
     ex = load(cfg.examples, sha)
+    check_mined(sae_where(sae, cfg.layer, cfg.hook_name, required=False), ex.manifest)
     ranking = None
     if cfg.rank:
         p = Path(cfg.rank) / "ranking.json"
@@ -43,7 +44,7 @@ def run(cfg: C.DashboardConfig) -> DashboardResult:
     else:
         latents = torch.nonzero(ex.state.fires > 0)[:, 0].tolist()
     labels = labels_beside(cfg.sae, sha, strict=True)
-    tok = M.load_tokenizer(cfg.model or ex.manifest["config"].get("model", "smollm2"), log=log)
+    tok = M.load_tokenizer(cfg.model or ex.manifest["config"].get("model") or sae_model("", sae, log), log=log)
     t0 = time.time()
     site = pages.build(ex, tok, cfg.out, latents, labels, ranking, title=f"{cfg.sae}")
     return DashboardResult(Path(site), latents, time.time() - t0)

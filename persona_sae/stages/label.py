@@ -44,7 +44,8 @@ from persona_sae.latents import (
     open_sae,
     persona_cosines,
     sae_checksum,
-    sae_layer,
+    sae_model,
+    sae_where,
 )
 from persona_sae.mined import load as load_mined
 from persona_sae.statistics import text_scores
@@ -79,12 +80,15 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
     sae = load_sae(cfg.sae)
     sha = sae_checksum(sae)
     path = labels_path(cfg.sae, cfg.out)
-    layer, hook = sae_layer(sae, cfg.layer)
+    where = sae_where(sae, cfg.layer, cfg.hook_name)
+    layer, hook = where.layer, where.hook
+    log(f"SAE reads {where}")
+    spec = sae_model(cfg.model, sae, log)
     mined = None
     if explainer is not None:
         mined = load_mined(cfg.examples, sha)
         check_latents(cfg.explain_latents, sae.cfg.d_sae)
-    model = M.load_model(cfg.model, dtype=cfg.dtype, log=log)
+    model = M.load_model(spec, dtype=cfg.dtype, log=log)
     check_fits(sae, model, layer, hook)
     latents = list(range(sae.cfg.d_sae))
     if cfg.ranking:
@@ -114,7 +118,7 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
         extras[f"cos_{t}"] = [round(float(x), 4) for x in c[idx]]
         j = int(c[idx].argmax())
         nearest[t] = {"latent": latents[j], "cos": round(float(c[idx][j]), 4), "tag": tags[j]}
-    meta = {"sae": cfg.sae, "sae_sha256": sha, "model": cfg.model, "layer": layer, "hook": hook,
+    meta = {"sae": cfg.sae, "sae_sha256": sha, "model": spec, "layer": layer, "hook": hook,
             "thresholds": th._asdict(), "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
             "version": __version__, "persona_directions": cfg.personas or None}
     lab = save_labels(path, meta, tags, runner, list(scores), scores, extras, latents)

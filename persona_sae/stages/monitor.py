@@ -18,7 +18,7 @@ import torch
 from persona_sae import UserError, log, replacing, write_json
 from persona_sae import config as C
 from persona_sae.activations import iter_activations
-from persona_sae.latents import check_fits, check_latents, load_sae, open_sae, sae_layer
+from persona_sae.latents import check_fits, check_latents, load_sae, open_sae, sae_model, sae_where
 from persona_sae.models import check_compatible, load_model
 from persona_sae.statistics import auroc, bootstrap_weights, load_prompts, model_stats, prepare, shift
 from persona_sae.text import read_jsonl
@@ -52,9 +52,12 @@ def checkpoint_shifts(cfg, log=print) -> dict:
             raise UserError(f"--evals {e}: no results.json from `persona-sae eval`")
         ev = json.loads(p.read_text())
         rates.append({**ev["overall"], "judge": ev.get("judge"), "judge_validation": ev.get("judge_validation")})
-    layer, hook = sae_layer(sae)
+    where = sae_where(sae, cfg.layer, cfg.hook_name)
+    layer, hook = where.layer, where.hook
+    log(f"SAE reads {where}")
     records, responses = load_prompts(cfg, log)
-    base = load_model(cfg.base, dtype=cfg.dtype, log=log)
+    spec = sae_model(cfg.base, sae, log, "--base")
+    base = load_model(spec, dtype=cfg.dtype, log=log)
     check_fits(sae, base, layer, hook)
     examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
     b = model_stats(base, sae, examples, groups, len(names), **kw)
@@ -74,7 +77,7 @@ def checkpoint_shifts(cfg, log=print) -> dict:
                      **({"misaligned_rate": rates[i]} if rates else {})})
         if m is not base:
             del m
-    res = {"base": cfg.base, "sae": cfg.sae, "layer": layer, "latents": cfg.latents, "prompts": cfg.prompts,
+    res = {"base": spec, "sae": cfg.sae, "layer": layer, "latents": cfg.latents, "prompts": cfg.prompts,
            "on": cfg.on, "responses": responses, "rows": rows}
     if cfg.misaligned:
         pos = torch.tensor([bool(x) for x in cfg.misaligned])
@@ -161,7 +164,8 @@ def run(cfg: C.MonitorConfig, log=log) -> MonitorResult:
     if cfg.dataset:
         if not cfg.latents:
             raise UserError("give --latents to track")
-        o = open_sae(cfg.sae, cfg.base, dtype=cfg.dtype, log=log, latents=cfg.latents)
+        o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, dtype=cfg.dtype, log=log, latents=cfg.latents,
+                     flag="--base")
         rows = score_rows(o.model, o.sae, cfg.dataset, cfg.latents, o.layer, o.hook, cfg.max_len)
         write_rows(out / "rows.csv", rows)
         res["rows_scored"] = len(rows)

@@ -12,6 +12,7 @@ The statistics themselves (paired by prompt, bootstrapped over prompt groups) li
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from persona_sae import distributed as D
 from persona_sae.attribution import attribution_stats, load_pairs, mean_baseline
 from persona_sae.config import RankConfig
 from persona_sae.labels import effective, labels_beside
-from persona_sae.latents import open_sae
+from persona_sae.latents import open_sae, with_model
 from persona_sae.models import check_compatible, resolve
 from persona_sae.statistics import Shift, bootstrap_weights, load_prompts, model_stats, prepare, shift
 
@@ -52,11 +53,13 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
     if attribute and D.world() > 1:
         raise UserError("--method attribution runs in one process (not under torchrun)")
     log = D.main_log(log)
+    o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, log=log, flag="--base", load=False)
+    cfg = dataclasses.replace(cfg, base=o.model_spec)  # --responses sample:K and ranking.json need the base
     records, responses = (None, None) if attribute else D.from_main(lambda: load_prompts(cfg, log))
     for spec in cfg.finetuned + cfg.control:
         if resolve(spec) == resolve(cfg.base):
             log(f"warning: fine-tune {spec} is the base model itself; its shifts will be zero")
-    o = open_sae(cfg.sae, cfg.base, layer=cfg.layer, dtype=cfg.dtype, log=log, distributed=True)
+    o = with_model(o, cfg.dtype, log, distributed=True)
     sae, layer, hook, base = o.sae, o.layer, o.hook, o.model
     if attribute:  # each model's per-pair attribution scores take the place of its per-prompt means
         if hook != "resid_post":

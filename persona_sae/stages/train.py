@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from persona_sae import UserError, __version__, log, write_json
 from persona_sae import distributed as D
+from persona_sae import models as M
 from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
 from persona_sae.config import TrainConfig
 from persona_sae.runs import CHECKPOINTS, DONE, RUNNING, claim, is_done, load_checkpoint, save_checkpoint
@@ -415,7 +416,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         spec = specs[i]
         sae_cls, cfg_cls = sae_classes(cfg.arch)
         kw = dict(d_in=model.d_model, d_sae=d_sae, device=sae_dev,
-                  metadata=SAEMetadata(model_name=cfg.model, hook_name=hook_names[spec.layer],
+                  metadata=SAEMetadata(**M.identity(cfg.model), hook_name=hook_names[spec.layer],
                                        context_size=cfg.context_size, prepend_bos=True))
         if cfg.arch in ("topk", "batchtopk"):
             kw["k"] = spec.k
