@@ -21,6 +21,7 @@ import torch
 from persona_sae import UserError
 from persona_sae.labels import effective
 from persona_sae.mined import BEFORE, HIST_EDGES, N_BINS, Examples, quantile_bins
+from persona_sae.runs import replaceable
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
 table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left}
@@ -70,6 +71,9 @@ def _histogram(counts: list[int]) -> str:
             f"{bars}</svg><div class='muted'>log10 activation, {lo:g} … {hi:g}</div>")
 
 
+MARKER = "site.json"  # what every built site holds: only such a folder is ever replaced
+
+
 def most_shifted(ranking: dict, n_up: int, n_down: int) -> list[int]:
     """The ``n_up`` best-ranked and ``n_down`` worst-ranked latents of a ranking's primary ordering."""
     order = sorted(range(len(ranking["latents"][ranking["primary"]]["rank"])),
@@ -78,10 +82,11 @@ def most_shifted(ranking: dict, n_up: int, n_down: int) -> list[int]:
 
 
 def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: dict | None = None,
-          ranking: dict | None = None, title: str = "") -> Path:
-    """Write index.html and latent/<j>.html for ``latents``; returns the site folder."""
+          ranking: dict | None = None, title: str = "", force: bool = False) -> Path:
+    """Write index.html and latent/<j>.html for ``latents``; returns the site folder. An existing ``out``
+    is replaced only when it is an earlier site (it holds ``MARKER``), or with ``force``."""
 
-    out = Path(out)
+    out = replaceable(out, MARKER, "a dashboard", force)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "latent").mkdir(parents=True)
@@ -147,7 +152,7 @@ def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: 
              "<p><input id='q' placeholder='search label or token' size='30'></p><table id='latents'><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     (tmp / "index.html").write_text(_page(title or "SAE latents", index))
-    (tmp / "site.json").write_text(json.dumps({"latents": latents, "examples": ex.manifest.get("config", {})}))
+    (tmp / MARKER).write_text(json.dumps({"latents": latents, "examples": ex.manifest.get("config", {})}))
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
