@@ -52,8 +52,8 @@ def _chromium():
                  (shutil.which("chromium"), shutil.which("chromedriver"))):
         if b and d:
             return b, d
-    pytest.fail("the browser test needs Chromium and its driver: `apt-get install chromium chromium-driver` "
-                "(.ci/run does this) or set PERSONA_SAE_CHROMIUM / PERSONA_SAE_CHROMEDRIVER")
+    pytest.fail("the browser test needs Chromium and its driver: `make browser` installs them "
+                "(`make test` does this) or set PERSONA_SAE_CHROMIUM / PERSONA_SAE_CHROMEDRIVER")
 
 
 def test_browser_walks_from_index_to_a_latent_and_runs_no_payload(site, tmp_path):
