@@ -159,6 +159,20 @@ def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: 
     return out
 
 
+class _SiteHandler(SimpleHTTPRequestHandler):
+    """Files of the site only: no directory listings, nothing reached through a symlink out of it."""
+
+    def list_directory(self, path):
+        self.send_error(404, "no directory listings")
+        return None
+
+    def translate_path(self, path):
+        p = super().translate_path(path)
+        root = os.path.realpath(self.directory)
+        real = os.path.realpath(p)
+        return p if real == root or real.startswith(root + os.sep) else os.path.join(root, ".outside-the-site")  # a 404
+
+
 def serve(site: str | Path, port: int = 8000):
     """Serve a built site on 127.0.0.1 only (returns the server; call serve_forever)."""
     import errno
@@ -167,7 +181,7 @@ def serve(site: str | Path, port: int = 8000):
     site = Path(site)
     if not (site / "index.html").is_file():
         raise UserError(f"{site} holds no index.html: build it with `persona-sae dashboard`")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    handler = functools.partial(_SiteHandler, directory=str(site.resolve()))
     try:
         return ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as e:

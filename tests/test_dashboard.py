@@ -120,6 +120,31 @@ def test_serve_refuses_a_busy_port(site, capsys):
     srv.server_close()
 
 
+def test_serve_lists_no_folder_and_follows_no_symlink_out(site, tmp_path):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from persona_sae.pages import serve
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    (Path(site) / "leak.txt").symlink_to(secret)
+    srv = serve(site, 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        assert urllib.request.urlopen(f"{url}/index.html").status == 200
+        for path in ("/latent/", "/leak.txt"):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(url + path)
+            assert e.value.code == 404, path
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        (Path(site) / "leak.txt").unlink()
+
+
 def test_dashboard_bad_latent(site, capsys):
     root = Path(site).parent
     assert main(["dashboard", "--sae", str(root / "sae"), "--examples", str(root / "ex"), "--latents", "96",
