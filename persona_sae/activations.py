@@ -8,7 +8,6 @@ aggregate per prompt (rank), keep contexts (examples) or just shuffle rows (trai
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
@@ -17,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from persona_sae import UserError, replacing, write_json
+from persona_sae import UserError, read_json, replacing, write_json
 from persona_sae.config import ActivationsConfig
 from persona_sae.runs import DONE, RUNNING, claim
 from persona_sae.tokens import Example
@@ -223,7 +222,7 @@ def read_cache(path: str | Path) -> Iterator[ActivationBatch]:
     mp = path / "manifest.json"
     if not mp.is_file():
         raise UserError(f"{path} is not an activation cache (no manifest.json)")
-    manifest = json.loads(mp.read_text())
+    manifest = read_json(mp, "an activation cache manifest")
     for s in manifest["shards"]:
         t = load_file(str(path / s["file"]))
         yield ActivationBatch(acts={int(k.split(".")[1]): v for k, v in t.items() if k.startswith("acts.")},

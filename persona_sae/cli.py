@@ -96,6 +96,23 @@ def build_parser() -> Parser:
     return p
 
 
+def _refused(e: BaseException, out, existed) -> int:
+    """One line on its own line (any progress bar closed first), nothing left behind, exit 2. An OSError
+    is I/O no config could foresee (a read-only or full disk, a path that is a file): named, not traced."""
+    from tqdm import tqdm
+
+    from persona_sae.runs import tidy_refused
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    if isinstance(e, OSError) and not isinstance(e, UserError):
+        where = f": {e.filename}" if e.filename else ""
+        e = f"{e.strerror or type(e).__name__}{where}" + (f" -> {e.filename2}" if e.filename2 else "")
+    tidy_refused(out, bool(existed))
+    sys.stderr.write(f"persona-sae: error: {e}\n")
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
@@ -103,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = [p for a in argv for p in (a.split(",") if re.fullmatch(r"-?\d+(,-?\d+)+", a) else [a])]
     if argv[:2] == ["label", "set"]:  # a sub-action beside the plain `label` command
         argv = ["label set", *argv[2:]]
+    out = existed = None
     try:
         args = parser.parse_args(argv)  # configs check their own values in __post_init__
+        out = getattr(args.cfg, "out", None) if hasattr(args, "cfg") else None
+        existed = bool(out) and os.path.exists(out)
         name = args.command
         if name is None:
             parser.print_help()
@@ -123,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         getattr(report, printer)(args.cfg, run(args.cfg))
         return 0
-    except UserError as e:
-        sys.stderr.write(f"persona-sae: error: {e}\n")
-        return 2
+    except (UserError, OSError) as e:
+        return _refused(e, out, existed)
     except KeyboardInterrupt:
         sys.stderr.write("persona-sae: interrupted\n")
         return 130

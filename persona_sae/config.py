@@ -547,6 +547,8 @@ class ExamplesConfig(OutputOption, SAEModelOption, ForwardOptions, LayerOptions)
         super().__post_init__()
         if self.k <= 0 or self.reservoir <= 0:
             raise UserError("--k and --reservoir must be positive")
+        if self.tokens < 0:
+            raise UserError(f"--tokens must be 0 (the whole dataset) or positive, got {self.tokens}")
 
 
 @dataclass
@@ -584,6 +586,8 @@ class DashboardConfig(LayerOptions):
     """Page exactly these latents instead."""
     model: str = ""
     """Model whose tokenizer decodes the examples (default: the one they were mined with)."""
+    force: bool = False
+    """Replace --out even when it is not an earlier dashboard (its files are deleted)."""
 
 
 @dataclass
@@ -594,6 +598,10 @@ class ServeConfig:
     """Site folder from `persona-sae dashboard`."""
     port: int = 8000
     """Port on 127.0.0.1."""
+
+    def __post_init__(self):
+        if not 1 <= self.port <= 65535:
+            raise UserError(f"--port must be 1..65535, got {self.port}")
 
 
 @dataclass
@@ -622,6 +630,12 @@ class SteerConfig(JudgeOptions, OutputOption, SAEModelOption, LayerOptions):
     """Longest answer."""
     seed: int = 0
     """Seed of the sampling, the random direction and the bootstrap."""
+
+    def __post_init__(self):  # before any direction is computed or model loaded
+        if self.positions not in ("all", "prompt", "response"):
+            raise UserError(f"--positions must be all, prompt or response, got {self.positions!r}")
+        if self.samples <= 0 or self.max_new_tokens <= 0:
+            raise UserError("--samples and --max-new-tokens must be positive")
 
 
 @dataclass

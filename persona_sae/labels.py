@@ -7,7 +7,6 @@ and win over automatic ones.
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -15,7 +14,7 @@ from typing import NamedTuple
 import torch
 from safetensors.torch import save_file
 
-from persona_sae import UserError, replacing, write_json
+from persona_sae import UserError, read_json, replacing, write_json
 from persona_sae.latents import check_latents
 from persona_sae.statistics import TextScores, auroc
 from persona_sae.text import Record, read_jsonl
@@ -101,10 +100,17 @@ def labels_path(sae_spec: str, out: str = "") -> Path:
     return p / "labels.json"
 
 
+def _labels_file(path: Path) -> dict:
+    lab = read_json(path, "a labels.json written by `persona-sae label`")
+    if not isinstance(lab, dict):
+        raise UserError(f"{path} is not a labels.json written by `persona-sae label` (not a JSON object)")
+    return lab
+
+
 def read_labels(path: Path, sae_sha256: str | None = None) -> dict:
     if not path.is_file():
         raise UserError(f"no labels file at {path}: run `persona-sae label` first")
-    lab = json.loads(path.read_text())
+    lab = _labels_file(path)
     if sae_sha256 and lab.get("sae_sha256") != sae_sha256:
         raise UserError(f"{path} was made for a different SAE (checksum {str(lab.get('sae_sha256'))[:12]}… "
                         f"vs {sae_sha256[:12]}…)")
@@ -119,7 +125,7 @@ def labels_beside(sae_spec: str, sae_sha256: str, strict: bool = False) -> dict 
         return None
     if strict:
         return read_labels(p, sae_sha256)
-    lab = json.loads(p.read_text())
+    lab = _labels_file(p)
     return lab if lab.get("sae_sha256") == sae_sha256 else None
 
 
@@ -144,7 +150,7 @@ def set_manual(path: Path, latent: int, tag: str, note: str, sae_sha256: str, d_
 
 def save_labels(path: Path, meta: dict, tags: list[str], runner: list[str], concept_tags: list[str], scores: dict,
                 extras: dict, latents: list[int]) -> dict:
-    prev = json.loads(path.read_text()) if path.is_file() else {}
+    prev = _labels_file(path) if path.is_file() else {}
     same = prev.get("sae_sha256") == meta["sae_sha256"]
     manual = prev.get("manual", {}) if same else {}
     prev_latents = prev.get("latents", {}) if same else {}

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import struct
 import sys
 import tempfile
 import time
@@ -144,10 +145,14 @@ def _load_gguf(path: Path, dtype: torch.dtype = torch.float32):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kw = dict(gguf_file=path.name)
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:4] != b"GGUF" or len(head) < 24:
+        raise UserError(f"{path} is not a GGUF file ({'truncated header' if head[:4] == b'GGUF' else 'no GGUF magic'})")
     try:
         tok = AutoTokenizer.from_pretrained(path.parent, **kw)
         hf = AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, attn_implementation="eager", **kw)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError, struct.error) as e:
         raise UserError(f"could not read GGUF file {path}: {_first_line(e)}") from e
     # transformers refuses to save a GGUF-loaded model until its quantizer state is cleared.
     hf.hf_quantizer = None
@@ -385,9 +390,14 @@ def _load_source(src: Source, dtype: torch.dtype, pull_missing: bool, log):
 def _load_hf_dir(path: Path, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if not any(path.glob("*.safetensors")):
+        pickles = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt*"))
+        raise UserError(f"model folder {path} holds no .safetensors weights"
+                        + (f" (only pickles: {', '.join(pickles)}, which persona_sae never unpickles; convert them "
+                           f"to safetensors where you trust them)" if pickles else ""))
     try:
         tok = AutoTokenizer.from_pretrained(path)
-        hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager")
+        hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager", use_safetensors=True)
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"could not load model folder {path}: {_first_line(e)}") from e
     return hf, tok

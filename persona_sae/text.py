@@ -15,7 +15,7 @@ from typing import Sequence
 
 import yaml
 
-from persona_sae import UserError
+from persona_sae import UserError, read_utf8
 from persona_sae.sources import resolve
 
 ROLES = ("system", "user", "assistant")
@@ -50,23 +50,22 @@ def read_jsonl(path: str | Path) -> list[Record]:
     if not path.is_file():
         raise UserError(f"file not found: {path}")
     out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{where}: malformed JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{where}: expected a JSON object")
-            if "messages" in row:
-                out.append(Record(messages=_check_messages(row["messages"], where), group=str(row.get("id", ""))))
-            elif isinstance(row.get("text"), str):
-                out.append(Record(text=row["text"], group=str(row.get("id", ""))))
-            else:
-                raise UserError(f"{where}: row has neither 'messages' nor a string 'text'")
+    for n, line in enumerate(read_utf8(path).split("\n"), 1):  # not splitlines: U+2028 may sit inside a string
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: expected a JSON object")
+        if "messages" in row:
+            out.append(Record(messages=_check_messages(row["messages"], where), group=str(row.get("id", ""))))
+        elif isinstance(row.get("text"), str):
+            out.append(Record(text=row["text"], group=str(row.get("id", ""))))
+        else:
+            raise UserError(f"{where}: row has neither 'messages' nor a string 'text'")
     if not out:
         raise UserError(f"{path} holds no rows")
     return out
@@ -77,7 +76,7 @@ def read_text(path: str | Path) -> list[Record]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"file not found: {path}")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_utf8(path)
     paras = [p.strip() for p in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"))]  # blank = whitespace only
     out = [Record(text=p, group=path.name) for p in paras if p]
     if not out:
@@ -134,7 +133,7 @@ def load_questions(spec: str | Path) -> list[Question]:
         path = Path(spec)
         if not path.is_file():
             raise UserError(f"question file not found: {spec} (built-in sets: {', '.join(BUILTIN_QUESTIONS)})")
-        text, where = path.read_text(encoding="utf-8"), str(path)
+        text, where = read_utf8(path), str(path)
     try:
         items = yaml.safe_load(text)
     except yaml.YAMLError as e:

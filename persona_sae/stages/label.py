@@ -13,14 +13,13 @@ their mined examples and is scored on detecting them (``explain.py``); that is k
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, __version__, log, write_json
+from persona_sae import UserError, __version__, log, read_json, write_json
 from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae import personas as P
@@ -88,14 +87,16 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
     if explainer is not None:
         mined = load_mined(cfg.examples, sha)
         check_latents(cfg.explain_latents, sae.cfg.d_sae)
+    ranked = None  # read before the model loads: a wrong folder fails fast
+    if cfg.ranking:
+        if not (Path(cfg.ranking) / "ranking.json").is_file():
+            raise UserError(f"--ranking {cfg.ranking} is not a rank output folder (no ranking.json)")
+        ranked = read_json(Path(cfg.ranking) / "ranking.json", "a ranking.json written by `persona-sae rank`")
     model = M.load_model(spec, dtype=cfg.dtype, log=log)
     check_fits(sae, model, layer, hook)
     latents = list(range(sae.cfg.d_sae))
-    if cfg.ranking:
-        r = json.loads(Path(cfg.ranking, "ranking.json").read_text()) if Path(cfg.ranking).is_dir() else None
-        if r is None:
-            raise UserError(f"--ranking {cfg.ranking} is not a rank output folder (ranking.json)")
-        latents = sorted(set(r["top_increases"][:cfg.top]) | set(r["top_decreases"][:cfg.top]))
+    if ranked is not None:
+        latents = sorted(set(ranked["top_increases"][:cfg.top]) | set(ranked["top_decreases"][:cfg.top]))
     missing = sorted(set(cfg.explain_latents) - set(latents))
     if missing:
         raise UserError(f"--explain-latents {', '.join(map(str, missing))} not among the latents labelled "

@@ -9,13 +9,12 @@ still reads 0%, and falls after a few hundred benign rows. The shift is measured
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, log, replacing, write_json
+from persona_sae import UserError, log, read_json, replacing, write_json
 from persona_sae import config as C
 from persona_sae.activations import iter_activations
 from persona_sae.latents import check_fits, check_latents, load_sae, open_sae, sae_model, sae_where
@@ -50,7 +49,7 @@ def checkpoint_shifts(cfg, log=print) -> dict:
         p = Path(e) / "results.json" if Path(e).is_dir() else Path(e)
         if not p.is_file():
             raise UserError(f"--evals {e}: no results.json from `persona-sae eval`")
-        ev = json.loads(p.read_text())
+        ev = read_json(p, "a results.json written by `persona-sae eval`")
         rates.append({**ev["overall"], "judge": ev.get("judge"), "judge_validation": ev.get("judge_validation")})
     where = sae_where(sae, cfg.layer, cfg.hook_name)
     layer, hook = where.layer, where.hook
@@ -154,6 +153,8 @@ class MonitorResult(NamedTuple):
 def run(cfg: C.MonitorConfig, log=log) -> MonitorResult:
     if not cfg.checkpoints and not cfg.dataset:
         raise UserError("give --checkpoints to track, or --dataset to score its rows")
+    if cfg.dataset and Path(cfg.dataset).suffix != ".jsonl":
+        raise UserError(f"--dataset must be a chat .jsonl (rows with an assistant turn to score), got {cfg.dataset}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     res = {}
