@@ -173,7 +173,9 @@ def cache_record(cfg: ActivationsConfig, n_examples: int) -> dict:
     return {"model": cfg.model, "data": cfg.dataset, "layers": sorted(set(cfg.layers)), "hook": cfg.hook,
             "select": cfg.select, "batch_tokens": cfg.batch_tokens, "max_len": cfg.max_len, "seed": cfg.seed,
             "dtype": cfg.dtype, "store_dtype": cfg.store_dtype, "shard_batches": cfg.shard_batches,
-            "n_examples": n_examples, "max_norm_ratio": cfg.max_norm_ratio}
+            "n_examples": n_examples, "max_norm_ratio": cfg.max_norm_ratio,
+            **{k: v for k, v in (("column", cfg.column), ("split", cfg.split), ("data_config", cfg.data_config))
+               if v not in ("", "train")}}  # only when set: older caches still resume
 
 
 def write_cache(model, examples: Sequence[Example], cfg: ActivationsConfig, out: str | Path | None = None,

@@ -3,6 +3,7 @@ printer; parse, run, print, and map UserError to one line and exit 2. No work ha
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import re
@@ -22,17 +23,80 @@ from persona_sae import (  # noqa: E402
     report,  # noqa: E402
 )
 from persona_sae import config as C  # noqa: E402
+from persona_sae import configfile  # noqa: E402
+
+# a value, not an option: -1, -0.5, -2M, and the list form -1,0,1 (argparse's own test knows only -1 and -0.5)
+NEGATIVE_VALUE = re.compile(r"^-\d[\d_.,eE+-]*[kKmMgG]?$|^-\.\d")
 
 
 class Parser(simple_parsing.ArgumentParser):
+    """simple_parsing's parser with our conventions: --d-sae and --d_sae both parse (help shows the dash
+    spelling), int options take 2_000_000, 2e6 and 2M, list options also 16,32,64, errors are one line,
+    and a command's parser reads --config FILE into its defaults before the flags, which override it."""
+
+    command: str | None = None  # set on a command's parser: its name, for --config
+    config_cls: type | None = None
+
     def __init__(self, *a, **kw):
-        kw.setdefault("add_option_string_dash_variants", simple_parsing.DashVariant.DASH)
-        kw.setdefault("add_config_path_arg", False)
+        kw.setdefault("add_option_string_dash_variants", simple_parsing.DashVariant.UNDERSCORE_AND_DASH)
+        kw.setdefault("add_config_path_arg", False)  # its --config_path takes nargs="*": it would eat a positional
         super().__init__(*a, **kw)
+        self._negative_number_matcher = NEGATIVE_VALUE
 
     def error(self, message):  # one line, exit 2, no usage dump
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
+
+    def parse_known_args(self, args=None, namespace=None, attempt_to_reorder=False):
+        if self.config_cls is not None:
+            args, path = _pop_config(list(sys.argv[1:] if args is None else args))
+            if path is not None:  # simple_parsing's config-file defaults, fed our checked values
+                self.set_defaults(cfg=configfile.read_config(path, self.config_cls, self.command))
+        return super().parse_known_args(args, namespace, attempt_to_reorder)
+
+    def _preprocessing(self, args=(), namespace=None):
+        first = not self._preprocessing_done
+        super()._preprocessing(args, namespace)
+        if not first:
+            return
+        for a in self._actions:
+            # --d_sae still parses (the parser's table keeps it); help and errors show --d-sae
+            a.option_strings = [o for o in a.option_strings if "_" not in o] or a.option_strings
+            if a.type is int:
+                a.type = configfile.int_arg
+                if a.nargs in ("*", "+") and type(a) is argparse._StoreAction:
+                    a.type, a.__class__ = configfile.ints_arg, configfile.FlatStore
+
+
+class _ConfigOption(argparse.Action):
+    """--config in --help; the file itself is read before parsing (Parser.parse_known_args)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error("write --config in full: an abbreviation of it is not read")
+
+
+def _pop_config(args: list[str]) -> tuple[list[str], str | None]:
+    """Take --config FILE (or --config=FILE) out of a command's arguments."""
+    rest, paths, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest += args[i:]
+            break
+        if a == "--config":
+            if i + 1 >= len(args):
+                raise UserError("--config needs a FILE")
+            paths.append(args[i + 1])
+            i += 2
+            continue
+        if a.startswith("--config="):
+            paths.append(a.partition("=")[2])
+        else:
+            rest.append(a)
+        i += 1
+    if len(paths) > 1:
+        raise UserError("give one --config FILE (flags override its values)")
+    return rest, (paths[0] if paths else None)
 
 
 # name -> (Config, the stage function cfg -> Result, its printer, help); "a b" is sub-action b of a
@@ -84,7 +148,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     groups = {}
     for name, (cfg_cls, _, _, help_) in COMMANDS.items():
-        head, _, action = name.partition(" ")
+        command, (head, _, action) = name, name.partition(" ")
         parent = sub
         if action and head in GROUPS:
             if head not in groups:
@@ -92,6 +156,9 @@ def build_parser() -> Parser:
                 groups[head] = g.add_subparsers(dest=f"{head}_command", metavar="ACTION", parser_class=Parser)
             parent, name = groups[head], action
         q = parent.add_parser(name, help=help_, description=cfg_cls.__doc__)
+        q.command, q.config_cls = command, cfg_cls
+        q.add_argument("--config", metavar="FILE", action=_ConfigOption, default=argparse.SUPPRESS,
+                       help="YAML or JSON file of option values (a run.json replays its run); flags override it")
         q.add_arguments(cfg_cls, dest="cfg")
     return p
 
@@ -116,8 +183,6 @@ def _refused(e: BaseException, out, existed) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    # list options also take the comma form: --k 16,32,64 == --k 16 32 64
-    argv = [p for a in argv for p in (a.split(",") if re.fullmatch(r"-?\d+(,-?\d+)+", a) else [a])]
     if argv[:2] == ["label", "set"]:  # a sub-action beside the plain `label` command
         argv = ["label set", *argv[2:]]
     out = existed = None

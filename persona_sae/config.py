@@ -47,7 +47,7 @@ class LayerOptions:
 class ForwardOptions:
     """How token sequences run through a model: shared by every command that reads activations."""
 
-    max_len: int = 512
+    max_len: int = field(default=512, alias="context_size")
     """Longest sequence in tokens; longer texts are cut into windows, longer chats truncated."""
     batch_tokens: int = 2048
     """Padded tokens per forward batch."""
@@ -124,8 +124,12 @@ class ActivationsConfig(OutputOption, ModelOption, ForwardOptions):
     """Seed of the batch order."""
     resume: bool = False
     """Continue an interrupted cache with the same config."""
-    column: str = ""
+    column: str = field(default="", alias="text_column")
     """Column for datasets that have neither 'messages' nor 'text'."""
+    split: str = "train"
+    """Split of a `datasets` source (hf:NAME or a dataset folder)."""
+    data_config: str = ""
+    """Config (subset) of an hf:NAME dataset that has several."""
 
 
 @dataclass
@@ -149,27 +153,34 @@ class TrainConfig(OutputOption, ModelOption):
     """Layer(s); one SAE per layer and k, all fed from one activation stream."""
     hook: str = "resid_post"
     """Hook at each layer: resid_pre, resid_mid, resid_post, attn_out or mlp_out."""
-    dataset: str = "em-core"
-    """Training text: .jsonl, .txt, question .yaml, dataset folder, hf:NAME or em-core."""
+    dataset: str = field(default="em-core", alias="dataset_path")
+    """Training text: .jsonl, .txt, question .yaml, dataset folder, hf:NAME (streamed: only the rows needed
+    are read) or em-core."""
+    split: str = "train"
+    """Split of a `datasets` source (hf:NAME or a dataset folder)."""
+    text_column: str = ""
+    """Column to train on (default: messages, else text)."""
+    data_config: str = ""
+    """Config (subset) of an hf:NAME dataset that has several."""
     arch: str = "topk"
     """SAE architecture: topk, batchtopk, jumprelu or standard."""
     d_sae: int = 0
-    """Number of latents (0: --expansion times d_model)."""
-    expansion: int = 8
-    """Width as a multiple of d_model, used when --d-sae is 0."""
+    """Number of latents (0: --expansion-factor times d_model)."""
+    expansion: int = field(default=0, alias="expansion_factor")
+    """Width as a multiple of d_model (0: 8 when --d-sae is 0 too); with --d-sae the two must agree."""
     k: list[int] = field(default_factory=lambda: [32])
     """Active latents per token for topk/batchtopk; several values train several SAEs."""
     l1_coefficient: float = 5.0
     """Sparsity penalty of the standard arch."""
     l0_coefficient: float = 1.0
     """Sparsity penalty of the jumprelu arch."""
-    tokens: int = 2_000_000
+    tokens: int = field(default=2_000_000, alias="training_tokens")
     """Training tokens per SAE."""
-    batch_size: int = 4096
+    batch_size: int = field(default=4096, alias="train_batch_size_tokens")
     """Activation rows per SAE step."""
     lr: float = 0.0
     """Learning rate (0: 1e-3 / sqrt(d_sae / 16384), sparsify's width scaling with a constant measured here)."""
-    lr_warmup_steps: int = 0
+    lr_warmup_steps: int = field(default=0, alias="lr_warm_up_steps")
     """Linear warm-up steps."""
     lr_decay_steps: int = -1
     """Linear decay to lr/10 over the last this many steps (-1: the last 20 percent)."""
@@ -483,7 +494,7 @@ class LabelConfig(SAEModelOption, LayerOptions):
     """...the latent fires on at least this fraction of the concept's texts..."""
     min_ratio: float = 2.0
     """...and its mean activation on the concept is this many times that on the controls."""
-    max_len: int = 128
+    max_len: int = field(default=128, alias="context_size")
     """Longest text in tokens."""
     batch_tokens: int = 2048
     """Padded tokens per forward batch."""
@@ -540,7 +551,7 @@ class ExamplesConfig(OutputOption, SAEModelOption, ForwardOptions, LayerOptions)
     """Continue a killed run in --out."""
     seed: int = 0
     """Seed of the batch order and the reservoirs."""
-    max_len: int = dataclasses.field(default=256, kw_only=True)
+    max_len: int = dataclasses.field(default=256, kw_only=True, metadata={"alias": ["context_size"]})
     """Context window of the corpus."""
 
     def __post_init__(self):

@@ -27,7 +27,7 @@ from persona_sae import models as M
 from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
 from persona_sae.config import TrainConfig
 from persona_sae.runs import CHECKPOINTS, DONE, RUNNING, claim, is_done, load_checkpoint, save_checkpoint
-from persona_sae.text import load_records
+from persona_sae.text import STREAM_CHARS_PER_TOKEN, load_records
 from persona_sae.tokens import tokenize
 
 ARCHS = ("topk", "batchtopk", "jumprelu", "standard")
@@ -76,9 +76,12 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
         raise UserError(f"unknown --arch '{cfg.arch}' (choose from {', '.join(ARCHS)})")
     if cfg.d_sae < 0:
         raise UserError(f"--d-sae must be positive, got {cfg.d_sae}")
-    if not cfg.d_sae and cfg.expansion <= 0:
-        raise UserError(f"--expansion must be positive when --d-sae is 0, got {cfg.expansion}")
-    d_sae = cfg.d_sae or (cfg.expansion * d_model if d_model else 0)
+    if cfg.expansion < 0:
+        raise UserError(f"--expansion-factor must be positive, got {cfg.expansion}")
+    if cfg.d_sae and cfg.expansion and d_model and cfg.d_sae != cfg.expansion * d_model:
+        raise UserError(f"--d-sae {cfg.d_sae} and --expansion-factor {cfg.expansion} disagree ({cfg.expansion} x d_model "
+                        f"{d_model} = {cfg.expansion * d_model}): give one of them (--d-sae 0 uses the factor)")
+    d_sae = cfg.d_sae or ((cfg.expansion or 8) * d_model if d_model else 0)
     if not cfg.k or any(k <= 0 for k in cfg.k):
         raise UserError(f"--k must be positive, got {cfg.k}")
     if d_sae and any(k > d_sae for k in cfg.k) and cfg.arch in ("topk", "batchtopk"):
@@ -392,7 +395,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     D.from_main(lambda: claim(out, "run.json", "persona-sae training run", cfg.resume, also_ours=CHECKPOINTS,
                               rerun_done=True))  # only rank 0 touches --out; the config is checked against the checkpoint
     dev = D.device(cfg.device)  # checked before the data and the model are loaded
-    records = load_records(cfg.dataset)
+    records = load_records(cfg.dataset, column=cfg.text_column or None, split=cfg.split, config=cfg.data_config or None,
+                           max_chars=STREAM_CHARS_PER_TOKEN * (int(1.1 * cfg.tokens) + cfg.eval_tokens))
     model = D.load_model(cfg.model, cfg.dtype, log, dev)
     sae_dev = dev if W == 1 else "cpu"  # under torchrun the SAEs and their all-reduced sums stay on the CPU, as before
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
@@ -411,6 +415,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                    f"model batches of training data (--model-batch-tokens {cfg.model_batch_tokens})")
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
     volatile = ("resume", "out", "distribute_saes", "device")  # where and how the work is spread changes no result
+    volatile += ("expansion",)  # d_sae, compared, is the width it gave (older checkpoints hold expansion 8)
+    fresh = asdict(TrainConfig(out=cfg.out))  # a field newer than the checkpoint compares as its default
 
     def make_sae(i: int):
         spec = specs[i]
@@ -450,13 +456,13 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         ckpt = load_checkpoint(out) if cfg.resume else None
         if ckpt is not None:
             saved = ckpt["config"]
-            diff = [k for k in run_config if k not in volatile and saved.get(k) != run_config[k]]
+            diff = [k for k in run_config if k not in volatile and saved.get(k, fresh.get(k)) != run_config[k]]
             if diff:
                 raise UserError(f"--resume with a different config: {', '.join(f'{k} was {saved.get(k)!r}, now {run_config[k]!r}' for k in diff)}")
         elif cfg.resume and (out / "run.json").is_file() and is_done(json.loads((out / "run.json").read_text())):
             raise UserError(f"{out} holds a finished run; nothing to resume")
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "run.json", {"status": RUNNING, "config": run_config})
+        write_json(out / "run.json", {"command": "train", "status": RUNNING, "config": run_config})
         return ckpt
 
     ckpt = D.from_main(read_checkpoint)  # checkpoints hold no world size: resume on any number of ranks
@@ -580,7 +586,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         import transformers
 
         write_json(out / "run.json", {
-            "status": DONE, "config": run_config, "model": model.source.describe(), "saes": results,
+            "command": "train", "status": DONE, "config": run_config, "model": model.source.describe(), "saes": results,
             "steps": step, "tokens_per_sae": step * cfg.batch_size, "world_size": W,
             "versions": {"persona_sae": __version__, "sae_lens": sae_lens.__version__, "torch": torch.__version__,
                          "transformers": transformers.__version__},
