@@ -23,7 +23,25 @@ from persona_sae.models import load_model
 
 
 def load_sae(spec: str, device: str = "cpu"):
-    """Load an SAE spec (see module docstring) as a sae-lens SAE in eval mode."""
+    """Load an SAE spec (see module docstring) as a sae-lens SAE in eval mode. A truncated or corrupt
+    file, or weights that are not finite, are refused naming the file or tensor: a NaN latent would
+    otherwise rank first and every number after it would be garbage."""
+    from safetensors import SafetensorError
+
+    try:
+        sae = _load_sae(spec, device)
+    except SafetensorError as e:
+        raise UserError(f"SAE {spec}: a safetensors file is corrupt or truncated ({e})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"SAE {spec}: its config JSON is malformed ({e.msg} at line {e.lineno})") from None
+    for name, t in sae.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise UserError(f"SAE {spec}: tensor {name} holds {bad} NaN or inf value(s) of {t.numel()}")
+    return sae
+
+
+def _load_sae(spec: str, device: str = "cpu"):
     from sae_lens import SAE
 
     p = Path(spec).expanduser()

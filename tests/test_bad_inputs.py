@@ -135,3 +135,24 @@ def test_a_refused_run_keeps_an_earlier_folder_and_a_checkpoint(tmp_path):
     old.mkdir()
     tidy_refused(old, existed=True)
     assert old.is_dir()
+
+
+def test_a_truncated_or_nan_sae_is_refused_naming_it(tmp_path, sae, tiny_dir, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    cut = tmp_path / "cut"
+    shutil.copytree(sae, cut)
+    w = cut / "sae_weights.safetensors"
+    w.write_bytes(w.read_bytes()[:200])
+    assert_one_line_error(*run(capsys, "browse", "1", "--sae", str(cut), "--model", str(tiny_dir), "--text", "hi"),
+                          r"SAE .*cut: a safetensors file is corrupt or truncated")
+    nan = tmp_path / "nan"
+    shutil.copytree(sae, nan)
+    t = load_file(str(nan / "sae_weights.safetensors"))
+    t["W_dec"][3, 5] = float("nan")
+    save_file(t, str(nan / "sae_weights.safetensors"))
+    assert_one_line_error(*run(capsys, "rank", "--sae", str(nan), "--base", str(tiny_dir), "--finetuned", str(tiny_dir),
+                               "--out", str(tmp_path / "r")), r"SAE .*nan: tensor W_dec holds 1 NaN or inf value\(s\) of")
+    assert not (tmp_path / "r").exists()
