@@ -86,8 +86,8 @@ def decide(scores: dict[str, dict[str, torch.Tensor]], th: Thresholds) -> tuple[
     order = masked.argsort(1, descending=True)
     best = [tags[i] if masked[j, i] >= 0 else "unlabelled" for j, i in enumerate(order[:, 0].tolist())]
     au_order = au.argsort(1, descending=True)
-    runner = [tags[au_order[j, 1].item()] if best[j] != "unlabelled" else tags[au_order[j, 0].item()]
-              for j in range(len(best))]
+    runner = [("" if len(tags) == 1 else tags[au_order[j, 1].item()]) if best[j] != "unlabelled"
+              else tags[au_order[j, 0].item()] for j in range(len(best))]  # one concept: no runner-up
     return best, runner, au
 
 

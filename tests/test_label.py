@@ -185,3 +185,14 @@ def test_logit_lens_in_chunks_matches_one_pass(tiny_model, tmp_path):
     assert logit_lens(tiny_model, sae, latents, chunk=2) == logit_lens(tiny_model, sae, latents)
     top, bot = logit_lens(tiny_model, sae, latents, chunk=2)
     assert len(top) == len(latents) and all(len(t) == 5 for t in top + bot)
+
+
+def test_decide_with_a_single_concept_has_no_runner_up():
+    import torch
+
+    from persona_sae.labels import Thresholds, decide
+
+    s = {"toxic-persona": {"auroc": torch.tensor([0.95, 0.5]), "fire": torch.tensor([0.9, 0.9]),
+                           "ratio": torch.tensor([5.0, 1.0])}}
+    best, runner, au = decide(s, Thresholds())
+    assert best == ["toxic-persona", "unlabelled"] and runner == ["", "toxic-persona"] and au.shape == (2, 1)
