@@ -119,7 +119,8 @@ class Parser(simple_parsing.ArgumentParser):
             # --d_sae still parses (the parser's table keeps it); help and errors show --d-sae
             shown = [o for o in a.option_strings if "_" not in o and o not in hidden] or a.option_strings
             # the one name first (the metavar's too), then long spellings before -k
-            shown.sort(key=lambda o: (o != _dashed(meta.get("flag", "")), not o.startswith("--")))
+            if a.dest.startswith("cfg."):
+                shown.sort(key=lambda o: (o != _dashed(meta.get("flag", "")), not o.startswith("--")))
             a.option_strings = shown
             if isinstance(a, simple_parsing.helpers.custom_actions.BooleanOptionalAction):
                 _to_flag(self, a)
