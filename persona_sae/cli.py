@@ -115,7 +115,9 @@ class Parser(simple_parsing.ArgumentParser):
         fields = {f.name: f for f in dataclasses.fields(self.config_cls)} if self.config_cls else {}
         for a in self._actions:
             meta = fields[a.dest.partition(".")[2]].metadata if a.dest.startswith("cfg.") else {}
-            hidden = set(a.option_strings) - {_dashed(meta["flag"]), *map(_dashed, meta["listed"])} if meta.get("flag") else set()
+            hidden = set()  # a renamed field's old spellings (config.renamed): they parse, --help omits them
+            if meta.get("flag"):
+                hidden = set(a.option_strings) - {_dashed(meta["flag"]), *map(_dashed, meta["listed"])}
             # --d_sae still parses (the parser's table keeps it); help and errors show --d-sae
             shown = [o for o in a.option_strings if "_" not in o and o not in hidden] or a.option_strings
             # the one name first (the metavar's too), then long spellings before -k
@@ -175,7 +177,7 @@ def _to_flag(parser, a):
 
 
 class _Deprecated(argparse.Action):
-    """An old spelling that means another thing on another command (``examples --k``, ``train --k``):
+    """An old spelling that means another thing on another command (``examples --k``; ``--k`` is TopK in train):
     it still works, with a warning naming the one to use."""
 
     def __init__(self, action, spelling: str):
@@ -311,8 +313,9 @@ def flag_names(parser: Parser) -> dict[str, tuple[str, list[str]]]:
     for a in parser._actions:
         if a.dest.startswith("cfg.") and a.option_strings:
             table = [o for o, b in parser._option_string_actions.items() if getattr(b, "action", b) is a]
-            out[a.dest[4:]] = (a.option_strings[0], sorted(o for o in table if o not in a.option_strings and "_" not in o
-                                                               and not (isinstance(a, Flag) and o.startswith("--no"))))
+            old = [o for o in table if o not in a.option_strings and "_" not in o
+                   and not (isinstance(a, Flag) and o.startswith("--no"))]  # a flag's negatives: tested apart
+            out[a.dest[4:]] = (a.option_strings[0], sorted(old))
     return out
 
 
