@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from simple_parsing import field
@@ -10,6 +9,21 @@ from simple_parsing import field
 from persona_sae import UserError
 
 DTYPES = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16")  # models.DTYPES, without importing torch
+
+
+def renamed(flag: str, *, old: tuple[str, ...] = (), deprecated: bool = False, kw_only: bool = False, **kw):
+    """A field whose option is ``--FLAG``, the one name its concept has on every command (docs/flags.md),
+    not its field name: code, run records and config files keep the field name, and the field name's
+    spelling (with ``old``) still parses, hidden from --help, so existing scripts keep working.
+    ``deprecated``: using an old spelling prints a warning (it means something else on another command).
+    Other ``alias`` names stay listed (SAELens' spellings)."""
+    listed = kw.pop("alias", None) or []
+    listed = [listed] if isinstance(listed, str) else list(listed)
+    meta = {"flag": flag, "listed": listed, "deprecated": deprecated}
+    f = field(alias=[*listed, flag, *old], metadata=meta, **kw)
+    if kw_only:
+        f.kw_only = True  # simple_parsing's field() has no kw_only; dataclasses reads it off the Field
+    return f
 
 
 @dataclass(kw_only=True)
@@ -47,7 +61,7 @@ class LayerOptions:
 class ForwardOptions:
     """How token sequences run through a model: shared by every command that reads activations."""
 
-    max_len: int = field(default=512, alias="context_size")
+    max_len: int = renamed("context_size", default=512)
     """Longest sequence in tokens; longer texts are cut into windows, longer chats truncated."""
     batch_tokens: int = 2048
     """Padded tokens per forward batch."""
@@ -58,7 +72,7 @@ class ForwardOptions:
 
     def __post_init__(self):
         if self.max_len < 2:
-            raise UserError(f"--max-len must be at least 2, got {self.max_len}")
+            raise UserError(f"--context-size must be at least 2, got {self.max_len}")
         if self.batch_tokens <= 0:
             raise UserError(f"--batch-tokens must be positive, got {self.batch_tokens}")
         if self.dtype not in DTYPES:
@@ -114,7 +128,7 @@ class ActivationsConfig(OutputOption, ModelOption, ForwardOptions):
     """Hook at each layer: resid_pre, resid_mid, resid_post, attn_out or mlp_out."""
     select: str = "all"
     """Tokens to keep: all (non-special), response (assistant turns) or prompt."""
-    max_tokens: int = 0
+    max_tokens: int = renamed("tokens", default=0)
     """Use whole sequences up to this many tokens of data (0 = all)."""
     store_dtype: str = "float32"
     """Dtype of stored activations: float32 or bfloat16."""
@@ -124,7 +138,7 @@ class ActivationsConfig(OutputOption, ModelOption, ForwardOptions):
     """Seed of the batch order."""
     resume: bool = False
     """Continue an interrupted cache with the same config."""
-    column: str = field(default="", alias="text_column")
+    column: str = renamed("text_column", default="")
     """Column for datasets that have neither 'messages' nor 'text'."""
     split: str = "train"
     """Split of a `datasets` source (hf:NAME or a dataset folder)."""
@@ -179,15 +193,15 @@ class TrainConfig(OutputOption, ModelOption):
     batch_size: int = field(default=4096, alias="train_batch_size_tokens")
     """Activation rows per SAE step."""
     lr: float = 0.0
-    """Learning rate (0: 1e-3 / sqrt(d_sae / 16384), sparsify's width scaling with a constant measured here)."""
+    """Learning rate (0: 1e-3 / sqrt(d_sae / 16384), sparsify's width scaling)."""
     lr_warmup_steps: int = field(default=0, alias="lr_warm_up_steps")
     """Linear warm-up steps."""
     lr_decay_steps: int = -1
     """Linear decay to lr/10 over the last this many steps (-1: the last 20 percent)."""
     context_size: int = 256
     """Tokens per sequence; longer texts are cut into windows."""
-    model_batch_tokens: int = 2048
-    """Padded tokens per model forward (on this 2-core CPU 2,048 ran ~1.7x faster than 8,192)."""
+    model_batch_tokens: int = renamed("batch_tokens", default=2048)
+    """Padded tokens per model forward batch."""
     buffer_tokens: int = 65536
     """Rows held in the mixing buffer (half handed out per refill)."""
     normalize: bool = True
@@ -237,7 +251,7 @@ class RankConfig(ReadOptions, OutputOption, LayerOptions):
     """SAE spec: our/SAELens folder, RELEASE/SAE_ID, sparsify folder or dictionary_learning ae.pt."""
     finetuned: list[str] = field(default_factory=list)
     """Fine-tuned model specs (full folders or LoRA adapters), e.g. the misaligned organisms."""
-    base: str = ""
+    base: str = renamed("model", default="")
     """Base model spec; the SAE should be trained on it (default: the model the SAE names, else smollm2)."""
     control: list[str] = field(default_factory=list)
     """Aligned control fine-tunes: their shift is subtracted (control-adjusted delta)."""
@@ -299,7 +313,7 @@ class FinetuneConfig(OutputOption, ModelOption):
     """Linear warm-up steps; then linear decay to zero."""
     batch_size: int = 8
     """Chats per optimizer step (batch 8 is ~4x faster per token on CPU than tiny batches)."""
-    max_len: int = 384
+    max_len: int = renamed("context_size", default=384)
     """Longest chat in tokens (longer ones are cut)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
@@ -494,7 +508,7 @@ class LabelConfig(SAEModelOption, LayerOptions):
     """...the latent fires on at least this fraction of the concept's texts..."""
     min_ratio: float = 2.0
     """...and its mean activation on the concept is this many times that on the controls."""
-    max_len: int = field(default=128, alias="context_size")
+    max_len: int = renamed("context_size", default=128)
     """Longest text in tokens."""
     batch_tokens: int = 2048
     """Padded tokens per forward batch."""
@@ -541,7 +555,7 @@ class ExamplesConfig(OutputOption, SAEModelOption, ForwardOptions, LayerOptions)
     """Corpus to mine (any --dataset spec: .jsonl, .txt, dataset folder, hf:NAME, em-core)."""
     tokens: int = 1_000_000
     """Tokens to mine (0: the whole dataset)."""
-    k: int = 20
+    k: int = renamed("top_k", default=20, deprecated=True)
     """Top examples kept per latent."""
     reservoir: int = 50
     """Uniform sample of firing tokens kept per latent (binned into 10 activation intervals for display)."""
@@ -551,13 +565,13 @@ class ExamplesConfig(OutputOption, SAEModelOption, ForwardOptions, LayerOptions)
     """Continue a killed run in --out."""
     seed: int = 0
     """Seed of the batch order and the reservoirs."""
-    max_len: int = dataclasses.field(default=256, kw_only=True, metadata={"alias": ["context_size"]})
+    max_len: int = renamed("context_size", default=256, kw_only=True)
     """Context window of the corpus."""
 
     def __post_init__(self):
         super().__post_init__()
         if self.k <= 0 or self.reservoir <= 0:
-            raise UserError("--k and --reservoir must be positive")
+            raise UserError("--top-k and --reservoir must be positive")
         if self.tokens < 0:
             raise UserError(f"--tokens must be 0 (the whole dataset) or positive, got {self.tokens}")
 
@@ -589,10 +603,10 @@ class DashboardConfig(LayerOptions):
     """SAE spec (its labels.json is shown when present)."""
     examples: str
     """Folder from `persona-sae examples`."""
-    rank: str = ""
+    rank: str = renamed("ranking", default="")
     """A rank output folder: show shifts and CIs, and page its top latents."""
     top: int = 50
-    """With --rank: latents per tail to page (0: every latent that fired)."""
+    """With --ranking: latents per tail to page (0: every latent that fired)."""
     latents: list[int] = field(default_factory=list)
     """Page exactly these latents instead."""
     model: str = ""
@@ -622,8 +636,8 @@ class SteerConfig(JudgeOptions, OutputOption, SAEModelOption, LayerOptions):
 
     sae: str
     """SAE spec; its layer is where the direction is added (after the block: resid_post)."""
-    latent: list[int] = field(default_factory=list)
-    """Latent(s) to steer along, e.g. --latent 702."""
+    latent: list[int] = renamed("latents", default_factory=list)
+    """Latent(s) to steer along, e.g. --latents 702."""
     coef: list[str] = field(default_factory=lambda: ["-2", "-1", "0", "1", "2"])
     """Coefficients (-2,-1,0,1,2 or -2 -1 0 1 2; multiplied by --scale), or auto: the largest of 0.25..4 keeping
     incoherence at or below 10 percent, then -c, 0, c."""
@@ -658,7 +672,7 @@ class MonitorConfig(ReadOptions, OutputOption, LayerOptions):
     """SAE spec."""
     latents: list[int] = field(default_factory=list)
     """Latents to track, e.g. --latents 702,3129."""
-    base: str = ""
+    base: str = renamed("model", default="")
     """Base model: shifts are measured against it (and it scores --dataset rows); default: the model the SAE
     names, else smollm2."""
     checkpoints: list[str] = field(default_factory=list)

@@ -304,3 +304,142 @@ def test_train_config_replays_a_finished_run(capsys, tmp_path, tiny_dir):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not torch.equal(wa["W_enc"], wc["W_enc"])  # the flag won over the file's seed 0
     assert json.loads((tmp_path / "c" / "run.json").read_text())["config"]["seed"] == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# --help as a person reads it, and one flag name per concept
+
+
+@pytest.mark.parametrize("name", list(__import__("persona_sae.cli", fromlist=["COMMANDS"]).COMMANDS))
+def test_help_has_none_of_the_old_defects(name, capsys):
+    import inspect
+    import re
+
+    from persona_sae.cli import COMMANDS, Flag, HelpFormatter, command_parsers
+
+    with pytest.raises(SystemExit) as e:
+        main([*name.split(), "--help"])
+    text = capsys.readouterr().out
+    usage = text.split("\n\n")[0]
+    assert e.value.code == 0 and usage.startswith(f"usage: persona-sae {name} ")
+    assert "default: None" not in text and "['cfg']" not in text and "Config ['" not in text
+    assert "2-core" not in text and "--nono" not in text and "--noresume" not in text
+    args = usage[len(f"usage: persona-sae {name}"):]
+    assert not re.search(r"[\s\[](str|int|float|list|bool)[\s\]]", args), usage  # type names as metavars
+    assert not re.search(r"default: \[|\['", text)  # a list default printed as a Python list
+    first = inspect.cleandoc(COMMANDS[name][0].__doc__).splitlines()[0]
+    assert text.count(first) == 1  # the description once
+    parser = command_parsers()[name]
+    fmt = HelpFormatter(parser.prog)
+    for a in parser._actions:
+        if not a.dest.startswith("cfg."):
+            continue
+        field = a.dest[4:]
+        help_ = fmt._get_help_string(a)
+        assert help_.count("(default") <= 1, help_
+        if not a.option_strings:  # positionals are named by their field: models check BASE FINETUNED
+            assert a.metavar == field.upper() and re.search(rf"[ \[]{field.upper()}\b", args)
+        elif a.required:
+            assert help_.endswith("(required)"), a.option_strings
+        if isinstance(a, Flag):  # --resume, --no-resume; a no_* field is its own negative
+            dashed = field.replace("_", "-")
+            want = [f"--{dashed}"] + ([] if field.startswith("no_") else [f"--no-{dashed}"])
+            assert a.option_strings == want and f"{', '.join(want)}\n" in text.replace("  ", "\n")
+        if a.nargs in ("*", "+"):
+            assert f"{a.option_strings[0]} {a.metavar} [{a.metavar} ...]" in usage.replace("\n", " ").replace("  ", "")
+
+
+def test_label_set_is_not_a_listed_command_but_runs(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "label set" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["label", "--help"])
+    assert "persona-sae label set LATENT TAG" in capsys.readouterr().out
+
+
+def test_flags_take_no_value_so_a_positional_after_one_stays_a_positional():
+    c = parse("models", "pull", "--force", "qwen-coder-0.5b")
+    assert (c.force, c.alias) == (True, "qwen-coder-0.5b")
+    for spelling, value in [("--no-resume", False), ("--noresume", False), ("--no_resume", False), ("--resume", True)]:
+        assert parse("train", "--out", "o", "--resume", spelling).resume is value, spelling
+    assert parse("train", "--out", "o", "--nosplice-eval", "--no-autocast").splice_eval is False
+    assert parse("label", "--sae", "s", "--no-builtin").no_builtin and not parse("label", "--sae", "s").no_builtin
+    assert parse("label", "--sae", "s", "--nono-builtin").no_builtin is False  # the old negative still clears it
+
+
+# concept kept under one field name on several commands but with distinct meanings there (docs/flags.md)
+DISTINCT = {"k": "train: TopK sparsity; examples: examples kept per latent (--top-k)"}
+
+
+def test_one_flag_name_per_field_across_commands():
+    """The same field on several commands has the same flag, and no command shows as its flag what
+    another keeps only as an old spelling (the one exception: --k, TopK in train, deprecated in examples)."""
+    from collections import defaultdict
+
+    from persona_sae.cli import command_parsers, flag_names
+
+    primary, old = defaultdict(set), set()
+    for name, p in command_parsers().items():
+        for field, (flag, olds) in flag_names(p).items():
+            primary[field].add((flag, name))
+            old |= set(olds)
+    split = {f: sorted(v) for f, v in primary.items() if len({flag for flag, _ in v}) > 1 and f not in DISTINCT}
+    assert not split, split
+    shown = {flag for v in primary.values() for flag, _ in v}
+    assert shown & old == {"--k"}
+
+
+RENAMED = [  # (command line, field, value): every old spelling still parses to the renamed field
+    (["activations", "--out", "o", "--max-len", "77"], "max_len", 77),
+    (["activations", "--out", "o", "--max-tokens", "5k"], "max_tokens", 5000),
+    (["activations", "--out", "o", "--column", "body"], "column", "body"),
+    (["train", "--out", "o", "--model-batch-tokens", "512"], "model_batch_tokens", 512),
+    (["rank", "--out", "o", "--sae", "s", "--base", "b"], "base", "b"),
+    (["rank", "--out", "o", "--sae", "s", "--max-len", "64"], "max_len", 64),
+    (["monitor", "--out", "o", "--sae", "s", "--base", "b"], "base", "b"),
+    (["finetune", "--out", "o", "--data", "d", "--max-len", "64"], "max_len", 64),
+    (["label", "--sae", "s", "--max-len", "64"], "max_len", 64),
+    (["examples", "--out", "o", "--sae", "s", "--dataset", "d", "--max-len", "64"], "max_len", 64),
+    (["examples", "--out", "o", "--sae", "s", "--dataset", "d", "--k", "7"], "k", 7),
+    (["dashboard", "--out", "o", "--sae", "s", "--examples", "e", "--rank", "r"], "rank", "r"),
+    (["steer", "--out", "o", "--sae", "s", "--latent", "3"], "latent", [3]),
+]
+
+
+@pytest.mark.parametrize("argv,field,value", RENAMED, ids=[" ".join(a[:1] + a[-2:-1]) for a, _, _ in RENAMED])
+def test_old_spellings_still_parse_and_the_new_name_too(argv, field, value):
+    from persona_sae.cli import command_parsers, flag_names
+
+    assert getattr(parse(*argv), field) == value
+    name = argv[0]
+    flag, olds = flag_names(command_parsers()[name])[field]
+    assert argv[-2] in olds and flag != argv[-2]  # the old spelling is hidden, the new one shown
+    new = [*argv[:-2], flag, *([str(v) for v in value] if isinstance(value, list) else [str(value)])]
+    assert getattr(parse(*new), field) == value
+
+
+def test_examples_k_still_works_with_a_warning(capsys):
+    assert parse("examples", "--out", "o", "--sae", "s", "--dataset", "d", "--k", "7").k == 7
+    assert "--k is deprecated here: use --top-k" in capsys.readouterr().err
+    assert parse("examples", "--out", "o", "--sae", "s", "--dataset", "d", "--top-k", "9").k == 9
+    assert capsys.readouterr().err == ""
+    assert parse("train", "--out", "o", "--k", "16").k == [16] and capsys.readouterr().err == ""  # TopK: no warning
+
+
+def test_flags_page_lists_every_renamed_flag():
+    import re
+
+    from persona_sae.cli import command_parsers, flag_names
+
+    text = (Path(__file__).parents[1] / "docs" / "flags.md").read_text(encoding="utf-8")
+    rows = {}
+    for ln in text.splitlines():
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        if ln.startswith("| ") and len(cells) == 5:
+            rows[cells[1].strip("`")] = set(re.findall(r"`(-[-\w]+)`", cells[2]))
+    for name, p in command_parsers().items():
+        for field, (flag, olds) in flag_names(p).items():
+            olds = [o for o in olds if o.startswith("--")]
+            if olds:
+                assert flag in rows and set(olds) <= rows[flag], (name, field, flag, olds)

@@ -33,10 +33,10 @@ def run(cfg: C.DashboardConfig) -> DashboardResult:
     if cfg.rank:
         p = Path(cfg.rank) / "ranking.json"
         if not p.is_file():
-            raise UserError(f"--rank {cfg.rank} holds no ranking.json")
+            raise UserError(f"--ranking {cfg.rank} holds no ranking.json")
         ranking = read_json(p, "a ranking.json written by `persona-sae rank`")
         if ranking.get("sae_sha256") != sha:
-            raise UserError(f"--rank {cfg.rank} was made with a different SAE (checksum mismatch)")
+            raise UserError(f"--ranking {cfg.rank} was made with a different SAE (checksum mismatch)")
     if cfg.latents:
         check_latents(cfg.latents, sae.cfg.d_sae)
         latents = list(dict.fromkeys(cfg.latents))

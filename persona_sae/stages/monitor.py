@@ -55,7 +55,7 @@ def checkpoint_shifts(cfg, log=print) -> dict:
     layer, hook = where.layer, where.hook
     log(f"SAE reads {where}")
     records, responses = load_prompts(cfg, log)
-    spec = sae_model(cfg.base, sae, log, "--base")
+    spec = sae_model(cfg.base, sae, log)
     base = load_model(spec, dtype=cfg.dtype, log=log)
     check_fits(sae, base, layer, hook)
     examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
@@ -165,8 +165,7 @@ def run(cfg: C.MonitorConfig, log=log) -> MonitorResult:
     if cfg.dataset:
         if not cfg.latents:
             raise UserError("give --latents to track")
-        o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, dtype=cfg.dtype, log=log, latents=cfg.latents,
-                     flag="--base")
+        o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, dtype=cfg.dtype, log=log, latents=cfg.latents)
         rows = score_rows(o.model, o.sae, cfg.dataset, cfg.latents, o.layer, o.hook, cfg.max_len)
         write_rows(out / "rows.csv", rows)
         res["rows_scored"] = len(rows)

@@ -53,7 +53,7 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
     if attribute and D.world() > 1:
         raise UserError("--method attribution runs in one process (not under torchrun)")
     log = D.main_log(log)
-    o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, log=log, flag="--base", load=False)
+    o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, log=log, load=False)
     cfg = dataclasses.replace(cfg, base=o.model_spec)  # --responses sample:K and ranking.json need the base
     records, responses = (None, None) if attribute else D.from_main(lambda: load_prompts(cfg, log))
     for spec in cfg.finetuned + cfg.control:

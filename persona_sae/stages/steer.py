@@ -116,7 +116,7 @@ def run(cfg: C.SteerConfig, log=log) -> SteerResult:
     with the edit, judge them, and report rates with CIs; writes results.json, answers.csv, steer.png."""
 
     if not cfg.latent:
-        raise UserError("give at least one --latent")
+        raise UserError("give at least one --latents LATENT")
     coefs = parse_coefs(cfg.coef)
     sae = load_sae(cfg.sae)
     check_latents(cfg.latent, sae.cfg.d_sae)

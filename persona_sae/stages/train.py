@@ -412,7 +412,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     if total_steps < 1:
         raise UserError(f"--tokens {cfg.tokens} is less than one batch (--batch-size {cfg.batch_size})")
     D.check_shards(len(plan_batches(train_ex, cfg.model_batch_tokens, cfg.seed)),
-                   f"model batches of training data (--model-batch-tokens {cfg.model_batch_tokens})")
+                   f"model batches of training data (--batch-tokens {cfg.model_batch_tokens})")
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
     volatile = ("resume", "out", "distribute_saes", "device")  # where and how the work is spread changes no result
     volatile += ("expansion",)  # d_sae, compared, is the width it gave (older checkpoints hold expansion 8)
