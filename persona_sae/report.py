@@ -186,11 +186,11 @@ def data_fetch(cfg, r) -> None:
 
 
 def label(cfg, r) -> None:
-    t = Table("tag", "best latent", "AUROC", "fires on", "ratio vs controls", "latents tagged",
+    t = Table("tag", "best latent", "AUROC", "q (BH)", "fires on", "ratio vs controls", "latents tagged",
               title=f"labels -> {r.path} ({r.n_labelled} of {r.n_latents} latents tagged)")
     for tag, b in r.best.items():
-        t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{100 * b['fire']:.0f}%", f"{b['ratio']:.1f}",
-                  str(b["n_tagged"]))
+        t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{b['q']:.2g}", f"{100 * b['fire']:.0f}%",
+                  f"{b['ratio']:.1f}", str(b["n_tagged"]))
     out.print(t)
     for trait, n in r.nearest.items():
         out.print(f"closest decoder to the {trait} persona direction: latent {n['latent']} (cosine {n['cos']:.2f}, "

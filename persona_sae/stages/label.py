@@ -34,6 +34,7 @@ from persona_sae.labels import (
     save_labels,
     score_concepts,
     set_manual,
+    with_qvalues,
 )
 from persona_sae.latents import (
     check_fits,
@@ -64,7 +65,11 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
     """Score every latent (or a ranking's top) on the concept sets and write the labels file."""
     t0 = time.time()
 
-    th = Thresholds(cfg.min_auroc, cfg.min_fire, cfg.min_ratio)
+    if not 0 < cfg.fdr <= 1:
+        raise UserError(f"--fdr must be in (0, 1], got {cfg.fdr}")
+    if cfg.permutations < 1:
+        raise UserError(f"--permutations must be at least 1, got {cfg.permutations}")
+    th = Thresholds(cfg.min_auroc, cfg.min_fire, cfg.min_ratio, cfg.fdr)
     sets = load_concepts(cfg.concepts, builtin=not cfg.no_builtin)
     explainer = None
     if cfg.explainer:
@@ -109,8 +114,16 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
             raise UserError(f"persona directions are from layer {directions.layer}, the SAE reads layer {layer}")
     ts = text_scores(model, sae, sets, layer, hook, max_len=cfg.max_len, batch_tokens=cfg.batch_tokens)
     idx = torch.tensor(latents)
-    scores = score_concepts(ts, idx)
+    scores = with_qvalues(score_concepts(ts, idx, cfg.permutations, cfg.seed))
+    n_tests = len(latents) * len(scores)
     tags, runner, _ = decide(scores, th)
+    floor = 1 / (cfg.permutations + 1)
+    short = sum(int(((s["p"] <= floor) & (s["q"] > th.fdr) & (s["auroc"] >= th.auroc) & (s["fire"] >= th.fire)
+                     & (s["ratio"] >= th.ratio)).sum()) for s in scores.values())
+    if short:  # the shuffles, not the evidence, stopped them
+        log(f"warning: {short} latent x concept pairs pass every threshold at the smallest p-value {cfg.permutations} "
+            f"permutations can give ({floor:.2g}) but not BH over {n_tests:,} tests at --fdr {th.fdr}: raise "
+            f"--permutations (or label fewer latents, --ranking)")
     top, bottom = logit_lens(model, sae, latents)
     extras = {"top_token": [model.tokenizer.decode([t]) for t in ts.top_token[idx].tolist()],
               "logit_lens_top": top, "logit_lens_bottom": bottom}
@@ -120,14 +133,19 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
         j = int(c[idx].argmax())
         nearest[t] = {"latent": latents[j], "cos": round(float(c[idx][j]), 4), "tag": tags[j]}
     meta = {"sae": cfg.sae, "sae_sha256": sha, "model": spec, "layer": layer, "hook": hook,
-            "thresholds": th._asdict(), "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
+            "thresholds": th._asdict(),
+            "p_values": {"test": "one-sided AUROC vs the concept labels shuffled among all texts",
+                         "permutations": cfg.permutations, "seed": cfg.seed,
+                         "fdr": "Benjamini-Hochberg over latents x concepts", "tests": n_tests},
+            "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
             "version": __version__, "persona_directions": cfg.personas or None}
     lab = save_labels(path, meta, tags, runner, list(scores), scores, extras, latents)
     best = {}
     for t, s in scores.items():
         j = int(s["auroc"].argmax())
         best[t] = {"latent": latents[j], "auroc": float(s["auroc"][j]), "fire": float(s["fire"][j]),
-                   "ratio": float(s["ratio"][j]), "n_tagged": sum(x == t for x in tags)}
+                   "ratio": float(s["ratio"][j]), "p": float(s["p"][j]), "q": float(s["q"][j]),
+                   "n_tagged": sum(x == t for x in tags)}
     lab["best_per_tag"] = best
     # evidence beside the tags, never a tag itself: on SmolLM2 the model's own evil direction separated
     # a real EM model's answers where the concept-tagged latents did not (experiments/sae_sweep_smollm2)

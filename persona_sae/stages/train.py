@@ -205,7 +205,8 @@ def load_trainer_state(tr, st: dict) -> None:
 def sae_metrics(model, sae, scaling: float, layer: int, hook: str, examples, batch_tokens: int = 2048,
              splice: bool = True, max_norm_ratio: float | None = 10.0) -> dict:
     """Held-out explained variance, FVU, L0, MSE; with ``splice``, CE loss with the reconstruction
-    spliced in at every non-special position vs clean and zero-ablated, and KL(clean || spliced)."""
+    spliced in at every non-special position vs clean and zero-ablated, KL(clean || spliced) and
+    KL(clean || zero-ablated), and the fraction of each recovered (SAELens' ce/kl_div_score)."""
     sae.eval()
     sums = dict(sse=0.0, sst=0.0, l0=0.0, n=0)
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
@@ -232,7 +233,7 @@ def sae_metrics(model, sae, scaling: float, layer: int, hook: str, examples, bat
 @torch.no_grad()
 def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, max_norm_ratio) -> dict:
     name = model.hook_name(layer, hook)
-    tot = dict(clean=0.0, sae=0.0, zero=0.0, kl=0.0, n=0)
+    tot = dict(clean=0.0, sae=0.0, zero=0.0, kl=0.0, kl_zero=0.0, n=0)
     for idx in plan_batches(examples, batch_tokens, seed=None):
         ids, resp, special, valid = collate(examples, idx, model.pad_id)
         keep = selection_mask(resp, special, valid, "all")
@@ -262,14 +263,41 @@ def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, max_no
             tot[key] += float(ce[m].sum())
         lp_clean = F.log_softmax(clean[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
         lp_sae = F.log_softmax(spliced[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
+        lp_zero = F.log_softmax(zero[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
         tot["kl"] += float((lp_clean.exp() * (lp_clean - lp_sae)).sum())
+        tot["kl_zero"] += float((lp_clean.exp() * (lp_clean - lp_zero)).sum())
         tot["n"] += int(m.sum())
     n = max(tot["n"], 1)
     ce = {k: tot[k] / n for k in ("clean", "sae", "zero")}
     denom = ce["zero"] - ce["clean"]
+    kl, kl_zero = tot["kl"] / n, tot["kl_zero"] / n
     return {"ce_clean": ce["clean"], "ce_spliced": ce["sae"], "ce_zero_ablated": ce["zero"],
             "ce_loss_recovered": (ce["zero"] - ce["sae"]) / denom if denom > 0 else float("nan"),
-            "kl_div": tot["kl"] / n}
+            "kl_div": kl, "kl_div_zero_ablated": kl_zero,
+            "kl_div_recovered": (kl_zero - kl) / kl_zero if kl_zero > 0 else float("nan")}
+
+
+# Our metrics.json names -> SAELens' names for the same quantity (``sae_lens.evals.run_evals``; its
+# groups in docs/train.md). train writes both: ours for our readers, SAELens' under "saelens" so a
+# SAELens user compares like with like. Same formulas; the positions differ (we splice no BOS,
+# special or attention-sink token, SAELens every token but its ``ignore_tokens``).
+SAELENS_NAMES = {
+    "explained_variance": "explained_variance",
+    "mse_per_token": "mse",
+    "l0": "l0",
+    "ce_clean": "ce_loss_without_sae",
+    "ce_spliced": "ce_loss_with_sae",
+    "ce_zero_ablated": "ce_loss_with_ablation",
+    "ce_loss_recovered": "ce_loss_score",
+    "kl_div": "kl_div_with_sae",
+    "kl_div_zero_ablated": "kl_div_with_ablation",
+    "kl_div_recovered": "kl_div_score",
+}
+
+
+def saelens_names(metrics: dict) -> dict:
+    """The metrics SAELens also reports, under its names (only those present: no splice, no CE)."""
+    return {theirs: metrics[ours] for ours, theirs in SAELENS_NAMES.items() if ours in metrics}
 
 
 def plot_run(out: Path, history: list[dict], density: torch.Tensor, title: str) -> None:
@@ -548,6 +576,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                        train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,
                        final_mse_loss=history[spec.name][-1]["mse_loss"] if history[spec.name] else None,
                        tokens_per_s=(step * cfg.batch_size - tokens_at_start) / max(seconds, 1e-9))
+        metrics["saelens"] = saelens_names(metrics)
         evals[i] = (metrics, (tr.act_freq_scores / max(tr.n_frac_active_samples, 1)).cpu(),
                     tr.sae.state_dict() if own_saes and not D.is_main() else None,
                     history[spec.name] if own_saes else None)
