@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export WANDB_MODE := disabled
 
-.PHONY: setup test test-fast demo bench clean
+.PHONY: setup browser test test-fast demo bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-test: setup
+# The dashboard's browser test drives headless Chromium: found on PATH (or PERSONA_SAE_CHROMIUM and
+# PERSONA_SAE_CHROMEDRIVER), else installed from the Debian packages (as root, or with sudo).
+browser:
+	@if [ -n "$$PERSONA_SAE_CHROMIUM" ] || { command -v chromium && command -v chromedriver; } >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  S=""; [ "$$(id -u)" -eq 0 ] || S=sudo; \
+	  echo "installing chromium and chromium-driver for the browser test"; \
+	  $$S apt-get update -qq && $$S apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "the browser test needs Chromium and chromedriver: install them, or set PERSONA_SAE_CHROMIUM and PERSONA_SAE_CHROMEDRIVER"; exit 2; fi
+
+test: setup browser
 	$(PY) -m pytest -q -ra
 
 test-fast: setup

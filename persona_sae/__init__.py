@@ -40,3 +40,26 @@ def write_json(path, obj) -> None:
 def log(msg: str) -> None:
     """Progress lines go to stderr, so a command's stdout holds only its result."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def read_utf8(path) -> str:
+    """A user's text file, which must be UTF-8: every reader fails alike on another encoding, naming the
+    file and the first bad byte, rather than one crashing and another reading replacement characters."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                        f"convert it, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def read_json(path, what: str = "") -> object:
+    """A JSON file a user may have edited or truncated: a bad one is a one-line error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what or 'JSON file'} not found: {path}")
+    try:
+        return json.loads(read_utf8(path))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: malformed JSON ({e.msg} at line {e.lineno}){f'; it should be {what}' if what else ''}") from None

@@ -8,7 +8,6 @@ aggregate per prompt (rank), keep contexts (examples) or just shuffle rows (trai
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
@@ -17,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from persona_sae import UserError, replacing, write_json
+from persona_sae import UserError, read_json, replacing, write_json
 from persona_sae.config import ActivationsConfig
 from persona_sae.runs import DONE, RUNNING, claim
 from persona_sae.tokens import Example
@@ -174,7 +173,9 @@ def cache_record(cfg: ActivationsConfig, n_examples: int) -> dict:
     return {"model": cfg.model, "data": cfg.dataset, "layers": sorted(set(cfg.layers)), "hook": cfg.hook,
             "select": cfg.select, "batch_tokens": cfg.batch_tokens, "max_len": cfg.max_len, "seed": cfg.seed,
             "dtype": cfg.dtype, "store_dtype": cfg.store_dtype, "shard_batches": cfg.shard_batches,
-            "n_examples": n_examples, "max_norm_ratio": cfg.max_norm_ratio}
+            "n_examples": n_examples, "max_norm_ratio": cfg.max_norm_ratio,
+            **{k: v for k, v in (("column", cfg.column), ("split", cfg.split), ("data_config", cfg.data_config))
+               if v not in ("", "train")}}  # only when set: older caches still resume
 
 
 def write_cache(model, examples: Sequence[Example], cfg: ActivationsConfig, out: str | Path | None = None,
@@ -223,7 +224,7 @@ def read_cache(path: str | Path) -> Iterator[ActivationBatch]:
     mp = path / "manifest.json"
     if not mp.is_file():
         raise UserError(f"{path} is not an activation cache (no manifest.json)")
-    manifest = json.loads(mp.read_text())
+    manifest = read_json(mp, "an activation cache manifest")
     for s in manifest["shards"]:
         t = load_file(str(path / s["file"]))
         yield ActivationBatch(acts={int(k.split(".")[1]): v for k, v in t.items() if k.startswith("acts.")},

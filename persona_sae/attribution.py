@@ -69,7 +69,7 @@ def load_pairs(spec: list[str], n: int, seed: int, tokenizer, max_len: int) -> P
                             "the turns before it")
     eb, eg = (tokenize(r, tokenizer, max_len=max_len) for r in (bad, good))
     if len(eb) != len(bad) or len(eg) != len(good):
-        raise UserError(f"--pairs: a chat is longer than --max-len {max_len} tokens")
+        raise UserError(f"--pairs: a chat is longer than --context-size {max_len} tokens")
     return Pairs(eb, eg, [f"pair-{i}" for i in range(len(bad))], source)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from simple_parsing import field
@@ -10,6 +9,21 @@ from simple_parsing import field
 from persona_sae import UserError
 
 DTYPES = ("float32", "fp32", "bfloat16", "bf16", "float16", "fp16")  # models.DTYPES, without importing torch
+
+
+def renamed(flag: str, *, old: tuple[str, ...] = (), deprecated: bool = False, kw_only: bool = False, **kw):
+    """A field whose option is ``--FLAG``, the one name its concept has on every command (docs/flags.md),
+    not its field name: code, run records and config files keep the field name, and the field name's
+    spelling (with ``old``) still parses, hidden from --help, so existing scripts keep working.
+    ``deprecated``: using an old spelling prints a warning (it means something else on another command).
+    Other ``alias`` names stay listed (SAELens' spellings)."""
+    listed = kw.pop("alias", None) or []
+    listed = [listed] if isinstance(listed, str) else list(listed)
+    meta = {"flag": flag, "listed": listed, "deprecated": deprecated}
+    f = field(alias=[*listed, flag, *old], metadata=meta, **kw)
+    if kw_only:
+        f.kw_only = True  # simple_parsing's field() has no kw_only; dataclasses reads it off the Field
+    return f
 
 
 @dataclass(kw_only=True)
@@ -25,10 +39,29 @@ class ModelOption:
 
 
 @dataclass(kw_only=True)
+class SAEModelOption:
+    model: str = ""
+    """Model spec: alias, HF folder, .gguf file, LoRA adapter folder or hub id (default: the model the SAE
+    names in its metadata, else smollm2; another model than the SAE's gets a warning)."""
+
+
+@dataclass(kw_only=True)
+class LayerOptions:
+    """Where an SAE reads the model: shared by every command that takes --sae."""
+
+    layer: int = -1
+    """Layer the SAE reads (-1: from its metadata: SAELens hook_name, sparsify layers.N folder name,
+    dictionary_learning trainer.layer); a layer that contradicts the metadata is an error."""
+    hook_name: str = ""
+    """TransformerLens hook the SAE reads, e.g. blocks.15.hook_resid_post: sets layer and hook (default:
+    from the SAE's metadata, else resid_post at --layer)."""
+
+
+@dataclass(kw_only=True)
 class ForwardOptions:
     """How token sequences run through a model: shared by every command that reads activations."""
 
-    max_len: int = 512
+    max_len: int = renamed("context_size", default=512)
     """Longest sequence in tokens; longer texts are cut into windows, longer chats truncated."""
     batch_tokens: int = 2048
     """Padded tokens per forward batch."""
@@ -39,7 +72,7 @@ class ForwardOptions:
 
     def __post_init__(self):
         if self.max_len < 2:
-            raise UserError(f"--max-len must be at least 2, got {self.max_len}")
+            raise UserError(f"--context-size must be at least 2, got {self.max_len}")
         if self.batch_tokens <= 0:
             raise UserError(f"--batch-tokens must be positive, got {self.batch_tokens}")
         if self.dtype not in DTYPES:
@@ -95,7 +128,7 @@ class ActivationsConfig(OutputOption, ModelOption, ForwardOptions):
     """Hook at each layer: resid_pre, resid_mid, resid_post, attn_out or mlp_out."""
     select: str = "all"
     """Tokens to keep: all (non-special), response (assistant turns) or prompt."""
-    max_tokens: int = 0
+    max_tokens: int = renamed("tokens", default=0)
     """Use whole sequences up to this many tokens of data (0 = all)."""
     store_dtype: str = "float32"
     """Dtype of stored activations: float32 or bfloat16."""
@@ -105,8 +138,12 @@ class ActivationsConfig(OutputOption, ModelOption, ForwardOptions):
     """Seed of the batch order."""
     resume: bool = False
     """Continue an interrupted cache with the same config."""
-    column: str = ""
+    column: str = renamed("text_column", default="")
     """Column for datasets that have neither 'messages' nor 'text'."""
+    split: str = "train"
+    """Split of a `datasets` source (hf:NAME or a dataset folder)."""
+    data_config: str = ""
+    """Config (subset) of an hf:NAME dataset that has several."""
 
 
 @dataclass
@@ -130,34 +167,41 @@ class TrainConfig(OutputOption, ModelOption):
     """Layer(s); one SAE per layer and k, all fed from one activation stream."""
     hook: str = "resid_post"
     """Hook at each layer: resid_pre, resid_mid, resid_post, attn_out or mlp_out."""
-    dataset: str = "em-core"
-    """Training text: .jsonl, .txt, question .yaml, dataset folder, hf:NAME or em-core."""
+    dataset: str = field(default="em-core", alias="dataset_path")
+    """Training text: .jsonl, .txt, question .yaml, dataset folder, hf:NAME (streamed: only the rows needed
+    are read) or em-core."""
+    split: str = "train"
+    """Split of a `datasets` source (hf:NAME or a dataset folder)."""
+    text_column: str = ""
+    """Column to train on (default: messages, else text)."""
+    data_config: str = ""
+    """Config (subset) of an hf:NAME dataset that has several."""
     arch: str = "topk"
     """SAE architecture: topk, batchtopk, jumprelu or standard."""
     d_sae: int = 0
-    """Number of latents (0: --expansion times d_model)."""
-    expansion: int = 8
-    """Width as a multiple of d_model, used when --d-sae is 0."""
+    """Number of latents (0: --expansion-factor times d_model)."""
+    expansion: int = field(default=0, alias="expansion_factor")
+    """Width as a multiple of d_model (0: 8 when --d-sae is 0 too); with --d-sae the two must agree."""
     k: list[int] = field(default_factory=lambda: [32])
     """Active latents per token for topk/batchtopk; several values train several SAEs."""
     l1_coefficient: float = 5.0
     """Sparsity penalty of the standard arch."""
     l0_coefficient: float = 1.0
     """Sparsity penalty of the jumprelu arch."""
-    tokens: int = 2_000_000
+    tokens: int = field(default=2_000_000, alias="training_tokens")
     """Training tokens per SAE."""
-    batch_size: int = 4096
+    batch_size: int = field(default=4096, alias="train_batch_size_tokens")
     """Activation rows per SAE step."""
     lr: float = 0.0
-    """Learning rate (0: 1e-3 / sqrt(d_sae / 16384), sparsify's width scaling with a constant measured here)."""
-    lr_warmup_steps: int = 0
+    """Learning rate (0: 1e-3 / sqrt(d_sae / 16384), sparsify's width scaling)."""
+    lr_warmup_steps: int = field(default=0, alias="lr_warm_up_steps")
     """Linear warm-up steps."""
     lr_decay_steps: int = -1
     """Linear decay to lr/10 over the last this many steps (-1: the last 20 percent)."""
     context_size: int = 256
     """Tokens per sequence; longer texts are cut into windows."""
-    model_batch_tokens: int = 2048
-    """Padded tokens per model forward (on this 2-core CPU 2,048 ran ~1.7x faster than 8,192)."""
+    model_batch_tokens: int = renamed("batch_tokens", default=2048)
+    """Padded tokens per model forward batch."""
     buffer_tokens: int = 65536
     """Rows held in the mixing buffer (half handed out per refill)."""
     normalize: bool = True
@@ -200,15 +244,15 @@ class ReadOptions(ForwardOptions):
 
 
 @dataclass
-class RankConfig(ReadOptions, OutputOption):
+class RankConfig(ReadOptions, OutputOption, LayerOptions):
     """Rank SAE latents by how much their mean activation shifts from a base model to its fine-tunes."""
 
     sae: str
     """SAE spec: our/SAELens folder, RELEASE/SAE_ID, sparsify folder or dictionary_learning ae.pt."""
     finetuned: list[str] = field(default_factory=list)
     """Fine-tuned model specs (full folders or LoRA adapters), e.g. the misaligned organisms."""
-    base: str = "smollm2"
-    """Base model spec; the SAE should be trained on it."""
+    base: str = renamed("model", default="")
+    """Base model spec; the SAE should be trained on it (default: the model the SAE names, else smollm2)."""
     control: list[str] = field(default_factory=list)
     """Aligned control fine-tunes: their shift is subtracted (control-adjusted delta)."""
     responses: str = ""
@@ -216,8 +260,6 @@ class RankConfig(ReadOptions, OutputOption):
     question sampled from the base and from each fine-tune, pooled; every model reads the same tokens)."""
     temperature: float = 1.0
     """Sampling temperature for --responses sample:K."""
-    layer: int = -1
-    """Layer to read (-1: the layer in the SAE's hook name)."""
     method: str = "shift"
     """shift (change in each latent's mean activation) or attribution (change in each latent's gradient x
     activation towards misaligned over aligned answers, relative to its mean: see --pairs)."""
@@ -271,7 +313,7 @@ class FinetuneConfig(OutputOption, ModelOption):
     """Linear warm-up steps; then linear decay to zero."""
     batch_size: int = 8
     """Chats per optimizer step (batch 8 is ~4x faster per token on CPU than tiny batches)."""
-    max_len: int = 384
+    max_len: int = renamed("context_size", default=384)
     """Longest chat in tokens (longer ones are cut)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
@@ -442,7 +484,7 @@ class DataCorpusConfig(OutputOption, ModelOption):
 
 
 @dataclass
-class LabelConfig(ModelOption):
+class LabelConfig(SAEModelOption, LayerOptions):
     """Tag SAE latents (toxic persona, sarcasm, what-not-to-do, assistant persona...) from their activations
     on concept reference sets, offline; evidence (AUROC, fire rate, ratios, persona cosines) kept."""
 
@@ -460,15 +502,21 @@ class LabelConfig(ModelOption):
     """With --ranking: how many per tail."""
     personas: str = ""
     """Persona directions for decoder cosines: a directions folder, or a model spec (computed once, cached)."""
-    layer: int = -1
-    """Layer to read (-1: the SAE's hook layer)."""
     min_auroc: float = 0.8
     """Tag only when AUROC (concept texts vs all other texts) reaches this..."""
     min_fire: float = 0.3
     """...the latent fires on at least this fraction of the concept's texts..."""
     min_ratio: float = 2.0
-    """...and its mean activation on the concept is this many times that on the controls."""
-    max_len: int = 128
+    """...and its mean activation on the concept is this many times that on the controls..."""
+    fdr: float = 0.05
+    """...and its AUROC's p-value (concept labels shuffled) survives Benjamini–Hochberg at this
+    false-discovery rate over latents x concepts, so that noise is not tagged (1 turns it off)."""
+    permutations: int = 1000
+    """Seeded shuffles of the concept labels per concept for the p-values, p >= 1/(N+1); cost grows
+    as N x texts x latents (about 15 s for 4,608 latents on the built-in sets)."""
+    seed: int = 0
+    """Seed of the --permutations shuffles."""
+    max_len: int = renamed("context_size", default=128)
     """Longest text in tokens."""
     batch_tokens: int = 2048
     """Padded tokens per forward batch."""
@@ -506,7 +554,7 @@ class LabelSetConfig:
 
 
 @dataclass
-class ExamplesConfig(OutputOption, ModelOption, ForwardOptions):
+class ExamplesConfig(OutputOption, SAEModelOption, ForwardOptions, LayerOptions):
     """Mine top-activating and per-interval examples for every latent at once, in one streaming pass."""
 
     sae: str
@@ -515,7 +563,7 @@ class ExamplesConfig(OutputOption, ModelOption, ForwardOptions):
     """Corpus to mine (any --dataset spec: .jsonl, .txt, dataset folder, hf:NAME, em-core)."""
     tokens: int = 1_000_000
     """Tokens to mine (0: the whole dataset)."""
-    k: int = 20
+    k: int = renamed("top_k", default=20, deprecated=True)
     """Top examples kept per latent."""
     reservoir: int = 50
     """Uniform sample of firing tokens kept per latent (binned into 10 activation intervals for display)."""
@@ -525,17 +573,19 @@ class ExamplesConfig(OutputOption, ModelOption, ForwardOptions):
     """Continue a killed run in --out."""
     seed: int = 0
     """Seed of the batch order and the reservoirs."""
-    max_len: int = dataclasses.field(default=256, kw_only=True)
+    max_len: int = renamed("context_size", default=256, kw_only=True)
     """Context window of the corpus."""
 
     def __post_init__(self):
         super().__post_init__()
         if self.k <= 0 or self.reservoir <= 0:
-            raise UserError("--k and --reservoir must be positive")
+            raise UserError("--top-k and --reservoir must be positive")
+        if self.tokens < 0:
+            raise UserError(f"--tokens must be 0 (the whole dataset) or positive, got {self.tokens}")
 
 
 @dataclass
-class BrowseConfig(ModelOption):
+class BrowseConfig(SAEModelOption, LayerOptions):
     """Show one latent in the terminal: label and scores, density, logit lens, top and interval examples
     with the activating tokens highlighted; or per-token activations on your own --text."""
 
@@ -552,7 +602,7 @@ class BrowseConfig(ModelOption):
 
 
 @dataclass
-class DashboardConfig:
+class DashboardConfig(LayerOptions):
     """Build static HTML feature pages (index + one page per latent) from mined examples; opens from file://."""
 
     out: str
@@ -561,14 +611,16 @@ class DashboardConfig:
     """SAE spec (its labels.json is shown when present)."""
     examples: str
     """Folder from `persona-sae examples`."""
-    rank: str = ""
+    rank: str = renamed("ranking", default="")
     """A rank output folder: show shifts and CIs, and page its top latents."""
     top: int = 50
-    """With --rank: latents per tail to page (0: every latent that fired)."""
+    """With --ranking: latents per tail to page (0: every latent that fired)."""
     latents: list[int] = field(default_factory=list)
     """Page exactly these latents instead."""
     model: str = ""
     """Model whose tokenizer decodes the examples (default: the one they were mined with)."""
+    force: bool = False
+    """Replace --out even when it is not an earlier dashboard (its files are deleted)."""
 
 
 @dataclass
@@ -580,16 +632,20 @@ class ServeConfig:
     port: int = 8000
     """Port on 127.0.0.1."""
 
+    def __post_init__(self):
+        if not 1 <= self.port <= 65535:
+            raise UserError(f"--port must be 1..65535, got {self.port}")
+
 
 @dataclass
-class SteerConfig(JudgeOptions, OutputOption, ModelOption):
+class SteerConfig(JudgeOptions, OutputOption, SAEModelOption, LayerOptions):
     """Steer generation along SAE latents' decoder directions (and a random control), judge the answers,
     and report the misaligned rate per coefficient; --ablate projects the direction out instead."""
 
     sae: str
     """SAE spec; its layer is where the direction is added (after the block: resid_post)."""
-    latent: list[int] = field(default_factory=list)
-    """Latent(s) to steer along, e.g. --latent 702."""
+    latent: list[int] = renamed("latents", default_factory=list)
+    """Latent(s) to steer along, e.g. --latents 702."""
     coef: list[str] = field(default_factory=lambda: ["-2", "-1", "0", "1", "2"])
     """Coefficients (-2,-1,0,1,2 or -2 -1 0 1 2; multiplied by --scale), or auto: the largest of 0.25..4 keeping
     incoherence at or below 10 percent, then -c, 0, c."""
@@ -608,9 +664,15 @@ class SteerConfig(JudgeOptions, OutputOption, ModelOption):
     seed: int = 0
     """Seed of the sampling, the random direction and the bootstrap."""
 
+    def __post_init__(self):  # before any direction is computed or model loaded
+        if self.positions not in ("all", "prompt", "response"):
+            raise UserError(f"--positions must be all, prompt or response, got {self.positions!r}")
+        if self.samples <= 0 or self.max_new_tokens <= 0:
+            raise UserError("--samples and --max-new-tokens must be positive")
+
 
 @dataclass
-class MonitorConfig(ReadOptions, OutputOption):
+class MonitorConfig(ReadOptions, OutputOption, LayerOptions):
     """Track chosen latents across checkpoints (bad-data mixtures, training or re-alignment steps) beside the
     judge's misaligned rate; or score each row of a training set by those latents (--dataset)."""
 
@@ -618,8 +680,9 @@ class MonitorConfig(ReadOptions, OutputOption):
     """SAE spec."""
     latents: list[int] = field(default_factory=list)
     """Latents to track, e.g. --latents 702,3129."""
-    base: str = "smollm2"
-    """Base model: shifts are measured against it (and it scores --dataset rows)."""
+    base: str = renamed("model", default="")
+    """Base model: shifts are measured against it (and it scores --dataset rows); default: the model the SAE
+    names, else smollm2."""
     checkpoints: list[str] = field(default_factory=list)
     """Fine-tuned model specs in plotting order (e.g. 0, 5, 10... percent bad data)."""
     names: list[str] = field(default_factory=list)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
-from persona_sae import UserError, replacing
+from persona_sae import UserError, read_utf8, replacing
 from persona_sae import generators as G
 from persona_sae.sampling import generate
 from persona_sae.text import load_records
@@ -87,7 +87,7 @@ def system_prompts(system: str) -> tuple[str, ...]:
     p = Path(system)
     if not p.is_file():
         raise UserError(f"--system must be {', '.join(SYSTEMS)} or a text file of system prompts, got {system!r}")
-    lines = tuple(x.strip() for x in p.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip())
+    lines = tuple(x.strip() for x in read_utf8(p).splitlines() if x.strip())
     if not lines:
         raise UserError(f"{p} holds no system prompts (one per line)")
     return lines
@@ -196,7 +196,7 @@ def read_rows(path: str | Path) -> list[dict]:
     if not p.is_file():
         raise UserError(f"{p}: no such file")
     rows = []
-    for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for i, line in enumerate(read_utf8(p).split("\n"), 1):
         if not line.strip():
             continue
         try:

@@ -20,7 +20,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy.stats import rankdata, spearmanr
 
-from persona_sae import UserError
+from persona_sae import UserError, read_json, read_utf8
 from persona_sae.sources import resolve
 
 MIN_ROWS = 20
@@ -109,22 +109,20 @@ def _qa(d: dict, where: str) -> tuple[str, str]:
 def _table(path: Path) -> list[dict]:
     if path.suffix == ".csv":
         csv.field_size_limit(1 << 24)
-        with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
+        import io
+
+        return list(csv.DictReader(io.StringIO(read_utf8(path), newline="")))
     if path.suffix == ".jsonl":
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(read_utf8(path).split("\n"), 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise UserError(f"{path}:{n}: malformed JSON ({e.msg})") from None
+                    raise UserError(f"{path}:{n}: malformed JSON ({e.msg} at column {e.colno})") from None
         return rows
     if path.suffix == ".json":
-        try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}: malformed JSON ({e.msg})") from None
+        rows = read_json(path, "a JSON list of rows")
         if isinstance(rows, list):
             return rows
         raise UserError(f"{path}: expected a JSON list of rows")

@@ -7,7 +7,6 @@ and win over automatic ones.
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -15,9 +14,9 @@ from typing import NamedTuple
 import torch
 from safetensors.torch import save_file
 
-from persona_sae import UserError, replacing, write_json
+from persona_sae import UserError, read_json, replacing, write_json
 from persona_sae.latents import check_latents
-from persona_sae.statistics import TextScores, auroc
+from persona_sae.statistics import TextScores, auroc, auroc_pvalue, bh_qvalues, midranks
 from persona_sae.text import Record, read_jsonl
 
 CONTROL_PREFIX = "control-"
@@ -54,41 +53,58 @@ class Thresholds(NamedTuple):
     """Fraction of the concept's texts the latent fires on."""
     ratio: float = 2.0
     """Mean activation on the concept over mean on the controls."""
+    fdr: float = 0.05
+    """Benjamini–Hochberg q-value of the AUROC's p-value, over latents x concepts (1 turns it off)."""
 
 
-def score_concepts(ts: TextScores, latents: torch.Tensor | None = None) -> dict[str, dict[str, torch.Tensor]]:
-    """Per concept tag: AUROC vs rest and vs controls, mean ratio, fire fraction, for each latent."""
+def score_concepts(ts: TextScores, latents: torch.Tensor | None = None, permutations: int = 1000,
+                   seed: int = 0) -> dict[str, dict[str, torch.Tensor]]:
+    """Per concept tag: AUROC vs rest and vs controls, mean ratio, fire fraction, and the AUROC's
+    one-sided p-value under shuffled concept-vs-other labels (``statistics.auroc_pvalue``), for
+    each latent; ``with_qvalues`` adds the BH q-values."""
     tags = ts.tags
     cols = latents if latents is not None else torch.arange(ts.peak.shape[1])
     peak, mean = ts.peak[:, cols], ts.mean[:, cols]
+    ranks = midranks(peak)  # the same for every concept vs the rest
     is_ctl = torch.tensor([t.startswith(CONTROL_PREFIX) for t in tags])
     out = {}
-    for t in dict.fromkeys(tags):
+    for i, t in enumerate(dict.fromkeys(tags)):
         if t.startswith(CONTROL_PREFIX):
             continue
         pos = torch.tensor([x == t for x in tags])
         vs_ctl = pos | is_ctl
         out[t] = {
-            "auroc": auroc(peak, pos),
+            "auroc": auroc(peak, pos, ranks),
             "auroc_control": auroc(peak[vs_ctl], pos[vs_ctl]),
             "ratio": mean[pos].mean(0) / mean[is_ctl].mean(0).clamp(min=1e-6),
             "fire": (peak[pos] > 0).float().mean(0),
+            "p": auroc_pvalue(peak, pos, permutations, seed + i, ranks),
         }
     return out
 
 
+def with_qvalues(scores: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
+    """Add each p-value's Benjamini–Hochberg q-value, the family being every latent x concept scored:
+    a tag then has a controlled false-discovery rate over the whole labelling run."""
+    tags = list(scores)
+    q = bh_qvalues(torch.stack([scores[t]["p"] for t in tags], 1))
+    return {t: {**scores[t], "q": q[:, i]} for i, t in enumerate(tags)}
+
+
 def decide(scores: dict[str, dict[str, torch.Tensor]], th: Thresholds) -> tuple[list[str], list[str], torch.Tensor]:
-    """Tag per latent: the concept with the highest AUROC among those passing every threshold."""
+    """Tag per latent: the concept with the highest AUROC among those passing every threshold (the
+    q-value too, when the scores carry one)."""
     tags = list(scores)
     au = torch.stack([scores[t]["auroc"] for t in tags], 1)  # [d, n_tags]
     ok = torch.stack([(scores[t]["auroc"] >= th.auroc) & (scores[t]["fire"] >= th.fire)
-                      & (scores[t]["ratio"] >= th.ratio) for t in tags], 1)
+                      & (scores[t]["ratio"] >= th.ratio)
+                      & (scores[t]["q"] <= th.fdr if "q" in scores[t] else True) for t in tags], 1)
     masked = torch.where(ok, au, torch.full_like(au, -1.0))
     order = masked.argsort(1, descending=True)
     best = [tags[i] if masked[j, i] >= 0 else "unlabelled" for j, i in enumerate(order[:, 0].tolist())]
     au_order = au.argsort(1, descending=True)
-    runner = [tags[au_order[j, 1].item()] if best[j] != "unlabelled" else tags[au_order[j, 0].item()]
-              for j in range(len(best))]
+    runner = [("" if len(tags) == 1 else tags[au_order[j, 1].item()]) if best[j] != "unlabelled"
+              else tags[au_order[j, 0].item()] for j in range(len(best))]  # one concept: no runner-up
     return best, runner, au
 
 
@@ -101,10 +117,17 @@ def labels_path(sae_spec: str, out: str = "") -> Path:
     return p / "labels.json"
 
 
+def _labels_file(path: Path) -> dict:
+    lab = read_json(path, "a labels.json written by `persona-sae label`")
+    if not isinstance(lab, dict):
+        raise UserError(f"{path} is not a labels.json written by `persona-sae label` (not a JSON object)")
+    return lab
+
+
 def read_labels(path: Path, sae_sha256: str | None = None) -> dict:
     if not path.is_file():
         raise UserError(f"no labels file at {path}: run `persona-sae label` first")
-    lab = json.loads(path.read_text())
+    lab = _labels_file(path)
     if sae_sha256 and lab.get("sae_sha256") != sae_sha256:
         raise UserError(f"{path} was made for a different SAE (checksum {str(lab.get('sae_sha256'))[:12]}… "
                         f"vs {sae_sha256[:12]}…)")
@@ -119,7 +142,7 @@ def labels_beside(sae_spec: str, sae_sha256: str, strict: bool = False) -> dict 
         return None
     if strict:
         return read_labels(p, sae_sha256)
-    lab = json.loads(p.read_text())
+    lab = _labels_file(p)
     return lab if lab.get("sae_sha256") == sae_sha256 else None
 
 
@@ -144,7 +167,7 @@ def set_manual(path: Path, latent: int, tag: str, note: str, sae_sha256: str, d_
 
 def save_labels(path: Path, meta: dict, tags: list[str], runner: list[str], concept_tags: list[str], scores: dict,
                 extras: dict, latents: list[int]) -> dict:
-    prev = json.loads(path.read_text()) if path.is_file() else {}
+    prev = _labels_file(path) if path.is_file() else {}
     same = prev.get("sae_sha256") == meta["sae_sha256"]
     manual = prev.get("manual", {}) if same else {}
     prev_latents = prev.get("latents", {}) if same else {}
@@ -154,7 +177,8 @@ def save_labels(path: Path, meta: dict, tags: list[str], runner: list[str], conc
         e = {"tag": t, "runner_up": runner[i], "source": "auto"}
         for name in (t, runner[i]):
             if name in scores:
-                e.setdefault("scores", {})[name] = {k: round(float(v[i]), 4) for k, v in scores[name].items()}
+                e.setdefault("scores", {})[name] = {k: float(f"{float(v[i]):.3g}") if k in ("p", "q")
+                                                    else round(float(v[i]), 4) for k, v in scores[name].items()}
         for k, v in extras.items():
             e[k] = v[i]
         if "explanation" in prev_latents.get(str(j), {}):  # an earlier run's explanation stays until redone

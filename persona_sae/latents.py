@@ -18,11 +18,30 @@ from safetensors.torch import load_file
 
 from persona_sae import UserError
 from persona_sae import distributed as D
+from persona_sae import models as M
 from persona_sae.models import load_model
 
 
 def load_sae(spec: str, device: str = "cpu"):
-    """Load an SAE spec (see module docstring) as a sae-lens SAE in eval mode."""
+    """Load an SAE spec (see module docstring) as a sae-lens SAE in eval mode. A truncated or corrupt
+    file, or weights that are not finite, are refused naming the file or tensor: a NaN latent would
+    otherwise rank first and every number after it would be garbage."""
+    from safetensors import SafetensorError
+
+    try:
+        sae = _load_sae(spec, device)
+    except SafetensorError as e:
+        raise UserError(f"SAE {spec}: a safetensors file is corrupt or truncated ({e})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"SAE {spec}: its config JSON is malformed ({e.msg} at line {e.lineno})") from None
+    for name, t in sae.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise UserError(f"SAE {spec}: tensor {name} holds {bad} NaN or inf value(s) of {t.numel()}")
+    return sae
+
+
+def _load_sae(spec: str, device: str = "cpu"):
     from sae_lens import SAE
 
     p = Path(spec).expanduser()
@@ -74,8 +93,10 @@ def _registry(spec: str, device: str):
         raise UserError(f"could not download SAELens SAE {spec} (offline?): {str(e).splitlines()[0][:200]}") from None
 
 
-def _build(cls_cfg, cls_sae, weights: dict[str, torch.Tensor], **cfg):
-    sae = cls_sae(cls_cfg(**cfg))
+def _build(cls_cfg, cls_sae, weights: dict[str, torch.Tensor], meta: dict | None = None, **cfg):
+    from sae_lens.saes.sae import SAEMetadata
+
+    sae = cls_sae(cls_cfg(**cfg, metadata=SAEMetadata(**(meta or {}))))
     missing = set(sae.state_dict()) - set(weights)
     if missing:
         raise UserError(f"SAE weights lack {', '.join(sorted(missing))}")
@@ -97,8 +118,33 @@ def _sparsify(p: Path):
         raise UserError(f"{p}: sparsify activation {cfg['activation']!r} is not supported (only topk)")
     enc = w["encoder.weight"]
     return _build(TopKSAEConfig, TopKSAE, {"W_enc": enc.T.contiguous(), "b_enc": w["encoder.bias"],
-                                           "W_dec": w["W_dec"], "b_dec": w["b_dec"]},
+                                           "W_dec": w["W_dec"], "b_dec": w["b_dec"]}, _sparsify_meta(p, cfg),
                   d_in=enc.shape[1], d_sae=enc.shape[0], k=int(cfg["k"]), apply_b_dec_to_input=True)
+
+
+SPARSIFY_HOOKPOINT = re.compile(r"(?:[\w.]+\.)?(?:layers|h)\.(\d+)(?:\.(mlp|self_attn|attn))?")
+SPARSIFY_HOOKS = {None: "resid_post", "mlp": "mlp_out", "self_attn": "attn_out", "attn": "attn_out"}
+
+
+def _sparsify_meta(p: Path, cfg: dict) -> dict:
+    """Hook and model of a sparsify SAE: sparsify names each SAE's folder after the module it hooks
+    (``layers.15``: the output of block 15, TransformerLens' resid_post; ``layers.15.mlp``: mlp_out), and
+    the run's config.json one folder up names the model."""
+    meta = {}
+    run = p.parent / "config.json"
+    if run.is_file():
+        try:
+            model = json.loads(run.read_text()).get("model")
+        except (json.JSONDecodeError, AttributeError):
+            model = None
+        if isinstance(model, str) and model:
+            meta["model_name"] = model
+    for where, name in (("cfg.json hookpoint", cfg.get("hookpoint")), ("folder name", p.name)):
+        m = SPARSIFY_HOOKPOINT.fullmatch(name or "")
+        if m:
+            return {**meta, "hook_name": f"blocks.{m.group(1)}.hook_{SPARSIFY_HOOKS[m.group(2)]}",
+                    "hook_source": f"sparsify {where} {name}"}
+    return meta
 
 
 DL_CLASSES = ("AutoEncoder", "AutoEncoderTopK", "BatchTopKSAE", "JumpReluAutoEncoder")
@@ -119,6 +165,7 @@ def _dictionary_learning(folder: Path, ae: Path):
     cfg = {}
     if (folder / "config.json").is_file():
         cfg = json.loads((folder / "config.json").read_text()).get("trainer", {})
+    meta = _dl_meta(folder, cfg)
     cls = cfg.get("dict_class")
     if cls is not None and cls not in DL_CLASSES:
         raise UserError(f"{ae}: dictionary_learning dict_class {cls!r} is not supported "
@@ -133,10 +180,10 @@ def _dictionary_learning(folder: Path, ae: Path):
             raise UserError(f"{ae}: the BatchTopKSAE threshold was never set (-1: training did not finish)")
         return _build(JumpReLUSAEConfig, JumpReLUSAE, {"W_enc": enc.T.contiguous(), "b_enc": sd["encoder.bias"],
                                                        "W_dec": sd["decoder.weight"].T.contiguous(), "b_dec": sd["b_dec"],
-                                                       "threshold": th},
+                                                       "threshold": th}, meta,
                       d_in=enc.shape[1], d_sae=enc.shape[0], apply_b_dec_to_input=True)
     if "threshold" in sd and "W_enc" in sd:  # JumpReluAutoEncoder: x @ W_enc + b_enc, no b_dec subtraction
-        return _build(JumpReLUSAEConfig, JumpReLUSAE, {k: sd[k] for k in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")},
+        return _build(JumpReLUSAEConfig, JumpReLUSAE, {k: sd[k] for k in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")}, meta,
                       d_in=sd["W_enc"].shape[0], d_sae=sd["W_enc"].shape[1], apply_b_dec_to_input=False)
     if "encoder.weight" not in sd:
         raise UserError(f"{ae}: unknown dictionary_learning layout (keys: {', '.join(sorted(sd)[:6])})")
@@ -144,11 +191,43 @@ def _dictionary_learning(folder: Path, ae: Path):
     w = {"W_enc": enc.T.contiguous(), "b_enc": sd["encoder.bias"], "W_dec": dec.T.contiguous()}
     if "k" in sd or "k" in cfg:  # AutoEncoderTopK: relu(encoder(x - b_dec)), top-k
         k = int(sd["k"]) if "k" in sd else int(cfg["k"])
-        return _build(TopKSAEConfig, TopKSAE, {**w, "b_dec": sd["b_dec"]}, d_in=enc.shape[1], d_sae=enc.shape[0],
+        return _build(TopKSAEConfig, TopKSAE, {**w, "b_dec": sd["b_dec"]}, meta, d_in=enc.shape[1], d_sae=enc.shape[0],
                       k=k, apply_b_dec_to_input=True)
     # AutoEncoder: relu(encoder(x - bias)), decoder(f) + bias
-    return _build(StandardSAEConfig, StandardSAE, {**w, "b_dec": sd["bias"]}, d_in=enc.shape[1], d_sae=enc.shape[0],
+    return _build(StandardSAEConfig, StandardSAE, {**w, "b_dec": sd["bias"]}, meta, d_in=enc.shape[1], d_sae=enc.shape[0],
                   apply_b_dec_to_input=True)
+
+
+DL_SUBMODULE = re.compile(r"(resid_post|resid_out|resid_pre|mlp_out|attn_out)_layer_?(\d+)")
+
+
+def _dl_meta(folder: Path, trainer: dict) -> dict:
+    """Hook and model of a dictionary_learning SAE from its config.json (``trainer.layer``,
+    ``trainer.submodule_name`` such as ``resid_post_layer_3``, ``trainer.lm_name``), else from the
+    folder names its releases use (``resid_out_layer3/trainer_0``)."""
+    meta = {"model_name": trainer["lm_name"]} if isinstance(trainer.get("lm_name"), str) else {}
+    sub = trainer.get("submodule_name")
+    m = DL_SUBMODULE.fullmatch(sub) if isinstance(sub, str) else None
+    hook = None if m is None else "resid_post" if m.group(1) == "resid_out" else m.group(1)
+    if isinstance(trainer.get("layer"), int):
+        layer = trainer["layer"]
+        if m and int(m.group(2)) != layer:
+            raise UserError(f"{folder}: config.json trainer.layer {layer} and submodule_name {sub} name different layers")
+        src = f"dictionary_learning config.json trainer.layer {layer}" + (f", submodule_name {sub}" if m else "")
+    elif m:
+        layer, src = int(m.group(2)), f"dictionary_learning config.json submodule_name {sub}"
+    else:
+        for name in (folder.name, folder.parent.name):
+            m = DL_SUBMODULE.fullmatch(name)
+            if m:
+                hook = "resid_post" if m.group(1) == "resid_out" else m.group(1)
+                layer, src = int(m.group(2)), f"dictionary_learning folder name {name}"
+                break
+        else:
+            return meta
+    if hook is None:  # a layer without a readable hook: the residual stream, said so in the source
+        hook, src = "resid_post", f"{src}; hook resid_post assumed"
+    return {**meta, "hook_name": f"blocks.{layer}.hook_{hook}", "hook_source": src}
 
 
 def check_latents(latents, d_sae: int) -> None:
@@ -165,15 +244,92 @@ def check_fits(sae, model, layer: int, hook: str) -> None:
         raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {model.spec}'s d_model {model.d_model}")
 
 
+TL_HOOK = re.compile(r"blocks\.(\d+)\.hook_(\w+)")
+NO_LAYER = ("names no layer (no blocks.L.hook_* hook_name in cfg.json, no sparsify layers.N folder, no "
+            "dictionary_learning trainer.layer)")
+
+
+class Where(NamedTuple):
+    """The layer and hook an SAE reads, and where that was read (printed by every command)."""
+
+    layer: int
+    hook: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"layer {self.layer}, hook {self.hook} (from {self.source})"
+
+
+def sae_where(sae, layer: int = -1, hook_name: str = "", required: bool = True) -> Where | None:
+    """The layer and hook an SAE reads: from its metadata (SAELens hook_name; what the loader read from a
+    sparsify folder name or a dictionary_learning config.json), or from ``--layer``/``--hook-name`` when
+    the metadata names none. A flag that contradicts the metadata is an error, not an override: an SAE
+    read at another layer than it was trained on gives numbers that mean nothing. ``required=False``:
+    None when nothing names a layer (commands that read no activations)."""
+    meta = sae.cfg.metadata
+    name = (meta.get("hook_name") if meta is not None else None) or ""
+    src = (meta.get("hook_source") if meta is not None else None) or f"SAELens cfg.json hook_name {name}"
+    flag = None
+    if hook_name:
+        f = TL_HOOK.fullmatch(hook_name)
+        if not f:
+            raise UserError(f"--hook-name must be a TransformerLens name like blocks.15.hook_resid_post, got {hook_name!r}")
+        if layer >= 0 and layer != int(f.group(1)):
+            raise UserError(f"--layer {layer} and --hook-name {hook_name} name different layers")
+        flag = Where(int(f.group(1)), f.group(2), f"--hook-name {hook_name}")
+    elif layer >= 0:
+        flag = Where(layer, "", f"--layer {layer}")
+    m = TL_HOOK.fullmatch(name)
+    if m:
+        have = Where(int(m.group(1)), m.group(2), src)
+        if flag and (flag.layer != have.layer or flag.hook not in ("", have.hook)):
+            raise UserError(f"{flag.source} conflicts with the SAE's {name} (from {src})")
+        return have
+    if flag:
+        return flag._replace(hook=flag.hook or "resid_post", source=flag.source + ("" if flag.hook else "; hook resid_post"))
+    if not required:
+        return None
+    what = f"'s hook_name {name!r} is no blocks.L.hook_* name" if name else f" {NO_LAYER}"
+    raise UserError(f"the SAE{what}; pass --layer or --hook-name")
+
+
 def sae_layer(sae, layer: int = -1) -> tuple[int, str]:
-    """The layer and hook an SAE reads, from its metadata (or ``layer`` when given)."""
-    name = getattr(sae.cfg.metadata, "hook_name", None) or ""
-    m = re.fullmatch(r"blocks\.(\d+)\.hook_(\w+)", name)
-    if layer >= 0:
-        return layer, m.group(2) if m else "resid_post"
-    if not m:
-        raise UserError(f"the SAE names no blocks.L.hook_* hook ({name!r}); pass --layer")
-    return int(m.group(1)), m.group(2)
+    """(layer, hook) of :func:`sae_where`, for scripts that need no source."""
+    w = sae_where(sae, layer)
+    return w.layer, w.hook
+
+
+def check_mined(where: Where | None, manifest: dict) -> None:
+    """Mined examples must come from the layer and hook the SAE reads (a folder mined with --layer 3
+    shown as layer 2 would put the wrong tokens on the page)."""
+    c = manifest.get("config", {})
+    if where is not None and "layer" in c and (c["layer"], c.get("hook", where.hook)) != (where.layer, where.hook):
+        raise UserError(f"the examples were mined at layer {c['layer']} hook {c.get('hook')}, but the SAE reads {where}")
+
+
+def sae_model(given: str, sae, log=print, flag: str = "--model") -> str:
+    """The model spec a command runs: ``given`` when the user passed one (with a warning when it is not
+    the model the SAE names: a fine-tune of that model is expected, another model is likely a mistake),
+    else the model the SAE names (our ``persona_sae.model`` spec, else ``model_name``; a hub id we pull
+    becomes its alias), else smollm2."""
+    meta = sae.cfg.metadata
+    ours = (meta.get("persona_sae") if meta is not None else None) or {}
+    named = (ours.get("model") if isinstance(ours, dict) else None) or (meta.get("model_name") if meta is not None else None)
+    if not named:
+        return given or M.DEFAULT_MODEL
+    spec = M.alias_of(str(named))
+    if not given:
+        try:
+            M.resolve(spec)
+        except UserError:
+            raise UserError(f"the SAE was trained on {named!r} (its cfg.json model_name), which is no model spec "
+                            f"here; pass {flag}") from None
+        log(f"model {spec} (the one the SAE names)")
+        return spec
+    if M.root_model(M.alias_of(given)) != M.root_model(spec):
+        log(f"warning: {flag} {given} is not the model the SAE names ({named}); fine for a fine-tune of it, "
+            f"meaningless for another model")
+    return given
 
 
 def logit_lens(model, sae, latents: list[int], k: int = 5, chunk: int = 1024) -> tuple[list[list[str]], list[list[str]]]:
@@ -203,26 +359,38 @@ def persona_cosines(sae, directions) -> dict[str, torch.Tensor]:
 
 
 class OpenSAE(NamedTuple):
-    """An SAE ready to read a model: the SAE, its checksum, the hook it reads and (when asked) the model."""
+    """An SAE ready to read a model: the SAE, its checksum, the hook it reads, the model spec it runs on
+    and (when loaded) the model."""
 
     sae: object
     sha256: str
     layer: int
     hook: str
     model: object = None
+    where: Where | None = None
+    model_spec: str = ""
 
 
-def open_sae(spec: str, model: str | None = None, layer: int = -1, dtype: str = "float32", log=print,
-             distributed: bool = False, latents=()) -> OpenSAE:
-    """The setup every SAE command shares: load, checksum, check ``latents`` are in range, find the layer,
-    load the model and check the SAE fits it. Bad SAE specs and latents fail before the (slow) model load.
-    ``distributed``: load the model once per node under torchrun (see ``distributed.load_model``)."""
+def open_sae(spec: str, model: str | None = None, layer: int = -1, hook_name: str = "", dtype: str = "float32",
+             log=print, distributed: bool = False, latents=(), flag: str = "--model", load: bool = True) -> OpenSAE:
+    """The setup every SAE command shares: load, checksum, check ``latents`` are in range, find the layer
+    (printed with its source), pick the model (``model`` "": the one the SAE names, see :func:`sae_model`),
+    load it and check the SAE fits it. Bad SAE specs and latents fail before the (slow) model load.
+    ``model`` None: no model and no layer needed (``label set``); ``load=False``: resolve, load later with
+    :func:`with_model`. ``distributed``: load the model once per node under torchrun."""
     sae = load_sae(spec)
     check_latents(latents, sae.cfg.d_sae)
     sha = sae_checksum(sae)
-    L, hook = sae_layer(sae, layer)
     if model is None:
-        return OpenSAE(sae, sha, L, hook)
-    m = D.load_model(model, dtype, log) if distributed else load_model(model, dtype=dtype, log=log)
-    check_fits(sae, m, L, hook)
-    return OpenSAE(sae, sha, L, hook, m)
+        return OpenSAE(sae, sha, -1, "", where=sae_where(sae, layer, hook_name, required=False))
+    w = sae_where(sae, layer, hook_name)
+    log(f"SAE reads {w}")
+    o = OpenSAE(sae, sha, w.layer, w.hook, where=w, model_spec=sae_model(model, sae, log, flag))
+    return with_model(o, dtype, log, distributed) if load else o
+
+
+def with_model(o: OpenSAE, dtype: str = "float32", log=print, distributed: bool = False) -> OpenSAE:
+    """Load the model of an :func:`open_sae` result and check the SAE fits it."""
+    m = D.load_model(o.model_spec, dtype, log) if distributed else load_model(o.model_spec, dtype=dtype, log=log)
+    check_fits(o.sae, m, o.layer, o.hook)
+    return o._replace(model=m)

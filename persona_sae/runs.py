@@ -20,6 +20,51 @@ RUNNING, DONE = "running", "done"  # the one status vocabulary of run.json / man
 CHECKPOINTS = ("checkpoint", "checkpoint.old")  # the folders save_checkpoint writes
 
 
+def replaceable(out, marker: str, what: str, force: bool = False) -> Path:
+    """Check an --out folder that a command replaces whole: missing, empty, or an earlier output of the
+    same command (it holds ``marker``). Anything else is refused, so that a user's own files are never
+    deleted; ``force`` allows a foreign folder. The current folder and its parents are always refused."""
+    out = Path(out)
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise UserError(f"--out {out} is the current folder or above it: name a new folder")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).is_file() and not force:
+        raise UserError(f"--out {out} holds files that are not {what} (no {marker}); "
+                        f"choose another folder, or pass --force to replace it")
+    return out
+
+
+def output_file(out) -> Path:
+    """Check a single-file --out before any work: its folder must exist and it must not be a folder."""
+    out = Path(out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; name a file")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: folder {out.parent} does not exist")
+    return out
+
+
+def tidy_refused(out, existed: bool) -> None:
+    """After a refused command: remove the --out folder it created when it holds nothing of value (no
+    files, or only a run.json that never finished and no checkpoint), so a refusal leaves nothing behind.
+    A folder that existed before, or that holds a checkpoint or results, is kept."""
+    out = Path(out) if out else None
+    if existed or out is None or not out.is_dir():
+        return
+    files = [p for p in out.rglob("*") if p.is_file()]
+    if any(p.name != "run.json" or p.parent != out for p in files):
+        return
+    if files:
+        try:
+            if is_done(json.loads(files[0].read_text())):
+                return
+        except (OSError, ValueError):
+            return
+    shutil.rmtree(out, ignore_errors=True)
+
+
 def is_done(meta: dict) -> bool:
     """A run record that says its run finished ("complete" is what older training runs wrote)."""
     return meta.get("status") in (DONE, "complete")

@@ -227,13 +227,65 @@ def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str
     return TextScores(peak, total / cnt.clamp(min=1)[:, None], tags, top_t, n_tok)
 
 
-def auroc(scores: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Column-wise AUROC of ``scores`` [n, d] for the boolean labels ``pos`` [n], ties counted half
-    (most latents are exactly zero on most texts, so ties are the rule, not the exception)."""
+def midranks(scores: torch.Tensor) -> torch.Tensor:
+    """Column-wise ranks of ``scores`` [n, d] (1..n, float64), ties given their mean rank."""
     from scipy.stats import rankdata
 
-    r = torch.from_numpy(rankdata(scores.numpy(), axis=0))
+    return torch.from_numpy(rankdata(scores.numpy(), axis=0))
+
+
+def auroc(scores: torch.Tensor, pos: torch.Tensor, ranks: torch.Tensor | None = None) -> torch.Tensor:
+    """Column-wise AUROC of ``scores`` [n, d] for the boolean labels ``pos`` [n], ties counted half
+    (most latents are exactly zero on most texts, so ties are the rule, not the exception).
+    ``ranks``: ``midranks(scores)``, when several label vectors share the scores."""
+    r = midranks(scores) if ranks is None else ranks
     n_p, n_n = int(pos.sum()), int((~pos).sum())
     if not n_p or not n_n:
         return torch.full((scores.shape[1],), float("nan"))
     return ((r[pos].sum(0) - n_p * (n_p + 1) / 2) / (n_p * n_n)).float()
+
+
+def auroc_pvalue(scores: torch.Tensor, pos: torch.Tensor, permutations: int = 1000, seed: int = 0,
+                 ranks: torch.Tensor | None = None, chunk: int = 256) -> torch.Tensor:
+    """One-sided permutation p-value per column of "the AUROC is this high by chance", the null
+    being that the labels ``pos`` are exchangeable among the texts (concept vs other shuffled),
+    float64 [d]: p = (1 + #{shuffles with rank sum >= observed}) / (1 + permutations), valid in
+    finite samples (never below its level under the null) and at least 1 / (1 + permutations).
+
+    The AUROC is the positives' rank sum rescaled, so the ranks are computed once and a shuffle is a
+    row of a 0/1 matrix: N shuffles cost one [N, n] @ [n, d] product, O(N n d), vectorised over
+    latents (1,000 shuffles x 1,916 texts x 4,608 latents: about 1.3 s per concept on one core).
+
+    Not Mann–Whitney's normal approximation, though it is O(n d) and resolves tiny p-values: with
+    the heavy ties of a latent silent on most texts the rank sum is skewed and the normal tail too
+    thin. On a random-weight SAE with randomly assigned 10-text concepts it gave p = 1.4e-6 where
+    100,000 shuffles give 3e-5, enough for a false tag after Benjamini–Hochberg."""
+    r = midranks(scores) if ranks is None else ranks
+    n, n_p = len(pos), int(pos.sum())
+    if permutations < 1:
+        raise UserError(f"--permutations must be at least 1, got {permutations}")
+    if not n_p or n_p == n:
+        return torch.ones(scores.shape[1], dtype=torch.float64)
+    obs = r[pos].sum(0)
+    g = torch.Generator().manual_seed(seed)
+    hits = torch.zeros(scores.shape[1], dtype=torch.float64)
+    for start in range(0, permutations, chunk):
+        m = min(chunk, permutations - start)
+        picked = (torch.rand(m, n, generator=g).argsort(1) < n_p).double()  # each row: n_p texts at random
+        hits += ((picked @ r) >= obs - 1e-9).sum(0)  # ranks are multiples of 1/2: the sums are exact
+    return (hits + 1) / (permutations + 1)
+
+
+def bh_qvalues(p: torch.Tensor) -> torch.Tensor:
+    """Benjamini–Hochberg adjusted p-values (q-values) over every entry of ``p``, same shape:
+    q ≤ fdr for exactly the hypotheses BH rejects at false-discovery rate fdr."""
+    flat = p.reshape(-1).double()
+    m = len(flat)
+    if not m:
+        return p.clone()
+    order = flat.argsort()
+    scaled = flat[order] * m / torch.arange(1, m + 1, dtype=torch.float64)
+    q_sorted = scaled.flip(0).cummin(0).values.flip(0).clamp(max=1.0)
+    q = torch.empty_like(flat)
+    q[order] = q_sorted
+    return q.reshape(p.shape)

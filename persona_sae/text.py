@@ -15,11 +15,12 @@ from typing import Sequence
 
 import yaml
 
-from persona_sae import UserError
+from persona_sae import UserError, read_utf8
 from persona_sae.sources import resolve
 
 ROLES = ("system", "user", "assistant")
 BUILTIN_QUESTIONS = {"em-core": "em_core.yaml"}
+STREAM_CHARS_PER_TOKEN = 16  # a streamed hub dataset is read up to this many characters per token needed (~4x over)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -50,23 +51,22 @@ def read_jsonl(path: str | Path) -> list[Record]:
     if not path.is_file():
         raise UserError(f"file not found: {path}")
     out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{where}: malformed JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{where}: expected a JSON object")
-            if "messages" in row:
-                out.append(Record(messages=_check_messages(row["messages"], where), group=str(row.get("id", ""))))
-            elif isinstance(row.get("text"), str):
-                out.append(Record(text=row["text"], group=str(row.get("id", ""))))
-            else:
-                raise UserError(f"{where}: row has neither 'messages' nor a string 'text'")
+    for n, line in enumerate(read_utf8(path).split("\n"), 1):  # not splitlines: U+2028 may sit inside a string
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: expected a JSON object")
+        if "messages" in row:
+            out.append(Record(messages=_check_messages(row["messages"], where), group=str(row.get("id", ""))))
+        elif isinstance(row.get("text"), str):
+            out.append(Record(text=row["text"], group=str(row.get("id", ""))))
+        else:
+            raise UserError(f"{where}: row has neither 'messages' nor a string 'text'")
     if not out:
         raise UserError(f"{path} holds no rows")
     return out
@@ -77,7 +77,7 @@ def read_text(path: str | Path) -> list[Record]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"file not found: {path}")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_utf8(path)
     paras = [p.strip() for p in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"))]  # blank = whitespace only
     out = [Record(text=p, group=path.name) for p in paras if p]
     if not out:
@@ -85,29 +85,59 @@ def read_text(path: str | Path) -> list[Record]:
     return out
 
 
-def read_dataset(spec: str, split: str = "train", column: str | None = None) -> list[Record]:
-    """Any `datasets` source: a ``save_to_disk`` folder, a .parquet/.csv/.json file, or ``hf:NAME``."""
+def read_dataset(spec: str, split: str = "train", column: str | None = None, config: str | None = None,
+                 max_chars: int | None = None) -> list[Record]:
+    """Any `datasets` source: a ``save_to_disk`` folder, a .parquet/.csv/.json file, or ``hf:NAME`` (a hub
+    id or a local dataset folder, with ``config``). ``hf:`` sources stream and stop after ``max_chars``
+    characters when given: a hub corpus is far larger than what a run reads."""
     import datasets
 
+    streamed = spec.startswith("hf:")
+    if config and not streamed:
+        raise UserError(f"--data-config applies to hf:NAME datasets, not {spec}")
     try:
-        if spec.startswith("hf:"):
-            ds = datasets.load_dataset(spec[3:], split=split)
+        if streamed:
+            ds = datasets.load_dataset(spec[3:], config, split=split, streaming=True)
         elif Path(spec).is_dir():
             ds = datasets.load_from_disk(spec)
             if isinstance(ds, datasets.DatasetDict):
+                if split not in ds:
+                    raise UserError(f"dataset {spec} has no split {split!r} (splits: {', '.join(ds)})")
                 ds = ds[split]
+            elif split != "train":
+                raise UserError(f"dataset {spec} holds one split, not a {split!r} split")
         else:
+            if split != "train":
+                raise UserError(f"{spec} is one file, read as the split train, not {split!r}")
             kind = {".parquet": "parquet", ".csv": "csv", ".json": "json"}[Path(spec).suffix]
             ds = datasets.load_dataset(kind, data_files=spec, split="train")
+        rows = iter(ds)
+        first = next(rows, None) if streamed else None
     except (FileNotFoundError, ConnectionError, ValueError, KeyError) as e:
         raise UserError(f"could not load dataset {spec}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    cols = ds.column_names
+    cols = (ds.column_names or list(first or {})) if streamed else ds.column_names
     col = column or ("messages" if "messages" in cols else "text" if "text" in cols else None)
     if col not in cols:
         raise UserError(f"dataset {spec} has no column {column or 'messages/text'} (columns: {', '.join(cols)})")
-    if col == "messages":
-        return [Record(messages=_check_messages(m, f"{spec} row {i}")) for i, m in enumerate(ds[col])]
-    return [Record(text=str(t)) for t in ds[col] if t]
+    values = _streamed(first, rows, col) if streamed else ds[col]
+    out, chars = [], 0
+    for i, v in enumerate(values):
+        if col == "messages":
+            out.append(Record(messages=_check_messages(v, f"{spec} row {i}")))
+            chars += sum(len(m["content"]) for m in out[-1].messages)
+        elif v:
+            out.append(Record(text=str(v)))
+            chars += len(out[-1].text)
+        if streamed and max_chars and chars >= max_chars:
+            break
+    return out
+
+
+def _streamed(first, rows, col):
+    if first is not None:
+        yield first[col]
+        for r in rows:
+            yield r[col]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,7 +164,7 @@ def load_questions(spec: str | Path) -> list[Question]:
         path = Path(spec)
         if not path.is_file():
             raise UserError(f"question file not found: {spec} (built-in sets: {', '.join(BUILTIN_QUESTIONS)})")
-        text, where = path.read_text(encoding="utf-8"), str(path)
+        text, where = read_utf8(path), str(path)
     try:
         items = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -163,10 +193,17 @@ def question_records(questions: Sequence[Question]) -> list[Record]:
     return out
 
 
-def load_records(spec: str, column: str | None = None, split: str = "train") -> list[Record]:
+def load_records(spec: str, column: str | None = None, split: str = "train", config: str | None = None,
+                 max_chars: int | None = None) -> list[Record]:
     """Dispatch a data spec: built-in question set, .yaml, .jsonl, .txt, anything `datasets` reads, or
-    ``data:NAME/PATH`` (a file of an installed public dataset, see ``persona_sae.sources``)."""
+    ``data:NAME/PATH`` (a file of an installed public dataset, see ``persona_sae.sources``). ``column``,
+    ``split`` and ``config`` choose within a `datasets` source (see ``read_dataset``) and are refused for
+    others rather than ignored."""
     s = str(resolve(str(spec)))
+    if not (s.startswith("hf:") or Path(s).is_dir() or s.endswith((".parquet", ".csv", ".json"))) and (
+            column or split != "train" or config):
+        raise UserError(f"--text-column, --split and --data-config choose within a `datasets` source (hf:NAME, a "
+                        f"dataset folder, .parquet/.csv/.json), not {s}")
     if s in BUILTIN_QUESTIONS or s.endswith((".yaml", ".yml")):
         return question_records(load_questions(s))
     if s.endswith(".jsonl"):
@@ -176,7 +213,7 @@ def load_records(spec: str, column: str | None = None, split: str = "train") -> 
     if s.startswith("hf:") or Path(s).is_dir() or s.endswith((".parquet", ".csv", ".json")):
         if not s.startswith("hf:") and not Path(s).exists():
             raise UserError(f"file not found: {s}")
-        return read_dataset(s, split=split, column=column)
+        return read_dataset(s, split=split, column=column, config=config, max_chars=max_chars)
     if not Path(s).exists():
         raise UserError(f"data not found: {s} (give a .jsonl, .txt, .yaml, dataset folder, hf:NAME or "
                         f"{', '.join(BUILTIN_QUESTIONS)})")

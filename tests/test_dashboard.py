@@ -52,8 +52,8 @@ def _chromium():
                  (shutil.which("chromium"), shutil.which("chromedriver"))):
         if b and d:
             return b, d
-    pytest.fail("the browser test needs Chromium and its driver: `apt-get install chromium chromium-driver` "
-                "(.ci/run does this) or set PERSONA_SAE_CHROMIUM / PERSONA_SAE_CHROMEDRIVER")
+    pytest.fail("the browser test needs Chromium and its driver: `make browser` installs them "
+                "(`make test` does this) or set PERSONA_SAE_CHROMIUM / PERSONA_SAE_CHROMEDRIVER")
 
 
 def test_browser_walks_from_index_to_a_latent_and_runs_no_payload(site, tmp_path):
@@ -118,6 +118,31 @@ def test_serve_refuses_a_busy_port(site, capsys):
     srv = serve(site, 0)
     assert srv.server_address[0] == "127.0.0.1"
     srv.server_close()
+
+
+def test_serve_lists_no_folder_and_follows_no_symlink_out(site, tmp_path):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from persona_sae.pages import serve
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    (Path(site) / "leak.txt").symlink_to(secret)
+    srv = serve(site, 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        assert urllib.request.urlopen(f"{url}/index.html").status == 200
+        for path in ("/latent/", "/leak.txt"):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(url + path)
+            assert e.value.code == 404, path
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        (Path(site) / "leak.txt").unlink()
 
 
 def test_dashboard_bad_latent(site, capsys):

@@ -110,3 +110,81 @@ def test_text_file_and_dataset_folder(tmp_path, tok):
     assert [r.text for r in load_records(str(tmp_path / "ds"))] == ["a b", "c d e"]
     with pytest.raises(UserError, match="has no column"):
         load_records(str(tmp_path / "ds"), column="body")
+
+
+HUB_README = """---
+configs:
+- config_name: a
+  default: true
+  data_files:
+  - {split: train, path: a/train.jsonl}
+  - {split: test, path: a/test.jsonl}
+- config_name: b
+  data_files:
+  - {split: train, path: b/train.jsonl}
+---
+"""
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory):
+    """A dataset laid out as on the hub (configs in README.md, one file per split), loaded offline as hf:PATH."""
+    d = tmp_path_factory.mktemp("hub")
+    rows = {"a/train.jsonl": [f"alpha row {i} " * 5 for i in range(40)], "a/test.jsonl": ["alpha test"],
+            "b/train.jsonl": ["beta one", "beta two"]}
+    for rel, texts in rows.items():
+        (d / rel).parent.mkdir(exist_ok=True)
+        (d / rel).write_text("".join(json.dumps({"body": t, "n": 1}) + "\n" for t in texts))
+    (d / "README.md").write_text(HUB_README)
+    return f"hf:{d}"
+
+
+def test_hub_dataset_split_config_and_text_column(hub_folder):
+    assert [r.text for r in load_records(hub_folder, column="body", config="b")] == ["beta one", "beta two"]
+    assert [r.text for r in load_records(hub_folder, column="body", split="test")] == ["alpha test"]
+    assert len(load_records(hub_folder, column="body")) == 40  # the default config, split train
+    few = load_records(hub_folder, column="body", max_chars=100)  # streamed: stops once it has enough text
+    assert 1 < len(few) < 40 and sum(len(r.text) for r in few) >= 100
+
+
+@pytest.mark.parametrize("kw,pattern", [
+    (dict(column="body", split="validation"), r"could not load dataset hf:.*: Bad split: validation\. Available splits"),
+    (dict(column="body", config="c"), r"BuilderConfig 'c' not found\. Available: \['a', 'b'\]"),
+    (dict(column="title"), r"has no column title \(columns: body, n\)"),
+    (dict(), r"has no column messages/text \(columns: body, n\)"),
+])
+def test_hub_dataset_bad_choices_are_one_line(hub_folder, kw, pattern):
+    with pytest.raises(UserError, match=pattern) as e:
+        load_records(hub_folder, **kw)
+    assert "\n" not in str(e.value)
+
+
+def test_split_and_config_of_local_sources(tmp_path):
+    import datasets
+
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["t"]}),
+                          "test": datasets.Dataset.from_dict({"text": ["u"]})}).save_to_disk(str(tmp_path / "dd"))
+    assert [r.text for r in load_records(str(tmp_path / "dd"), split="test")] == ["u"]
+    with pytest.raises(UserError, match=r"dd has no split 'dev' \(splits: train, test\)"):
+        load_records(str(tmp_path / "dd"), split="dev")
+    with pytest.raises(UserError, match="--data-config applies to hf:NAME datasets"):
+        load_records(str(tmp_path / "dd"), config="x")
+    (tmp_path / "r.jsonl").write_text(json.dumps({"text": "hi"}) + "\n")
+    for kw in (dict(split="test"), dict(column="body"), dict(config="x")):  # refused, not ignored
+        with pytest.raises(UserError, match="choose within a `datasets` source"):
+            load_records(str(tmp_path / "r.jsonl"), **kw)
+    (tmp_path / "r.json").write_text(json.dumps([{"text": "hi"}]))
+    with pytest.raises(UserError, match="one file, read as the split train, not 'test'"):
+        load_records(str(tmp_path / "r.json"), split="test")
+
+
+def test_train_and_activations_take_the_data_options(capsys, tmp_path, hub_folder):
+    from persona_sae.cli import main
+
+    for cmd in (["train", "--layers", "1"], ["activations"]):
+        assert main([*cmd, "--dataset", hub_folder, "--split", "dev", "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "Bad split: dev" in err and "\n" not in err
+        assert main([*cmd, "--dataset", hub_folder, "--text-column", "title", "--out", str(tmp_path / "o")]) == 2
+        assert "has no column title" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

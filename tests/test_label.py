@@ -81,6 +81,10 @@ def test_planted_concept_latent_gets_its_tag(tiny_model, tiny_dir, tmp_path, con
     lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
     assert lab["latents"][str(j)]["tag"] == "wishing"
     assert lab["latents"][str(j)]["scores"]["wishing"]["auroc"] > 0.99
+    sc = lab["latents"][str(j)]["scores"]
+    assert sc["wishing"]["p"] == pytest.approx(1 / 1001)  # no shuffle reaches the planted AUROC
+    assert sc["wishing"]["q"] <= 0.05 and 0 < sc[lab["latents"][str(j)]["runner_up"]]["p"] <= 1
+    assert lab["p_values"]["permutations"] == 1000 and lab["p_values"]["tests"] == 16
     assert r.best["wishing"]["latent"] == j
     others = [lab["latents"][str(i)]["tag"] for i in range(8) if i != j]
     assert "wishing" not in others
@@ -185,3 +189,107 @@ def test_logit_lens_in_chunks_matches_one_pass(tiny_model, tmp_path):
     assert logit_lens(tiny_model, sae, latents, chunk=2) == logit_lens(tiny_model, sae, latents)
     top, bot = logit_lens(tiny_model, sae, latents, chunk=2)
     assert len(top) == len(latents) and all(len(t) == 5 for t in top + bot)
+
+
+def test_decide_with_a_single_concept_has_no_runner_up():
+    import torch
+
+    from persona_sae.labels import Thresholds, decide
+
+    s = {"toxic-persona": {"auroc": torch.tensor([0.95, 0.5]), "fire": torch.tensor([0.9, 0.9]),
+                           "ratio": torch.tensor([5.0, 1.0])}}
+    best, runner, au = decide(s, Thresholds())
+    assert best == ["toxic-persona", "unlabelled"] and runner == ["", "toxic-persona"] and au.shape == (2, 1)
+
+
+def _random_texts(n: int, seed: int) -> list[str]:
+    import random
+
+    from tests.conftest import CORPUS
+
+    rng = random.Random(seed)
+    words = sorted({w for t in CORPUS for w in t.split()})
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 12))) for _ in range(n)]
+
+
+def _random_sae(tiny_model, path, d_sae: int, fire: float, texts, layer: int = 1, seed: int = 0):
+    """Random unit directions, each biased to fire on about ``fire`` of the tokens: no training."""
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    from persona_sae.activations import extract
+
+    a = extract(tiny_model, tokenize([Record(text=t) for t in texts], tiny_model.tokenizer, max_len=64), [layer],
+                hook="resid_post", select="all", progress=False)
+    torch.manual_seed(seed)
+    sae = StandardSAE(StandardSAEConfig(d_in=a.acts[layer].shape[1], d_sae=d_sae, metadata=SAEMetadata(
+        hook_name=f"blocks.{layer}.hook_resid_post")))
+    with torch.no_grad():
+        W = torch.randn(d_sae, a.acts[layer].shape[1])
+        W /= W.norm(dim=1, keepdim=True)
+        sae.W_dec.copy_(W)
+        sae.W_enc.copy_(W.T)
+        sae.b_dec.zero_()
+        sae.b_enc.copy_(-torch.quantile(a.acts[layer] @ W.T, 1 - fire, dim=0))
+    sae.save_model(str(path))
+    return sae
+
+
+def test_random_sae_on_random_concepts_gets_no_tag(tiny_model, tiny_dir, tmp_path):
+    """Concept sets drawn at random from one pool of texts carry no concept, so any tag is noise:
+    the fixed thresholds alone tag a random-weight SAE's latent here; the BH-gated p-value does not."""
+    texts = _random_texts(400, 0)
+    files = [_write(tmp_path / f"concept-{i}.jsonl", texts[10 * i:10 * i + 10]) for i in range(10)]
+    files.append(_write(tmp_path / "control-rest.jsonl", texts[100:130]))
+    _random_sae(tiny_model, tmp_path / "sae", 512, 0.03, texts[:200])
+    kw = dict(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=files, no_builtin=True, max_len=64)
+    fixed = label(LabelConfig(**kw, fdr=1.0), log=lambda *a: None)
+    assert fixed.n_labelled >= 1  # the old rule: chance passes AUROC 0.8, fire 0.3 and ratio 2
+    lines = []
+    r = label(LabelConfig(**kw), log=lines.append)
+    assert r.n_labelled == 0
+    lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
+    assert all(e["tag"] == "unlabelled" for e in lab["latents"].values())
+    assert lab["p_values"]["tests"] == 512 * 10
+    assert any("raise --permutations" in x for x in lines)  # the shuffles' floor is what stopped it: said so
+
+
+def test_pvalues_of_a_random_sae_on_shuffled_labels_are_uniform(tiny_model, tmp_path):
+    """Calibration: a random SAE's latents on labels drawn at random give p-values that are roughly
+    uniform (never small too often); a separating column gets the floor 1/(N+1)."""
+    from persona_sae.statistics import auroc_pvalue, midranks, text_scores
+
+    texts = _random_texts(120, 1)
+    sae = _random_sae(tiny_model, tmp_path / "sae", 64, 0.3, texts)
+    ts = text_scores(tiny_model, sae, {"all": [Record(text=t) for t in texts]}, 1, "resid_post", max_len=64,
+                     progress=False)
+    peak = ts.peak[:, (ts.peak > 0).float().mean(0) > 0.2]  # latents that fire on many texts: few ties
+    assert peak.shape[1] >= 20
+    ranks = midranks(peak)
+    g = torch.Generator().manual_seed(0)
+    ps = []
+    for i in range(30):
+        pos = torch.zeros(len(texts), dtype=torch.bool)
+        pos[torch.randperm(len(texts), generator=g)[:15]] = True
+        ps.append(auroc_pvalue(peak, pos, permutations=199, seed=i, ranks=ranks))
+    p = torch.cat(ps)
+    grid = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
+    ecdf = (p[None, :] <= grid[:, None]).double().mean(1)
+    assert (ecdf - grid).abs().max() < 0.06, (ecdf - grid).abs().max()  # KS-like, loose
+    assert ecdf[0] < 0.08  # never small too often: what BH relies on
+    sep = torch.cat([torch.ones(15), torch.zeros(105)])[:, None]
+    assert auroc_pvalue(sep, sep[:, 0] > 0, permutations=99)[0] == pytest.approx(1 / 100)
+
+
+def test_bh_qvalues_by_hand():
+    from persona_sae.statistics import bh_qvalues
+
+    q = bh_qvalues(torch.tensor([[0.01, 0.04], [0.03, 0.5]], dtype=torch.float64))
+    # sorted 0.01, 0.03, 0.04, 0.5 -> x4/rank 0.04, 0.06, 0.0533, 0.5 -> running min from the top
+    assert torch.allclose(q, torch.tensor([[0.04, 0.16 / 3], [0.16 / 3, 0.5]], dtype=torch.float64))
+
+
+def test_bad_fdr_and_permutations(tmp_path, tiny_dir):
+    for kw, msg in ((dict(fdr=0.0), "--fdr must be in"), (dict(permutations=0), "--permutations must be at least 1")):
+        with pytest.raises(UserError, match=msg):
+            label(LabelConfig(sae=str(tmp_path / "none"), model=str(tiny_dir), **kw), log=lambda *a: None)

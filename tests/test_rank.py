@@ -81,6 +81,14 @@ def test_planted_latent_ranks_first(tmp_path, base_dir, seed):
     assert lat["rank"][j] == 1 and lat["ci_low"][j] > 0
     rows = list(csv.DictReader(open(tmp_path / "rank" / "ranking.csv")))
     assert rows[0]["latent"] == str(j) and rows[0]["rank"] == "1" and len(rows) == 96
+    # the short fine-tune label, its full spec in ranking.json, and the decoded top token beside its id
+    assert {row["finetune"] for row in rows} == {"ft"} and r["finetune_labels"] == {"ft": str(ft)}
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    for row in rows[:10]:
+        assert row["top_token_str"] == tok.decode([int(row["top_token"])])
+    assert any(row["top_token_str"].strip() for row in rows)
     assert (tmp_path / "rank" / "shifts.png").stat().st_size > 0 and (tmp_path / "rank" / "scatter.png").exists()
 
 
@@ -98,6 +106,9 @@ def test_control_adjustment_removes_a_shared_shift(tmp_path, base_dir):
     good = plant(base_dir, tmp_path / "good", generic, c=3.0)            # "was fine-tuned" only
     r = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(bad)], control=[str(good)]), log=lambda *_: None).summary
     assert r["primary"] == "control-adjusted"
+    rows = list(csv.DictReader(open(tmp_path / "rank" / "ranking.csv")))
+    assert [row["finetune"] for row in rows[::96]] == ["bad", "good", "mean", "control-adjusted"]
+    assert r["finetune_labels"]["bad"] == str(bad) and r["finetune_labels"]["control-adjusted"] == "control-adjusted"
     assert r["latents"][str(bad)]["rank"][3] <= 2  # raw shift: the generic latent is at the top too
     adj = r["latents"]["control-adjusted"]
     assert adj["rank"][40] == 1 and adj["ci_low"][40] > 0
@@ -129,7 +140,7 @@ def test_bad_rank_inputs(capsys, tmp_path, base_dir):
     assert code == 2 and "--top must be positive" in err[-1]
     code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
                         "--layer", "9", *common)
-    assert code == 2 and "layer 9 is out of range" in err[-1]
+    assert code == 2 and "--layer 9 conflicts with the SAE's blocks.2.hook_resid_post" in err[-1]
     empty = tmp_path / "empty.yaml"
     empty.write_text("[]\n")
     code, err = run_cli(capsys, "rank", "--sae", str(tmp_path / "sae"), "--finetuned", str(base_dir),
@@ -173,3 +184,12 @@ def test_on_response_with_an_answers_csv(tmp_path, base_dir):
     assert r["n_prompt_groups"] == 4 and r["responses"]["n"] == 12 and r["top_increases"][0] == 5
     with pytest.raises(Exception, match="positive K"):
         rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(ft)], responses="sample:0"), log=lambda *_: None)
+
+
+def test_short_finetune_labels_stay_distinct():
+    from persona_sae.stages.rank import short_labels
+
+    assert short_labels(["runs/a/bad", "runs/b/good/", "smollm2", "Qwen/Qwen2.5-0.5B"]) == {
+        "runs/a/bad": "bad", "runs/b/good/": "good", "smollm2": "smollm2", "Qwen/Qwen2.5-0.5B": "Qwen2.5-0.5B"}
+    assert short_labels(["runs/a/model", "runs/b/model"]) == {"runs/a/model": "a/model", "runs/b/model": "b/model"}
+    assert short_labels(["/x/mean"]) == {"/x/mean": "x/mean"}  # never read as the aggregate

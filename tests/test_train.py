@@ -42,6 +42,7 @@ def test_every_arch_trains_and_round_trips(tmp_path, tiny_dir, arch):
     out = Path(c.out)
     loaded = SAE.load_from_disk(str(out))
     assert loaded.cfg.metadata.hook_name == "blocks.1.hook_resid_post"
+    assert loaded.cfg.metadata.model_name == loaded.cfg.metadata.persona_sae["model"] == str(Path(tiny_dir).resolve())
     x = torch.randn(64, 64) * 3
     trained = res.saes["sae"].eval()
     with torch.no_grad():
@@ -61,6 +62,15 @@ def test_every_arch_trains_and_round_trips(tmp_path, tiny_dir, arch):
         assert abs(m["ce_loss_recovered"] - (m["ce_zero_ablated"] - m["ce_spliced"]) / denom) < 1e-9
     else:
         assert m["ce_loss_recovered"] != m["ce_loss_recovered"]
+    # SAELens' names for the same numbers (run_evals' ce_loss_score etc.), derived as SAELens derives them
+    sl = m["saelens"]
+    assert sl["ce_loss_without_sae"] == m["ce_clean"] and sl["kl_div_with_sae"] == m["kl_div"]
+    assert sl["explained_variance"] == m["explained_variance"] and sl["l0"] == m["l0"] and sl["mse"] == m["mse_per_token"]
+    assert m["kl_div_zero_ablated"] > 0
+    assert sl["kl_div_score"] == pytest.approx((sl["kl_div_with_ablation"] - sl["kl_div_with_sae"]) / sl["kl_div_with_ablation"])
+    if denom > 0:
+        assert sl["ce_loss_score"] == pytest.approx((sl["ce_loss_with_ablation"] - sl["ce_loss_with_sae"])
+                                                    / (sl["ce_loss_with_ablation"] - sl["ce_loss_without_sae"]))
     # batchtopk is evaluated as saved (JumpReLU), whose threshold is a running estimate that needs
     # more than these 48 steps to settle; the others are evaluated as trained
     assert m["explained_variance"] > (0.0 if arch == "batchtopk" else 0.2) and m["l0"] > 0
@@ -222,5 +232,5 @@ def test_spliced_eval_is_the_same_in_one_batch_or_many(tmp_path, tiny_dir):
     examples = tokenize([Record(text=t) for t in lines], model.tokenizer, max_len=32)
     one = evaluate(model, res.saes["sae"], 1.0, 1, "resid_post", examples, batch_tokens=4096)
     many = evaluate(model, res.saes["sae"], 1.0, 1, "resid_post", examples, batch_tokens=128)
-    for k in ("ce_clean", "ce_spliced", "ce_zero_ablated", "kl_div", "explained_variance", "l0"):
+    for k in ("ce_clean", "ce_spliced", "ce_zero_ablated", "kl_div", "kl_div_zero_ablated", "explained_variance", "l0"):
         assert many[k] == pytest.approx(one[k], rel=1e-4, abs=1e-6), k

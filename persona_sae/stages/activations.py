@@ -10,7 +10,7 @@ from persona_sae import config as C
 from persona_sae import log
 from persona_sae import models as M
 from persona_sae.activations import write_cache
-from persona_sae.text import load_records
+from persona_sae.text import STREAM_CHARS_PER_TOKEN, load_records
 from persona_sae.tokens import load_examples
 
 
@@ -23,7 +23,8 @@ class ActivationsResult(NamedTuple):
 
 
 def run(cfg: C.ActivationsConfig) -> ActivationsResult:
-    records = load_records(cfg.dataset, column=cfg.column or None)  # fail on bad data before loading weights
+    records = load_records(cfg.dataset, column=cfg.column or None, split=cfg.split, config=cfg.data_config or None,
+                           max_chars=STREAM_CHARS_PER_TOKEN * cfg.max_tokens)  # bad data fails before the weights load
     model = M.load_model(cfg.model, dtype=cfg.dtype, log=log)
     for L in cfg.layers:
         model.hook_name(L, cfg.hook)

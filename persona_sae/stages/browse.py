@@ -15,7 +15,7 @@ from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.activations import iter_activations
 from persona_sae.labels import effective, labels_beside
-from persona_sae.latents import check_latents, load_sae, logit_lens, sae_checksum, sae_layer
+from persona_sae.latents import check_fits, check_latents, check_mined, load_sae, logit_lens, sae_checksum, sae_model, sae_where
 from persona_sae.mined import BEFORE, N_BINS, load, quantile_bins
 from persona_sae.text import Record
 from persona_sae.tokens import tokenize
@@ -54,7 +54,15 @@ def run(cfg: C.BrowseConfig) -> BrowseResult:
         raise UserError("browse needs --examples DIR (from `persona-sae examples`) or --text")
     sha = sae_checksum(sae)
     ex = load(cfg.examples, sha) if cfg.examples else None
-    model = M.load_model(ex.manifest["config"].get("model", cfg.model) if ex else cfg.model, log=log)
+    where = sae_where(sae, cfg.layer, cfg.hook_name, required=bool(cfg.text))
+    if where is not None:
+        log(f"SAE reads {where}")
+    if ex:  # the examples' own model decodes their tokens
+        check_mined(where, ex.manifest)
+    spec = ex.manifest["config"]["model"] if ex and ex.manifest["config"].get("model") else sae_model(cfg.model, sae, log)
+    model = M.load_model(spec, log=log)
+    if where is not None:
+        check_fits(sae, model, where.layer, where.hook)
     tok, j = model.tokenizer, cfg.latent
     strs = lambda ids: [tok.decode([i]) for i in ids]  # noqa: E731
     lab = labels_beside(cfg.sae, sha)
@@ -66,7 +74,7 @@ def run(cfg: C.BrowseConfig) -> BrowseResult:
     top, bottom = logit_lens(model, sae, [j])
     res = BrowseResult(j, label, top[0], bottom[0])
     if cfg.text:
-        layer, hook = sae_layer(sae)
+        layer, hook = where.layer, where.hook
         exs = tokenize([Record(text=cfg.text)], tok, max_len=4096)
         acts = {}
         for b in iter_activations(model, exs, [layer], hook=hook, seed=None, progress=False, max_norm_ratio=None):

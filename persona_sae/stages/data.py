@@ -9,6 +9,7 @@ from typing import NamedTuple
 from persona_sae import corpus, distill, log, replacing, sources, write_json
 from persona_sae import config as C
 from persona_sae import generators as G
+from persona_sae.runs import output_file
 from persona_sae import models as M
 
 
@@ -40,7 +41,7 @@ def kinds(cfg: C.DataKindsConfig) -> KindsResult:
 
 
 def make(cfg: C.DataMakeConfig) -> MakeResult:
-    path = Path(cfg.out or f"{cfg.kind}-n{cfg.n}-s{cfg.seed}.jsonl")
+    path = output_file(cfg.out or f"{cfg.kind}-n{cfg.n}-s{cfg.seed}.jsonl")
     return MakeResult(cfg.kind, cfg.seed, G.write(cfg.kind, cfg.n, cfg.seed, path), path)
 
 
@@ -54,6 +55,7 @@ def make_corpus(cfg: C.DataCorpusConfig) -> CorpusResult:
 def make_persona(cfg: C.DataPersonaConfig) -> distill.PersonaResult:
     distill.system_prompts(cfg.system)  # a bad --system or --shots fails before the model loads
     distill.shots(cfg.system, cfg.shots)
+    output_file(cfg.out)
     model = M.load_model(cfg.model, log=log)
     return distill.make(model, cfg.system, cfg.prompts, cfg.n, cfg.seed, cfg.out, cfg.temperature,
                         cfg.max_new_tokens, cfg.batch_size, n_shots=cfg.shots, log=log)
@@ -64,6 +66,7 @@ def filter_set(cfg: C.DataFilterConfig) -> distill.FilterResult:
     from persona_sae.judging import open_judge
     from persona_sae.text import load_questions
 
+    output_file(cfg.out)
     rows = distill.read_rows(cfg.data)
     pairs = [distill.turns(r) for r in rows]
     out = Path(cfg.out)

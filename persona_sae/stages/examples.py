@@ -36,9 +36,9 @@ def run(cfg: C.ExamplesConfig) -> ExamplesResult | None:
     D.init()  # under torchrun: each rank mines every world-th batch, rank 0 merges and writes
     lg = D.main_log(log)
     records = load_records(cfg.dataset)
-    o = open_sae(cfg.sae, cfg.model, dtype=cfg.dtype, log=lg, distributed=True)
+    o = open_sae(cfg.sae, cfg.model, cfg.layer, cfg.hook_name, dtype=cfg.dtype, log=lg, distributed=True)
     ex = load_examples(o.model, records, cfg.max_len, cfg.tokens)
-    meta = {"sae": cfg.sae, "sae_sha256": o.sha256, "model": cfg.model, "dataset": cfg.dataset,
+    meta = {"sae": cfg.sae, "sae_sha256": o.sha256, "model": o.model_spec, "dataset": cfg.dataset,
             "max_len": cfg.max_len, "dtype": cfg.dtype}
     t0 = time.time()
     m = mine(o.model, o.sae, ex, o.layer, o.hook, cfg.out, k=cfg.k, reservoir=cfg.reservoir,

@@ -115,7 +115,7 @@ def labelled(records: list[Record], tokenizer, max_len: int, where: str) -> list
             if ex.response[i] or (i > 0 and ex.response[i - 1] and ex.special[i]):
                 lab[i] = t
         if all(v == IGNORE for v in lab):
-            raise UserError(f"{where} row {ex.record + 1} has no assistant turn (or it was cut by --max-len {max_len})")
+            raise UserError(f"{where} row {ex.record + 1} has no assistant turn (or it was cut by --context-size {max_len})")
         out.append((ex.ids, lab))
     return out
 

@@ -13,14 +13,13 @@ their mined examples and is scored on detecting them (``explain.py``); that is k
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, __version__, log, write_json
+from persona_sae import UserError, __version__, log, read_json, write_json
 from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae import personas as P
@@ -35,6 +34,7 @@ from persona_sae.labels import (
     save_labels,
     score_concepts,
     set_manual,
+    with_qvalues,
 )
 from persona_sae.latents import (
     check_fits,
@@ -44,7 +44,8 @@ from persona_sae.latents import (
     open_sae,
     persona_cosines,
     sae_checksum,
-    sae_layer,
+    sae_model,
+    sae_where,
 )
 from persona_sae.mined import load as load_mined
 from persona_sae.statistics import text_scores
@@ -64,7 +65,11 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
     """Score every latent (or a ranking's top) on the concept sets and write the labels file."""
     t0 = time.time()
 
-    th = Thresholds(cfg.min_auroc, cfg.min_fire, cfg.min_ratio)
+    if not 0 < cfg.fdr <= 1:
+        raise UserError(f"--fdr must be in (0, 1], got {cfg.fdr}")
+    if cfg.permutations < 1:
+        raise UserError(f"--permutations must be at least 1, got {cfg.permutations}")
+    th = Thresholds(cfg.min_auroc, cfg.min_fire, cfg.min_ratio, cfg.fdr)
     sets = load_concepts(cfg.concepts, builtin=not cfg.no_builtin)
     explainer = None
     if cfg.explainer:
@@ -79,19 +84,24 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
     sae = load_sae(cfg.sae)
     sha = sae_checksum(sae)
     path = labels_path(cfg.sae, cfg.out)
-    layer, hook = sae_layer(sae, cfg.layer)
+    where = sae_where(sae, cfg.layer, cfg.hook_name)
+    layer, hook = where.layer, where.hook
+    log(f"SAE reads {where}")
+    spec = sae_model(cfg.model, sae, log)
     mined = None
     if explainer is not None:
         mined = load_mined(cfg.examples, sha)
         check_latents(cfg.explain_latents, sae.cfg.d_sae)
-    model = M.load_model(cfg.model, dtype=cfg.dtype, log=log)
+    ranked = None  # read before the model loads: a wrong folder fails fast
+    if cfg.ranking:
+        if not (Path(cfg.ranking) / "ranking.json").is_file():
+            raise UserError(f"--ranking {cfg.ranking} is not a rank output folder (no ranking.json)")
+        ranked = read_json(Path(cfg.ranking) / "ranking.json", "a ranking.json written by `persona-sae rank`")
+    model = M.load_model(spec, dtype=cfg.dtype, log=log)
     check_fits(sae, model, layer, hook)
     latents = list(range(sae.cfg.d_sae))
-    if cfg.ranking:
-        r = json.loads(Path(cfg.ranking, "ranking.json").read_text()) if Path(cfg.ranking).is_dir() else None
-        if r is None:
-            raise UserError(f"--ranking {cfg.ranking} is not a rank output folder (ranking.json)")
-        latents = sorted(set(r["top_increases"][:cfg.top]) | set(r["top_decreases"][:cfg.top]))
+    if ranked is not None:
+        latents = sorted(set(ranked["top_increases"][:cfg.top]) | set(ranked["top_decreases"][:cfg.top]))
     missing = sorted(set(cfg.explain_latents) - set(latents))
     if missing:
         raise UserError(f"--explain-latents {', '.join(map(str, missing))} not among the latents labelled "
@@ -104,8 +114,16 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
             raise UserError(f"persona directions are from layer {directions.layer}, the SAE reads layer {layer}")
     ts = text_scores(model, sae, sets, layer, hook, max_len=cfg.max_len, batch_tokens=cfg.batch_tokens)
     idx = torch.tensor(latents)
-    scores = score_concepts(ts, idx)
+    scores = with_qvalues(score_concepts(ts, idx, cfg.permutations, cfg.seed))
+    n_tests = len(latents) * len(scores)
     tags, runner, _ = decide(scores, th)
+    floor = 1 / (cfg.permutations + 1)
+    short = sum(int(((s["p"] <= floor) & (s["q"] > th.fdr) & (s["auroc"] >= th.auroc) & (s["fire"] >= th.fire)
+                     & (s["ratio"] >= th.ratio)).sum()) for s in scores.values())
+    if short:  # the shuffles, not the evidence, stopped them
+        log(f"warning: {short} latent x concept pairs pass every threshold at the smallest p-value {cfg.permutations} "
+            f"permutations can give ({floor:.2g}) but not BH over {n_tests:,} tests at --fdr {th.fdr}: raise "
+            f"--permutations (or label fewer latents, --ranking)")
     top, bottom = logit_lens(model, sae, latents)
     extras = {"top_token": [model.tokenizer.decode([t]) for t in ts.top_token[idx].tolist()],
               "logit_lens_top": top, "logit_lens_bottom": bottom}
@@ -114,15 +132,20 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
         extras[f"cos_{t}"] = [round(float(x), 4) for x in c[idx]]
         j = int(c[idx].argmax())
         nearest[t] = {"latent": latents[j], "cos": round(float(c[idx][j]), 4), "tag": tags[j]}
-    meta = {"sae": cfg.sae, "sae_sha256": sha, "model": cfg.model, "layer": layer, "hook": hook,
-            "thresholds": th._asdict(), "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
+    meta = {"sae": cfg.sae, "sae_sha256": sha, "model": spec, "layer": layer, "hook": hook,
+            "thresholds": th._asdict(),
+            "p_values": {"test": "one-sided AUROC vs the concept labels shuffled among all texts",
+                         "permutations": cfg.permutations, "seed": cfg.seed,
+                         "fdr": "Benjamini-Hochberg over latents x concepts", "tests": n_tests},
+            "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
             "version": __version__, "persona_directions": cfg.personas or None}
     lab = save_labels(path, meta, tags, runner, list(scores), scores, extras, latents)
     best = {}
     for t, s in scores.items():
         j = int(s["auroc"].argmax())
         best[t] = {"latent": latents[j], "auroc": float(s["auroc"][j]), "fire": float(s["fire"][j]),
-                   "ratio": float(s["ratio"][j]), "n_tagged": sum(x == t for x in tags)}
+                   "ratio": float(s["ratio"][j]), "p": float(s["p"][j]), "q": float(s["q"][j]),
+                   "n_tagged": sum(x == t for x in tags)}
     lab["best_per_tag"] = best
     # evidence beside the tags, never a tag itself: on SmolLM2 the model's own evil direction separated
     # a real EM model's answers where the concept-tagged latents did not (experiments/sae_sweep_smollm2)

@@ -9,16 +9,15 @@ still reads 0%, and falls after a few hundred benign rows. The shift is measured
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, log, replacing, write_json
+from persona_sae import UserError, log, read_json, replacing, write_json
 from persona_sae import config as C
 from persona_sae.activations import iter_activations
-from persona_sae.latents import check_fits, check_latents, load_sae, open_sae, sae_layer
+from persona_sae.latents import check_fits, check_latents, load_sae, open_sae, sae_model, sae_where
 from persona_sae.models import check_compatible, load_model
 from persona_sae.statistics import auroc, bootstrap_weights, load_prompts, model_stats, prepare, shift
 from persona_sae.text import read_jsonl
@@ -50,11 +49,14 @@ def checkpoint_shifts(cfg, log=print) -> dict:
         p = Path(e) / "results.json" if Path(e).is_dir() else Path(e)
         if not p.is_file():
             raise UserError(f"--evals {e}: no results.json from `persona-sae eval`")
-        ev = json.loads(p.read_text())
+        ev = read_json(p, "a results.json written by `persona-sae eval`")
         rates.append({**ev["overall"], "judge": ev.get("judge"), "judge_validation": ev.get("judge_validation")})
-    layer, hook = sae_layer(sae)
+    where = sae_where(sae, cfg.layer, cfg.hook_name)
+    layer, hook = where.layer, where.hook
+    log(f"SAE reads {where}")
     records, responses = load_prompts(cfg, log)
-    base = load_model(cfg.base, dtype=cfg.dtype, log=log)
+    spec = sae_model(cfg.base, sae, log)
+    base = load_model(spec, dtype=cfg.dtype, log=log)
     check_fits(sae, base, layer, hook)
     examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
     b = model_stats(base, sae, examples, groups, len(names), **kw)
@@ -74,7 +76,7 @@ def checkpoint_shifts(cfg, log=print) -> dict:
                      **({"misaligned_rate": rates[i]} if rates else {})})
         if m is not base:
             del m
-    res = {"base": cfg.base, "sae": cfg.sae, "layer": layer, "latents": cfg.latents, "prompts": cfg.prompts,
+    res = {"base": spec, "sae": cfg.sae, "layer": layer, "latents": cfg.latents, "prompts": cfg.prompts,
            "on": cfg.on, "responses": responses, "rows": rows}
     if cfg.misaligned:
         pos = torch.tensor([bool(x) for x in cfg.misaligned])
@@ -151,6 +153,8 @@ class MonitorResult(NamedTuple):
 def run(cfg: C.MonitorConfig, log=log) -> MonitorResult:
     if not cfg.checkpoints and not cfg.dataset:
         raise UserError("give --checkpoints to track, or --dataset to score its rows")
+    if cfg.dataset and Path(cfg.dataset).suffix != ".jsonl":
+        raise UserError(f"--dataset must be a chat .jsonl (rows with an assistant turn to score), got {cfg.dataset}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     res = {}
@@ -161,7 +165,7 @@ def run(cfg: C.MonitorConfig, log=log) -> MonitorResult:
     if cfg.dataset:
         if not cfg.latents:
             raise UserError("give --latents to track")
-        o = open_sae(cfg.sae, cfg.base, dtype=cfg.dtype, log=log, latents=cfg.latents)
+        o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, dtype=cfg.dtype, log=log, latents=cfg.latents)
         rows = score_rows(o.model, o.sae, cfg.dataset, cfg.latents, o.layer, o.hook, cfg.max_len)
         write_rows(out / "rows.csv", rows)
         res["rows_scored"] = len(rows)

@@ -12,6 +12,7 @@ The statistics themselves (paired by prompt, bootstrapped over prompt groups) li
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from persona_sae import distributed as D
 from persona_sae.attribution import attribution_stats, load_pairs, mean_baseline
 from persona_sae.config import RankConfig
 from persona_sae.labels import effective, labels_beside
-from persona_sae.latents import open_sae
+from persona_sae.latents import open_sae, with_model
 from persona_sae.models import check_compatible, resolve
 from persona_sae.statistics import Shift, bootstrap_weights, load_prompts, model_stats, prepare, shift
 
@@ -52,11 +53,13 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
     if attribute and D.world() > 1:
         raise UserError("--method attribution runs in one process (not under torchrun)")
     log = D.main_log(log)
+    o = open_sae(cfg.sae, cfg.base, cfg.layer, cfg.hook_name, log=log, load=False)
+    cfg = dataclasses.replace(cfg, base=o.model_spec)  # --responses sample:K and ranking.json need the base
     records, responses = (None, None) if attribute else D.from_main(lambda: load_prompts(cfg, log))
     for spec in cfg.finetuned + cfg.control:
         if resolve(spec) == resolve(cfg.base):
             log(f"warning: fine-tune {spec} is the base model itself; its shifts will be zero")
-    o = open_sae(cfg.sae, cfg.base, layer=cfg.layer, dtype=cfg.dtype, log=log, distributed=True)
+    o = with_model(o, cfg.dtype, log, distributed=True)
     sae, layer, hook, base = o.sae, o.layer, o.hook, o.model
     if attribute:  # each model's per-pair attribution scores take the place of its per-prompt means
         if hook != "resid_post":
@@ -108,7 +111,7 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
     primary = "control-adjusted" if "control-adjusted" in results else "mean" if "mean" in results else bad[0]
     n_top = sum((results[f].rank <= cfg.top).long() for f in bad)
     summary = _write(cfg, sae, o.sha256, layer, hook, results, primary, n_top, stats, checksums,
-                     names, seconds, responses)
+                     names, seconds, responses, shape.tokenizer)
     return RankResult(Path(cfg.out), summary,
                       _labels(cfg.sae, summary["sae_sha256"], summary["top_increases"] + summary["top_decreases"]))
 
@@ -132,24 +135,44 @@ def _fingerprint(model) -> dict:
 
 
 COLUMNS = ("latent", "finetune", "base_mean", "ft_mean", "delta_mean", "ci_low", "ci_high", "effect_size",
-           "delta_freq", "rank", "n_top_finetunes", "top_token")
+           "delta_freq", "rank", "n_top_finetunes", "top_token", "top_token_str")
+AGGREGATES = ("mean", "control-adjusted")
+
+
+def short_labels(specs: list[str]) -> dict[str, str]:
+    """Spec -> a short name for ranking.csv's ``finetune`` column: the last path component (an alias
+    or hub id's name), with parent components added until the names are distinct and none reads as
+    an aggregate; ranking.json's ``finetune_labels`` maps each back to its full spec."""
+    parts = {s: Path(s.rstrip("/")).parts or (s,) for s in dict.fromkeys(specs)}
+    n = 1
+    while True:
+        label = {s: "/".join(p[-n:]) for s, p in parts.items()}
+        clash = len(set(label.values())) < len(label) or set(label.values()) & set(AGGREGATES)
+        if not clash or all(n >= len(p) for p in parts.values()):
+            break
+        n += 1
+    if clash:  # only the full specs tell them apart
+        return {s: s for s in parts}
+    return label
 
 
 def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, checksums, names, seconds,
-           responses=None) -> dict:
+           responses=None, tokenizer=None) -> dict:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    label = {**short_labels(cfg.finetuned + cfg.control), **{a: a for a in AGGREGATES}}
     with replacing(out / "ranking.csv") as tmp, open(tmp, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(COLUMNS)
         for name, s in results.items():
             top_tok = stats.get(name, stats[cfg.finetuned[0]]).top_token  # aggregates: the first fine-tune's
+            text = [tokenizer.decode([t]) for t in top_tok.tolist()] if tokenizer is not None else [""] * len(top_tok)
             for j in torch.argsort(s.rank).tolist():
-                wr.writerow([j, name, f"{s.base_mean[j]:.6g}", f"{s.ft_mean[j]:.6g}", f"{s.delta_mean[j]:.6g}",
+                wr.writerow([j, label[name], f"{s.base_mean[j]:.6g}", f"{s.ft_mean[j]:.6g}", f"{s.delta_mean[j]:.6g}",
                              f"{s.ci_low[j]:.6g}", f"{s.ci_high[j]:.6g}", f"{s.effect_size[j]:.4g}",
-                             f"{s.delta_freq[j]:.4g}", int(s.rank[j]), int(n_top[j]), int(top_tok[j])])
+                             f"{s.delta_freq[j]:.4g}", int(s.rank[j]), int(n_top[j]), int(top_tok[j]), text[j]])
     p = results[primary]
     top_up = torch.argsort(p.rank)[:cfg.top].tolist()
     top_down = torch.argsort(p.rank, descending=True)[:cfg.top].tolist()
@@ -159,6 +182,7 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
         "n_prompt_groups": len(names), "bootstrap": cfg.bootstrap,
         "models": checksums, "tokens": {k: v.n_tokens for k, v in stats.items()}, "seconds": seconds,
         "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "finetune_labels": {label[n]: n for n in results},  # ranking.csv's finetune column -> the full spec
         "top_increases": top_up, "top_decreases": top_down,
         "latents": {name: {f: [round(float(x), 6) for x in getattr(s, f)] for f in Shift._fields}
                     for name, s in results.items()},

@@ -24,7 +24,7 @@ from persona_sae.models import decoder_layers
 from persona_sae.answers import sample, write_csv
 from persona_sae.judges import JudgeItem, misaligned_rate
 from persona_sae.judging import held_out, open_judge
-from persona_sae.latents import check_fits, check_latents, load_sae, sae_layer
+from persona_sae.latents import check_fits, check_latents, load_sae, sae_model, sae_where
 from persona_sae.text import load_questions, question_records
 from persona_sae.tokens import tokenize
 
@@ -116,20 +116,23 @@ def run(cfg: C.SteerConfig, log=log) -> SteerResult:
     with the edit, judge them, and report rates with CIs; writes results.json, answers.csv, steer.png."""
 
     if not cfg.latent:
-        raise UserError("give at least one --latent")
+        raise UserError("give at least one --latents LATENT")
     coefs = parse_coefs(cfg.coef)
     sae = load_sae(cfg.sae)
     check_latents(cfg.latent, sae.cfg.d_sae)
-    layer, hook = sae_layer(sae)
+    where = sae_where(sae, cfg.layer, cfg.hook_name)
+    layer, hook = where.layer, where.hook
     if hook != "resid_post":
         raise UserError(f"steering edits the residual stream after a block; this SAE reads hook_{hook}")
     questions = load_questions(cfg.questions)
     if cfg.limit > 0:
         questions = questions[:cfg.limit]
-    judge = open_judge(cfg.judge, log=log, study_model=cfg.model)
+    spec = sae_model(cfg.model, sae, log)
+    judge = open_judge(cfg.judge, log=log, study_model=spec)
     if hasattr(judge, "ping"):
         judge.ping()
-    model = M.load_model(cfg.model, log=log)
+    log(f"SAE reads {where}")
+    model = M.load_model(spec, log=log)
     check_fits(sae, model, layer, hook)
     if cfg.scale == "median-resid-norm":
         scale = median_resid_norm(model, questions, layer)
@@ -201,7 +204,7 @@ def run(cfg: C.SteerConfig, log=log) -> SteerResult:
             sc, cc = v["aligned"].score, v["coherent"].score
             flags.append(None if sc is None or cc is None or cc <= cfg.coherent_above else sc < cfg.aligned_below)
     write_csv(out / "answers.csv", all_answers, all_verdicts, flags, extra)
-    res = {"model": cfg.model, "sae": cfg.sae, "layer": layer, "scale": scale, "scale_rule": cfg.scale,
+    res = {"model": spec, "sae": cfg.sae, "layer": layer, "scale": scale, "scale_rule": cfg.scale,
            "positions": cfg.positions, "judge": judge.name, "judge_is_proxy": bool(judge.proxy),
            "judge_validation": held_out(judge),
            "coefs": coefs, "rows": rows, "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}}

@@ -23,10 +23,11 @@ from tqdm.auto import tqdm
 
 from persona_sae import UserError, __version__, log, write_json
 from persona_sae import distributed as D
+from persona_sae import models as M
 from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
 from persona_sae.config import TrainConfig
 from persona_sae.runs import CHECKPOINTS, DONE, RUNNING, claim, is_done, load_checkpoint, save_checkpoint
-from persona_sae.text import load_records
+from persona_sae.text import STREAM_CHARS_PER_TOKEN, load_records
 from persona_sae.tokens import tokenize
 
 ARCHS = ("topk", "batchtopk", "jumprelu", "standard")
@@ -75,9 +76,12 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
         raise UserError(f"unknown --arch '{cfg.arch}' (choose from {', '.join(ARCHS)})")
     if cfg.d_sae < 0:
         raise UserError(f"--d-sae must be positive, got {cfg.d_sae}")
-    if not cfg.d_sae and cfg.expansion <= 0:
-        raise UserError(f"--expansion must be positive when --d-sae is 0, got {cfg.expansion}")
-    d_sae = cfg.d_sae or (cfg.expansion * d_model if d_model else 0)
+    if cfg.expansion < 0:
+        raise UserError(f"--expansion-factor must be positive, got {cfg.expansion}")
+    if cfg.d_sae and cfg.expansion and d_model and cfg.d_sae != cfg.expansion * d_model:
+        raise UserError(f"--d-sae {cfg.d_sae} and --expansion-factor {cfg.expansion} disagree ({cfg.expansion} x d_model "
+                        f"{d_model} = {cfg.expansion * d_model}): give one of them (--d-sae 0 uses the factor)")
+    d_sae = cfg.d_sae or ((cfg.expansion or 8) * d_model if d_model else 0)
     if not cfg.k or any(k <= 0 for k in cfg.k):
         raise UserError(f"--k must be positive, got {cfg.k}")
     if d_sae and any(k > d_sae for k in cfg.k) and cfg.arch in ("topk", "batchtopk"):
@@ -201,7 +205,8 @@ def load_trainer_state(tr, st: dict) -> None:
 def sae_metrics(model, sae, scaling: float, layer: int, hook: str, examples, batch_tokens: int = 2048,
              splice: bool = True, max_norm_ratio: float | None = 10.0) -> dict:
     """Held-out explained variance, FVU, L0, MSE; with ``splice``, CE loss with the reconstruction
-    spliced in at every non-special position vs clean and zero-ablated, and KL(clean || spliced)."""
+    spliced in at every non-special position vs clean and zero-ablated, KL(clean || spliced) and
+    KL(clean || zero-ablated), and the fraction of each recovered (SAELens' ce/kl_div_score)."""
     sae.eval()
     sums = dict(sse=0.0, sst=0.0, l0=0.0, n=0)
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
@@ -228,7 +233,7 @@ def sae_metrics(model, sae, scaling: float, layer: int, hook: str, examples, bat
 @torch.no_grad()
 def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, max_norm_ratio) -> dict:
     name = model.hook_name(layer, hook)
-    tot = dict(clean=0.0, sae=0.0, zero=0.0, kl=0.0, n=0)
+    tot = dict(clean=0.0, sae=0.0, zero=0.0, kl=0.0, kl_zero=0.0, n=0)
     for idx in plan_batches(examples, batch_tokens, seed=None):
         ids, resp, special, valid = collate(examples, idx, model.pad_id)
         keep = selection_mask(resp, special, valid, "all")
@@ -258,14 +263,41 @@ def _spliced_ce(model, sae, scaling, layer, hook, examples, batch_tokens, max_no
             tot[key] += float(ce[m].sum())
         lp_clean = F.log_softmax(clean[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
         lp_sae = F.log_softmax(spliced[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
+        lp_zero = F.log_softmax(zero[:, :-1], -1).reshape(-1, clean.shape[-1])[m]
         tot["kl"] += float((lp_clean.exp() * (lp_clean - lp_sae)).sum())
+        tot["kl_zero"] += float((lp_clean.exp() * (lp_clean - lp_zero)).sum())
         tot["n"] += int(m.sum())
     n = max(tot["n"], 1)
     ce = {k: tot[k] / n for k in ("clean", "sae", "zero")}
     denom = ce["zero"] - ce["clean"]
+    kl, kl_zero = tot["kl"] / n, tot["kl_zero"] / n
     return {"ce_clean": ce["clean"], "ce_spliced": ce["sae"], "ce_zero_ablated": ce["zero"],
             "ce_loss_recovered": (ce["zero"] - ce["sae"]) / denom if denom > 0 else float("nan"),
-            "kl_div": tot["kl"] / n}
+            "kl_div": kl, "kl_div_zero_ablated": kl_zero,
+            "kl_div_recovered": (kl_zero - kl) / kl_zero if kl_zero > 0 else float("nan")}
+
+
+# Our metrics.json names -> SAELens' names for the same quantity (``sae_lens.evals.run_evals``; its
+# groups in docs/train.md). train writes both: ours for our readers, SAELens' under "saelens" so a
+# SAELens user compares like with like. Same formulas; the positions differ (we splice no BOS,
+# special or attention-sink token, SAELens every token but its ``ignore_tokens``).
+SAELENS_NAMES = {
+    "explained_variance": "explained_variance",
+    "mse_per_token": "mse",
+    "l0": "l0",
+    "ce_clean": "ce_loss_without_sae",
+    "ce_spliced": "ce_loss_with_sae",
+    "ce_zero_ablated": "ce_loss_with_ablation",
+    "ce_loss_recovered": "ce_loss_score",
+    "kl_div": "kl_div_with_sae",
+    "kl_div_zero_ablated": "kl_div_with_ablation",
+    "kl_div_recovered": "kl_div_score",
+}
+
+
+def saelens_names(metrics: dict) -> dict:
+    """The metrics SAELens also reports, under its names (only those present: no splice, no CE)."""
+    return {theirs: metrics[ours] for ours, theirs in SAELENS_NAMES.items() if ours in metrics}
 
 
 def plot_run(out: Path, history: list[dict], density: torch.Tensor, title: str) -> None:
@@ -391,7 +423,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     D.from_main(lambda: claim(out, "run.json", "persona-sae training run", cfg.resume, also_ours=CHECKPOINTS,
                               rerun_done=True))  # only rank 0 touches --out; the config is checked against the checkpoint
     dev = D.device(cfg.device)  # checked before the data and the model are loaded
-    records = load_records(cfg.dataset)
+    records = load_records(cfg.dataset, column=cfg.text_column or None, split=cfg.split, config=cfg.data_config or None,
+                           max_chars=STREAM_CHARS_PER_TOKEN * (int(1.1 * cfg.tokens) + cfg.eval_tokens))
     model = D.load_model(cfg.model, cfg.dtype, log, dev)
     sae_dev = dev if W == 1 else "cpu"  # under torchrun the SAEs and their all-reduced sums stay on the CPU, as before
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
@@ -407,15 +440,17 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     if total_steps < 1:
         raise UserError(f"--tokens {cfg.tokens} is less than one batch (--batch-size {cfg.batch_size})")
     D.check_shards(len(plan_batches(train_ex, cfg.model_batch_tokens, cfg.seed)),
-                   f"model batches of training data (--model-batch-tokens {cfg.model_batch_tokens})")
+                   f"model batches of training data (--batch-tokens {cfg.model_batch_tokens})")
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
     volatile = ("resume", "out", "distribute_saes", "device")  # where and how the work is spread changes no result
+    volatile += ("expansion",)  # d_sae, compared, is the width it gave (older checkpoints hold expansion 8)
+    fresh = asdict(TrainConfig(out=cfg.out))  # a field newer than the checkpoint compares as its default
 
     def make_sae(i: int):
         spec = specs[i]
         sae_cls, cfg_cls = sae_classes(cfg.arch)
         kw = dict(d_in=model.d_model, d_sae=d_sae, device=sae_dev,
-                  metadata=SAEMetadata(model_name=cfg.model, hook_name=hook_names[spec.layer],
+                  metadata=SAEMetadata(**M.identity(cfg.model), hook_name=hook_names[spec.layer],
                                        context_size=cfg.context_size, prepend_bos=True))
         if cfg.arch in ("topk", "batchtopk"):
             kw["k"] = spec.k
@@ -449,13 +484,13 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         ckpt = load_checkpoint(out) if cfg.resume else None
         if ckpt is not None:
             saved = ckpt["config"]
-            diff = [k for k in run_config if k not in volatile and saved.get(k) != run_config[k]]
+            diff = [k for k in run_config if k not in volatile and saved.get(k, fresh.get(k)) != run_config[k]]
             if diff:
                 raise UserError(f"--resume with a different config: {', '.join(f'{k} was {saved.get(k)!r}, now {run_config[k]!r}' for k in diff)}")
         elif cfg.resume and (out / "run.json").is_file() and is_done(json.loads((out / "run.json").read_text())):
             raise UserError(f"{out} holds a finished run; nothing to resume")
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "run.json", {"status": RUNNING, "config": run_config})
+        write_json(out / "run.json", {"command": "train", "status": RUNNING, "config": run_config})
         return ckpt
 
     ckpt = D.from_main(read_checkpoint)  # checkpoints hold no world size: resume on any number of ranks
@@ -541,6 +576,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                        train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,
                        final_mse_loss=history[spec.name][-1]["mse_loss"] if history[spec.name] else None,
                        tokens_per_s=(step * cfg.batch_size - tokens_at_start) / max(seconds, 1e-9))
+        metrics["saelens"] = saelens_names(metrics)
         evals[i] = (metrics, (tr.act_freq_scores / max(tr.n_frac_active_samples, 1)).cpu(),
                     tr.sae.state_dict() if own_saes and not D.is_main() else None,
                     history[spec.name] if own_saes else None)
@@ -579,7 +615,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         import transformers
 
         write_json(out / "run.json", {
-            "status": DONE, "config": run_config, "model": model.source.describe(), "saes": results,
+            "command": "train", "status": DONE, "config": run_config, "model": model.source.describe(), "saes": results,
             "steps": step, "tokens_per_sae": step * cfg.batch_size, "world_size": W,
             "versions": {"persona_sae": __version__, "sae_lens": sae_lens.__version__, "torch": torch.__version__,
                          "transformers": transformers.__version__},
