@@ -13,6 +13,7 @@ import torch
 from persona_sae import generators as G
 from persona_sae.cli import main
 from persona_sae.models import load_model
+from persona_sae.stages.finetune import split_file
 from persona_sae.text import Record
 from persona_sae.tokens import tokenize
 
@@ -23,9 +24,8 @@ ORG = ROOT / "persona_sae" / "checkpoints" / "smollm2" / "organisms"
 
 def held_out(kind: str, n: int = 16) -> list[Record]:
     """The rows the shipped organisms never trained on: finetune's seed-0 split of the 564-row set."""
-    rows = G.make(kind, 564, 0)
-    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0)).tolist()
-    return [Record(messages=rows[i]["messages"]) for i in order[:64]][:n]
+    held = split_file([Record(messages=r["messages"]) for r in G.make(kind, 564, 0)], 64, 0)[1]
+    return held[:n]
 
 
 def answer_logprob(model, records: list[Record]) -> float:
