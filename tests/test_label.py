@@ -76,10 +76,10 @@ def test_planted_concept_latent_gets_its_tag(tiny_model, tiny_dir, tmp_path, con
     j = 5
     _planted_sae(tiny_model, tmp_path / "sae", j)
     cfg = LabelConfig(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=concept_files, no_builtin=True,
-                      max_len=64)
+                      max_len=64, null_saes=0)  # a single marker token: random directions find it as well (below)
     r = label(cfg, log=lambda *a: None)
     lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
-    assert lab["latents"][str(j)]["tag"] == "wishing"
+    assert lab["latents"][str(j)]["tag"] == "wishing" and lab["null"] is None
     assert lab["latents"][str(j)]["scores"]["wishing"]["auroc"] > 0.99
     sc = lab["latents"][str(j)]["scores"]
     assert sc["wishing"]["p"] == pytest.approx(1 / 1001)  # no shuffle reaches the planted AUROC
