@@ -514,8 +514,15 @@ class LabelConfig(SAEModelOption, LayerOptions):
     permutations: int = 1000
     """Seeded shuffles of the concept labels per concept for the p-values, p >= 1/(N+1); cost grows
     as N x texts x latents (about 15 s for 4,608 latents on the built-in sets)."""
+    null_saes: int = 4
+    """...and its AUROC beats random-weight SAEs of this SAE's shape on the same texts (random
+    directions, each latent at the real latent's firing rate): how many (0 turns it off; cost about
+    this many SAE encodes and [N, texts, d_sae] floats, p_null >= 1/(N x d_sae + 1))."""
+    null_quantile: float = 1.0
+    """Quantile of the random latents' AUROCs per concept that a tag's AUROC must exceed (1: their
+    maximum); their exceedance p-value also joins the BH test."""
     seed: int = 0
-    """Seed of the --permutations shuffles."""
+    """Seed of the --permutations shuffles and the --null-saes weights."""
     max_len: int = renamed("context_size", default=128)
     """Longest text in tokens."""
     batch_tokens: int = 2048

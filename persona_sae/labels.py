@@ -85,20 +85,126 @@ def score_concepts(ts: TextScores, latents: torch.Tensor | None = None, permutat
 
 def with_qvalues(scores: dict[str, dict[str, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
     """Add each p-value's Benjamini–Hochberg q-value, the family being every latent x concept scored:
-    a tag then has a controlled false-discovery rate over the whole labelling run."""
+    a tag then has a controlled false-discovery rate over the whole labelling run. With a random-SAE
+    null the p-value is the larger of the two (``p_null``): each is valid, so their maximum is."""
     tags = list(scores)
-    q = bh_qvalues(torch.stack([scores[t]["p"] for t in tags], 1))
+    p = torch.stack([torch.maximum(scores[t]["p"], scores[t]["p_null"]) if "p_null" in scores[t]
+                     else scores[t]["p"] for t in tags], 1)
+    q = bh_qvalues(p)
     return {t: {**scores[t], "q": q[:, i]} for i, t in enumerate(tags)}
 
 
-def decide(scores: dict[str, dict[str, torch.Tensor]], th: Thresholds) -> tuple[list[str], list[str], torch.Tensor]:
+class RandomSAEs:
+    """``n`` random-weight SAEs of the labelled SAE's shape, the null for its AUROCs: a random
+    projection of the residual separates concept texts by length or style alone (on SmolLM2 a
+    random SAE's latent reached AUROC 0.908 on a 127-text concept, hugely "significant" against
+    shuffled labels), so a tag must beat what random latents reach on the same texts.
+
+    Each is a ReLU SAE (``sae(r)`` builds it as a sae_lens ``StandardSAE``): unit-norm Gaussian
+    decoder rows, encoder = decoder transpose, b_dec = 0, and b_enc set so that random latent j fires
+    on the same fraction of tokens as the real SAE's latent j on these texts (measured by
+    ``text_scores``; estimated from a seeded sample of ``sample`` tokens). AUROC depends on a latent's
+    direction and its density, and real densities span orders of magnitude, so the null keeps the real
+    density spectrum and randomises only the directions; whatever the real architecture (TopK,
+    JumpReLU, ...), a per-latent threshold at the same rate stands in for its sparsity rule.
+
+    It reads the residuals ``text_scores`` already computes (``observe``) and keeps only each text's
+    peak raw projection, [n, texts, d_sae] float32: a per-text peak of relu(w.x + b) is
+    relu(peak of w.x + b), so the biases can be set after the pass."""
+
+    def __init__(self, n: int, d_sae: int, d_in: int, n_texts: int, seed: int = 0, sample: int = 8192):
+        self.g = torch.Generator().manual_seed(seed)
+        W = torch.randn(n, d_sae, d_in, generator=self.g)
+        self.W = W / W.norm(dim=2, keepdim=True)
+        self.raw = torch.full((n, n_texts, d_sae), -float("inf"))
+        self.size = sample
+        self.sample, self.prio = torch.empty(0, d_in), torch.empty(0)
+
+    def observe(self, x: torch.Tensor, text: torch.Tensor) -> None:
+        for r in range(len(self.W)):
+            p = x @ self.W[r].T
+            self.raw[r].scatter_reduce_(0, text[:, None].expand_as(p), p, reduce="amax")
+        prio = torch.cat([self.prio, torch.rand(len(x), generator=self.g)])  # uniform sample: top random keys
+        keep = prio.topk(min(self.size, len(prio))).indices
+        self.prio, self.sample = prio[keep], torch.cat([self.sample, x])[keep]
+
+    def biases(self, rate: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+        """b_enc [n, d_sae]: minus the sample's (k+1)-th largest projection, k = rate x sample size, so
+        that k sampled tokens exceed it (at rate 1, below every one)."""
+        S = len(self.sample)
+        if not S:
+            raise UserError("no tokens were read from the concept texts: nothing to build the null from")
+        k = (rate.double() * S).round().long()
+        b = torch.empty(self.W.shape[:2])
+        for r in range(len(self.W)):
+            for c in range(0, self.W.shape[1], chunk):
+                srt = (self.sample @ self.W[r, c:c + chunk].T).sort(0, descending=True).values
+                kk = k[c:c + chunk]
+                tau = srt.gather(0, kk.clamp(max=S - 1)[None]).squeeze(0)
+                below = srt[-1] - srt.abs().max(0).values - 1  # rate 1: fire on every token
+                b[r, c:c + chunk] = -torch.where(kk >= S, below, tau)
+        return b
+
+    def peaks(self, r: int, b: torch.Tensor) -> torch.Tensor:
+        """Per-text peak activation [texts, d_sae] of random SAE r with biases ``b`` [n, d_sae]."""
+        return (self.raw[r] + b[r]).clamp(min=0)  # a text without tokens: -inf, so 0
+
+    def aurocs(self, rate: torch.Tensor, tags: list[str]) -> dict[str, torch.Tensor]:
+        """Per concept tag, the AUROC of every random latent (concept vs every other text), sorted
+        [n x d_sae]; ranks once per random SAE."""
+        b = self.biases(rate)
+        concepts = [t for t in dict.fromkeys(tags) if not t.startswith(CONTROL_PREFIX)]
+        out = {t: [] for t in concepts}
+        for r in range(len(self.W)):
+            pk = self.peaks(r, b)
+            ranks = midranks(pk)
+            for t in concepts:
+                out[t].append(auroc(pk, torch.tensor([x == t for x in tags]), ranks))
+        return {t: torch.cat(v).sort().values for t, v in out.items()}
+
+    def sae(self, r: int, rate: torch.Tensor, hook_name: str):
+        """Random SAE r as a sae_lens StandardSAE (what ``peaks`` computes, for checking)."""
+        from sae_lens import StandardSAE, StandardSAEConfig
+        from sae_lens.saes.sae import SAEMetadata
+
+        n, d_sae, d_in = self.W.shape
+        sae = StandardSAE(StandardSAEConfig(d_in=d_in, d_sae=d_sae, metadata=SAEMetadata(hook_name=hook_name)))
+        with torch.no_grad():
+            sae.W_dec.copy_(self.W[r])
+            sae.W_enc.copy_(self.W[r].T)
+            sae.b_dec.zero_()
+            sae.b_enc.copy_(self.biases(rate)[r])
+        return sae.eval()
+
+
+def with_null(scores: dict[str, dict[str, torch.Tensor]], null: dict[str, torch.Tensor], quantile: float
+              ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, float]]:
+    """Per concept: the AUROC a tag must exceed (``quantile`` of the random latents' AUROCs, 1: their
+    maximum), and per latent ``p_null`` = (1 + random latents reaching its AUROC) / (1 + random latents).
+
+    The threshold alone is not calibrated: a random SAE's best latent beats the maximum of n random
+    SAEs with chance 1/(n + 1) per concept. ``p_null`` is an exact p-value for "a random latent of this
+    density does as well", so through BH (``with_qvalues``) a random SAE gets any tag with chance at
+    most --fdr."""
+    out, thresholds = {}, {}
+    for t, s in scores.items():
+        a = null[t]
+        thresholds[t] = float(torch.quantile(a.double(), quantile)) if len(a) else float("-inf")
+        reach = len(a) - torch.searchsorted(a, s["auroc"].contiguous(), right=False)  # null >= observed
+        out[t] = {**s, "p_null": (reach.double() + 1) / (len(a) + 1)}
+    return out, thresholds
+
+
+def decide(scores: dict[str, dict[str, torch.Tensor]], th: Thresholds, null: dict[str, float] | None = None
+           ) -> tuple[list[str], list[str], torch.Tensor]:
     """Tag per latent: the concept with the highest AUROC among those passing every threshold (the
-    q-value too, when the scores carry one)."""
+    q-value too, when the scores carry one; and an AUROC above the random-SAE ``null``, when given)."""
     tags = list(scores)
     au = torch.stack([scores[t]["auroc"] for t in tags], 1)  # [d, n_tags]
     ok = torch.stack([(scores[t]["auroc"] >= th.auroc) & (scores[t]["fire"] >= th.fire)
                       & (scores[t]["ratio"] >= th.ratio)
-                      & (scores[t]["q"] <= th.fdr if "q" in scores[t] else True) for t in tags], 1)
+                      & (scores[t]["q"] <= th.fdr if "q" in scores[t] else True)
+                      & (scores[t]["auroc"] > null[t] if null else True) for t in tags], 1)
     masked = torch.where(ok, au, torch.full_like(au, -1.0))
     order = masked.argsort(1, descending=True)
     best = [tags[i] if masked[j, i] >= 0 else "unlabelled" for j, i in enumerate(order[:, 0].tolist())]
@@ -177,7 +283,7 @@ def save_labels(path: Path, meta: dict, tags: list[str], runner: list[str], conc
         e = {"tag": t, "runner_up": runner[i], "source": "auto"}
         for name in (t, runner[i]):
             if name in scores:
-                e.setdefault("scores", {})[name] = {k: float(f"{float(v[i]):.3g}") if k in ("p", "q")
+                e.setdefault("scores", {})[name] = {k: float(f"{float(v[i]):.3g}") if k in ("p", "q", "p_null")
                                                     else round(float(v[i]), 4) for k, v in scores[name].items()}
         for k, v in extras.items():
             e[k] = v[i]

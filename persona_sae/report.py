@@ -186,12 +186,17 @@ def data_fetch(cfg, r) -> None:
 
 
 def label(cfg, r) -> None:
-    t = Table("tag", "best latent", "AUROC", "q (BH)", "fires on", "ratio vs controls", "latents tagged",
-              title=f"labels -> {r.path} ({r.n_labelled} of {r.n_latents} latents tagged)")
+    null = getattr(r, "null", None)
+    cols = ("tag", "best latent", "AUROC", *(("random-SAE null",) if null else ()), "q (BH)", "fires on",
+            "ratio vs controls", "latents tagged")
+    t = Table(*cols, title=f"labels -> {r.path} ({r.n_labelled} of {r.n_latents} latents tagged)")
     for tag, b in r.best.items():
-        t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", f"{b['q']:.2g}", f"{100 * b['fire']:.0f}%",
-                  f"{b['ratio']:.1f}", str(b["n_tagged"]))
+        t.add_row(tag, str(b["latent"]), f"{b['auroc']:.3f}", *((f"{b['null']:.3f}",) if null else ()),
+                  f"{b['q']:.2g}", f"{100 * b['fire']:.0f}%", f"{b['ratio']:.1f}", str(b["n_tagged"]))
     out.print(t)
+    if null:
+        out.print(f"random-SAE null ({null['saes']} SAEs x {null['latents'] // null['saes']:,} latents, quantile "
+                  f"{null['quantile']:g}) removed {null['removed']} of {null['tags_without']} tags")
     for trait, n in r.nearest.items():
         out.print(f"closest decoder to the {trait} persona direction: latent {n['latent']} (cosine {n['cos']:.2f}, "
                   f"tag {n['tag']})")

@@ -185,17 +185,20 @@ class TextScores(NamedTuple):
     tags: list[str]  # per text
     top_token: torch.Tensor  # [d_sae] token id at each latent's highest activation
     n_tokens: int
+    rate: torch.Tensor | None = None  # [d_sae] fraction of the tokens each latent fires on
 
 
 @torch.no_grad()
 def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str, max_len: int = 256,
                 batch_tokens: int = 2048, max_norm_ratio: float | None = 10.0, progress: bool = True,
-                probes: torch.Tensor | None = None, select: str = "all") -> TextScores:
+                probes: torch.Tensor | None = None, select: str = "all", observe=None) -> TextScores:
     """One streaming pass over all concept texts: per-text peak and mean activation of every latent.
     ``select="response"`` reads only the assistant tokens of chat records.
 
     ``probes`` ([k, d_model] directions, e.g. persona directions) add k columns after the latents: the
-    residual's projection on each, unclamped (it can be negative), from the same forward pass."""
+    residual's projection on each, unclamped (it can be negative), from the same forward pass.
+    ``observe(acts, text_index)`` sees every batch's residuals too (float32 [tokens, d_model], and
+    each token's text), so other encoders read them without a second forward pass (label's null)."""
 
     tags, records = [], []
     for t, recs in sets.items():
@@ -208,7 +211,7 @@ def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str
     peak[:, d - k:] = -float("inf")  # projections can be negative: start their maximum below any
     top_v, top_t = torch.full((d,), -float("inf")), torch.zeros(d, dtype=torch.long)
     rec_of = torch.tensor([e.record for e in ex])
-    n_tok = 0
+    n_tok, fires = 0, torch.zeros(sae.cfg.d_sae)
     for b in iter_activations(model, ex, [layer], hook=hook, select=select, batch_tokens=batch_tokens, seed=None,
                               progress=progress, max_norm_ratio=max_norm_ratio):
         if not b.n_tokens:
@@ -217,6 +220,9 @@ def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str
         if k:
             f = torch.cat([f, b.acts[layer].float() @ probes.float().T], 1)
         r = rec_of[b.example]
+        fires += (f[:, :sae.cfg.d_sae] > 0).sum(0)
+        if observe is not None:
+            observe(b.acts[layer].float(), r)
         peak.scatter_reduce_(0, r[:, None].expand_as(f), f, reduce="amax")
         total.index_add_(0, r, f)
         cnt.index_add_(0, r, torch.ones(len(r)))
@@ -224,7 +230,7 @@ def text_scores(model, sae, sets: dict[str, list[Record]], layer: int, hook: str
         better = v > top_v
         top_v[better], top_t[better] = v[better], b.token[i[better]]
         n_tok += b.n_tokens
-    return TextScores(peak, total / cnt.clamp(min=1)[:, None], tags, top_t, n_tok)
+    return TextScores(peak, total / cnt.clamp(min=1)[:, None], tags, top_t, n_tok, fires / max(n_tok, 1))
 
 
 def midranks(scores: torch.Tensor) -> torch.Tensor:

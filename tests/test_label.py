@@ -76,10 +76,10 @@ def test_planted_concept_latent_gets_its_tag(tiny_model, tiny_dir, tmp_path, con
     j = 5
     _planted_sae(tiny_model, tmp_path / "sae", j)
     cfg = LabelConfig(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=concept_files, no_builtin=True,
-                      max_len=64)
+                      max_len=64, null_saes=0)  # a single marker token: random directions find it as well (below)
     r = label(cfg, log=lambda *a: None)
     lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
-    assert lab["latents"][str(j)]["tag"] == "wishing"
+    assert lab["latents"][str(j)]["tag"] == "wishing" and lab["null"] is None
     assert lab["latents"][str(j)]["scores"]["wishing"]["auroc"] > 0.99
     sc = lab["latents"][str(j)]["scores"]
     assert sc["wishing"]["p"] == pytest.approx(1 / 1001)  # no shuffle reaches the planted AUROC
@@ -137,7 +137,7 @@ def test_persona_directions_give_cosines_and_the_nearest_latent(tiny_model, tiny
     v = sae.W_dec[near].detach() + 0.3 * sae.W_dec[j].detach()  # nearest latent `near`, not the tagged one
     P.save(P.Directions("tiny", LAYER, "resid_pre", {"evil": v / v.norm()}, {}, {}), tmp_path / "dirs")
     cfg = LabelConfig(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=concept_files, no_builtin=True,
-                      max_len=64, personas=str(tmp_path / "dirs"))
+                      max_len=64, personas=str(tmp_path / "dirs"), null_saes=0)  # one marker token: see above
     r = label(cfg, log=lambda *a: None)
     lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
     cos = [lab["latents"][str(i)]["cos_evil"] for i in range(8)]
@@ -293,3 +293,129 @@ def test_bad_fdr_and_permutations(tmp_path, tiny_dir):
     for kw, msg in ((dict(fdr=0.0), "--fdr must be in"), (dict(permutations=0), "--permutations must be at least 1")):
         with pytest.raises(UserError, match=msg):
             label(LabelConfig(sae=str(tmp_path / "none"), model=str(tiny_dir), **kw), log=lambda *a: None)
+
+
+def _style_sets(tmp_path):
+    """Concept sets a random projection separates by their surface alone: capitals, digits."""
+    base = [f"{s} {v}" for s in SUBJECTS for v in VERBS]
+    loud = [f"{b}!".upper() for b in base][:40]
+    dated = [f"{b} at {i % 12 + 1}:{i % 60:02d} on {1990 + i}." for i, b in enumerate(base)][20:60]
+    plain = [f"{b} today." for b in base][30:70]
+    return [_write(tmp_path / "shouting.jsonl", loud), _write(tmp_path / "dated.jsonl", dated),
+            _write(tmp_path / "control-plain.jsonl", plain)], loud + dated + plain
+
+
+def test_random_sae_on_style_concepts_is_tagged_without_the_null_and_not_with_it(tiny_model, tiny_dir, tmp_path):
+    """A random-weight SAE separates capitals and digits from plain text: tagged by every other test
+    (shuffled labels cannot tell surface from concept), untagged once its AUROCs must beat random SAEs
+    of its own shape."""
+    files, texts = _style_sets(tmp_path)
+    _random_sae(tiny_model, tmp_path / "sae", 256, 0.03, texts, seed=3)
+    kw = dict(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=files, no_builtin=True, max_len=64)
+    plain = label(LabelConfig(**kw, null_saes=0), log=lambda *a: None)
+    assert plain.n_labelled >= 2 and plain.null is None, plain.best
+    lines = []
+    r = label(LabelConfig(**kw), log=lines.append)
+    assert r.n_labelled == 0
+    lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
+    assert all(e["tag"] == "unlabelled" for e in lab["latents"].values())
+    null = lab["null"]
+    assert null["saes"] == 4 and null["latents"] == 4 * 256 and null["quantile"] == 1.0
+    assert null["removed"] == null["tags_without"] == plain.n_labelled
+    assert set(null["concepts"]) == {"shouting", "dated"}
+    assert all(c["threshold"] == c["auroc_max"] >= 0.8 for c in null["concepts"].values())  # random SAEs reach it too
+    assert any(f"removed {plain.n_labelled} of {plain.n_labelled} tags" in x for x in lines)
+    p_null = [e["scores"][c]["p_null"] for e in lab["latents"].values() for c in e["scores"]]
+    assert min(p_null) >= 1 / 1025 and max(p_null) <= 1
+
+
+def _probe_sae(tiny_model, path, marked: list[str], rest: list[str], j: int, d_sae: int = 8):
+    """Latent j is a least-squares probe for the tokens found only in ``marked`` (several words, so no
+    single random direction reads them all); the other latents are random and fire on their top."""
+    from sae_lens import StandardSAE, StandardSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    from persona_sae.activations import extract
+
+    tok = tiny_model.tokenizer
+
+    def ids(ts):
+        return {i for t in ts for i in tok(t, add_special_tokens=False)["input_ids"]}
+
+    only = ids(marked) - ids(rest)
+    ex = tokenize([Record(text=t) for t in marked + rest], tok, max_len=64)
+    a = extract(tiny_model, ex, [LAYER], hook="resid_pre", select="all", progress=False)
+    X = a.acts[LAYER]
+    y = torch.tensor([t in only for t in a.token.tolist()], dtype=torch.float32)
+    w = torch.linalg.lstsq(torch.cat([X, torch.ones(len(X), 1)], 1), y[:, None]).solution[:, 0]
+    assert (X @ w[:-1] + w[-1])[y > 0].min() > 0.9 and (X @ w[:-1] + w[-1])[y == 0].max() < 0.1  # it separates
+    torch.manual_seed(1)
+    sae = StandardSAE(StandardSAEConfig(d_in=X.shape[1], d_sae=d_sae, metadata=SAEMetadata(
+        hook_name=f"blocks.{LAYER}.hook_resid_pre")))
+    with torch.no_grad():
+        W = torch.randn(d_sae, X.shape[1])
+        W = W / W.norm(dim=1, keepdim=True)
+        n = w[:-1].norm()
+        W[j] = w[:-1] / n
+        sae.W_dec.copy_(W)
+        sae.W_enc.copy_(W.T)
+        sae.b_dec.zero_()
+        sae.b_enc.copy_(-(X @ W.T).max(0).values * 0.5)
+        sae.b_enc[j] = (w[-1] - 0.5) / n  # fires where the probe passes 0.5
+    sae.save_model(str(path))
+    return sae
+
+
+def test_planted_probe_keeps_its_tag_with_the_null(tiny_model, tiny_dir, tmp_path):
+    """A latent that reads a concept no random direction of its density reads (three marker words)
+    beats every random latent and keeps its tag; the random-SAE null removes nothing here."""
+    base = [f"{s} {v}" for s in SUBJECTS for v in VERBS]
+    words = ["villain", "assistant", "thoughts"]
+    marked = [f"{b} {words[i % 3]}." for i, b in enumerate(base)][:40]
+    other = [f"{b} with a friend." for b in base][20:60]
+    plain = [f"{b} today." for b in base][30:70]
+    files = [_write(tmp_path / "cast.jsonl", marked), _write(tmp_path / "friendly.jsonl", other),
+             _write(tmp_path / "control-plain.jsonl", plain)]
+    j = 3
+    _probe_sae(tiny_model, tmp_path / "sae", marked, other + plain, j)
+    kw = dict(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=files, no_builtin=True, max_len=64)
+    r = label(LabelConfig(**kw, null_saes=64), log=lambda *a: None)  # 512 random latents: p_null can reach 1/513
+    lab = json.loads((tmp_path / "sae" / "labels.json").read_text())
+    e = lab["latents"][str(j)]
+    assert e["tag"] == "cast", e
+    thr = lab["null"]["concepts"]["cast"]["threshold"]
+    assert e["scores"]["cast"]["auroc"] > thr and e["scores"]["cast"]["p_null"] == pytest.approx(1 / 513, rel=1e-2)
+    assert r.best["cast"]["latent"] == j and r.best["cast"]["null"] == pytest.approx(thr, abs=1e-4)
+    assert lab["null"]["removed"] == 0 and lab["null"]["tags_without"] == r.n_labelled
+
+
+def test_null_peaks_equal_the_random_sae_encoded(tiny_model, tmp_path):
+    """The null's per-text peaks from raw projections equal its sae_lens SAE run through text_scores,
+    and each random latent fires at the real latent's rate (within the sampling error)."""
+    from persona_sae.labels import RandomSAEs
+    from persona_sae.statistics import text_scores
+
+    texts = _random_texts(60, 2)
+    sets = {"all": [Record(text=t) for t in texts]}
+    sae = _random_sae(tiny_model, tmp_path / "sae", 32, 0.1, texts)
+    null = RandomSAEs(2, 32, sae.cfg.d_in, len(texts), seed=5, sample=100_000)  # every token sampled
+    ts = text_scores(tiny_model, sae, sets, 1, "resid_post", max_len=64, progress=False, observe=null.observe)
+    assert ts.rate.shape == (32,) and 0.05 < float(ts.rate.mean()) < 0.15
+    b = null.biases(ts.rate)
+    for r in range(2):
+        rnd = null.sae(r, ts.rate, "blocks.1.hook_resid_post")
+        enc = text_scores(tiny_model, rnd, sets, 1, "resid_post", max_len=64, progress=False)
+        assert torch.allclose(null.peaks(r, b), enc.peak, atol=1e-5)
+        assert (enc.rate - ts.rate).abs().max() < 0.01  # 0.1 each; repeated tokens tie at the threshold
+    assert not torch.allclose(null.W[0], null.W[1])
+
+
+def test_bad_null_flags(tmp_path, tiny_dir, capsys):
+    for kw, msg in ((dict(null_saes=-1), "--null-saes must be 0 (off) or more"),
+                    (dict(null_quantile=0.0), "--null-quantile must be in (0, 1]"),
+                    (dict(null_quantile=1.5), "--null-quantile must be in (0, 1]")):
+        with pytest.raises(UserError, match=msg.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+            label(LabelConfig(sae=str(tmp_path / "none"), model=str(tiny_dir), **kw), log=lambda *a: None)
+    assert main(["label", "--sae", str(tmp_path / "none"), "--null-quantile", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("--null-quantile must be in (0, 1], got 2.0") and len(err) == 1

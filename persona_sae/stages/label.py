@@ -25,6 +25,7 @@ from persona_sae import models as M
 from persona_sae import personas as P
 from persona_sae.explain import explain, make_explainer, zero_windows
 from persona_sae.labels import (
+    RandomSAEs,
     Thresholds,
     decide,
     effective,
@@ -34,6 +35,7 @@ from persona_sae.labels import (
     save_labels,
     score_concepts,
     set_manual,
+    with_null,
     with_qvalues,
 )
 from persona_sae.latents import (
@@ -59,6 +61,7 @@ class LabelResult(NamedTuple):
     n_labelled: int
     explained: list
     seconds: float
+    null: dict | None = None  # labels.json's "null": thresholds per concept, tags removed
 
 
 def run(cfg: C.LabelConfig, log=log) -> LabelResult:
@@ -69,6 +72,10 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
         raise UserError(f"--fdr must be in (0, 1], got {cfg.fdr}")
     if cfg.permutations < 1:
         raise UserError(f"--permutations must be at least 1, got {cfg.permutations}")
+    if cfg.null_saes < 0:
+        raise UserError(f"--null-saes must be 0 (off) or more, got {cfg.null_saes}")
+    if not 0 < cfg.null_quantile <= 1:
+        raise UserError(f"--null-quantile must be in (0, 1], got {cfg.null_quantile}")
     th = Thresholds(cfg.min_auroc, cfg.min_fire, cfg.min_ratio, cfg.fdr)
     sets = load_concepts(cfg.concepts, builtin=not cfg.no_builtin)
     explainer = None
@@ -112,18 +119,43 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
             P.cached(cfg.personas, layer, traits=("evil",), log=log)
         if directions.layer != layer:
             raise UserError(f"persona directions are from layer {directions.layer}, the SAE reads layer {layer}")
-    ts = text_scores(model, sae, sets, layer, hook, max_len=cfg.max_len, batch_tokens=cfg.batch_tokens)
+    null = RandomSAEs(cfg.null_saes, sae.cfg.d_sae, sae.cfg.d_in, sum(map(len, sets.values())),
+                      seed=cfg.seed + 1) if cfg.null_saes else None  # not the permutations' stream
+    ts = text_scores(model, sae, sets, layer, hook, max_len=cfg.max_len, batch_tokens=cfg.batch_tokens,
+                     observe=null.observe if null else None)
     idx = torch.tensor(latents)
-    scores = with_qvalues(score_concepts(ts, idx, cfg.permutations, cfg.seed))
+    scores = score_concepts(ts, idx, cfg.permutations, cfg.seed)
     n_tests = len(latents) * len(scores)
-    tags, runner, _ = decide(scores, th)
-    floor = 1 / (cfg.permutations + 1)
-    short = sum(int(((s["p"] <= floor) & (s["q"] > th.fdr) & (s["auroc"] >= th.auroc) & (s["fire"] >= th.fire)
-                     & (s["ratio"] >= th.ratio)).sum()) for s in scores.values())
-    if short:  # the shuffles, not the evidence, stopped them
+    bar, null_meta = None, None
+    if null is not None:
+        log(f"random-SAE null: {cfg.null_saes} SAEs x {sae.cfg.d_sae:,} latents")
+        plain, _, _ = decide(with_qvalues(scores), th)
+        aurocs = null.aurocs(ts.rate, ts.tags)
+        del null  # its [N, texts, d_sae] peaks
+        scores, bar = with_null(scores, aurocs, cfg.null_quantile)
+    scores = with_qvalues(scores)
+    tags, runner, _ = decide(scores, th, bar)
+    if bar is not None:
+        removed = sum(a != "unlabelled" and b == "unlabelled" for a, b in zip(plain, tags))
+        n_plain = sum(a != "unlabelled" for a in plain)
+        log(f"random-SAE null removed {removed} of {n_plain} tags (tag AUROC must exceed, per concept: "
+            + ", ".join(f"{t} {v:.3f}" for t, v in bar.items()) + ")")
+        null_meta = {"saes": cfg.null_saes, "latents": cfg.null_saes * sae.cfg.d_sae, "quantile": cfg.null_quantile,
+                     "seed": cfg.seed + 1, "removed": removed, "tags_without": n_plain,
+                     "construction": "ReLU SAEs: unit Gaussian decoder rows, W_enc = W_dec.T, b_dec = 0, b_enc "
+                                     "giving latent j the real latent j's token firing rate on these texts",
+                     "concepts": {t: {"threshold": round(v, 4), "auroc_max": round(float(aurocs[t][-1]), 4)}
+                                  for t, v in bar.items()}}
+    floor = max(1 / (cfg.permutations + 1), 1 / (cfg.null_saes * sae.cfg.d_sae + 1) if cfg.null_saes else 0)
+    p_of = {t: torch.maximum(s["p"], s["p_null"]) if "p_null" in s else s["p"] for t, s in scores.items()}
+    short = sum(int(((p_of[t] <= floor) & (s["q"] > th.fdr) & (s["auroc"] >= th.auroc) & (s["fire"] >= th.fire)
+                     & (s["ratio"] >= th.ratio) & (s["auroc"] > bar[t] if bar else True)).sum())
+                for t, s in scores.items())
+    if short:  # the resolution, not the evidence, stopped them
         log(f"warning: {short} latent x concept pairs pass every threshold at the smallest p-value {cfg.permutations} "
-            f"permutations can give ({floor:.2g}) but not BH over {n_tests:,} tests at --fdr {th.fdr}: raise "
-            f"--permutations (or label fewer latents, --ranking)")
+            f"permutations{f' and {cfg.null_saes} null SAEs' if cfg.null_saes else ''} can give ({floor:.2g}) but "
+            f"not BH over {n_tests:,} tests at --fdr {th.fdr}: raise --permutations"
+            f"{' or --null-saes' if cfg.null_saes else ''} (or label fewer latents, --ranking)")
     top, bottom = logit_lens(model, sae, latents)
     extras = {"top_token": [model.tokenizer.decode([t]) for t in ts.top_token[idx].tolist()],
               "logit_lens_top": top, "logit_lens_bottom": bottom}
@@ -137,6 +169,7 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
             "p_values": {"test": "one-sided AUROC vs the concept labels shuffled among all texts",
                          "permutations": cfg.permutations, "seed": cfg.seed,
                          "fdr": "Benjamini-Hochberg over latents x concepts", "tests": n_tests},
+            "null": null_meta,
             "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
             "version": __version__, "persona_directions": cfg.personas or None}
     lab = save_labels(path, meta, tags, runner, list(scores), scores, extras, latents)
@@ -145,7 +178,7 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
         j = int(s["auroc"].argmax())
         best[t] = {"latent": latents[j], "auroc": float(s["auroc"][j]), "fire": float(s["fire"][j]),
                    "ratio": float(s["ratio"][j]), "p": float(s["p"][j]), "q": float(s["q"][j]),
-                   "n_tagged": sum(x == t for x in tags)}
+                   "n_tagged": sum(x == t for x in tags), "null": bar[t] if bar else None}
     lab["best_per_tag"] = best
     # evidence beside the tags, never a tag itself: on SmolLM2 the model's own evil direction separated
     # a real EM model's answers where the concept-tagged latents did not (experiments/sae_sweep_smollm2)
@@ -162,7 +195,7 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
             explained.append({"latent": j, "tag": effective(lab, j)["tag"], **e})
     write_json(path, lab)
     return LabelResult(path, best, nearest, len(latents), sum(t != "unlabelled" for t in tags), explained,
-                       time.time() - t0)
+                       time.time() - t0, null_meta)
 
 
 class SetResult(NamedTuple):
