@@ -65,7 +65,7 @@ def shifts(path: Path, delta: Sequence[float], lo: Sequence[float], hi: Sequence
               ([Patch(color=DOWN, label="decrease (Δ < 0)")] if any(v < 0 for v in d) else []) + \
               [Line2D([], [], color="black", lw=0.8, marker="|", label="95% CI")] + \
               ([Patch(facecolor="white", edgecolor="black", hatch="///", label=marked_label)] if marked & set(js) else [])
-    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.legend(handles=handles, fontsize=7, loc="lower right" if any(v < 0 for v in d) else "best")  # empty corner
     ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
