@@ -193,3 +193,33 @@ def test_short_finetune_labels_stay_distinct():
         "runs/a/bad": "bad", "runs/b/good/": "good", "smollm2": "smollm2", "Qwen/Qwen2.5-0.5B": "Qwen2.5-0.5B"}
     assert short_labels(["runs/a/model", "runs/b/model"]) == {"runs/a/model": "a/model", "runs/b/model": "b/model"}
     assert short_labels(["/x/mean"]) == {"/x/mean": "x/mean"}  # never read as the aggregate
+
+
+def test_shifts_figure_draws_both_tails(tmp_path):
+    from persona_sae import figures
+
+    delta, lo, hi = [3.0, -2.0, 1.0, -0.5, 0.1, 0.0], [2.5, -2.4, 0.6, -0.9, 0.0, -0.1], [3.5, -1.6, 1.4, -0.1, 0.2, 0.1]
+    fig = figures.shifts(tmp_path / "s.png", delta, lo, hi, up=[0, 2], down=[1, 3], tags={1: "assistant-persona"},
+                         marked={4}, marked_label="tagged toxic-persona", xlabel="Δ mean activation")
+    ax = fig.axes[0]
+    widths = [b.get_width() for b in ax.patches]
+    assert sum(w < 0 for w in widths) == 2 and sum(w > 0 for w in widths) == 2
+    assert ax.get_xlabel() and ax.get_ylabel() and "1  assistant-persona" in [t.get_text() for t in ax.get_yticklabels()]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["increase (Δ > 0)", "decrease (Δ < 0)", "95% CI"]  # latent 4 is not drawn: no marked entry
+    assert (tmp_path / "s.png").stat().st_size > 1000
+    fig = figures.shifts(tmp_path / "m.png", delta, lo, hi, up=[0], down=[1], marked={0}, marked_label="tagged toxic-persona")
+    assert "tagged toxic-persona" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_scatter_figure_symlog(tmp_path):
+    from persona_sae import figures
+
+    base = [0.0, 0.001, 0.01, 0.1, 1.0, 10.0]
+    ft = [0.5, 0.001, 0.02, 0.05, 2.0, 3.0]
+    ax = figures.scatter(tmp_path / "sc.png", base, ft, up=[0, 4], down=[5], xlabel="base", ylabel="ft").axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "symlog"
+    assert ax.get_xlabel().startswith("base") and ax.get_ylabel().startswith("ft")
+    assert {t.get_text() for t in ax.texts} == {"0", "4", "5"}
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "all 6 latents", "top 2 increases", "top 1 decreases", "no change (y = x)"]

@@ -4,6 +4,7 @@ tables from results/.
     python -m experiments.common.report write --study experiments/em_smollm2     # collect, then render
     python -m experiments.common.report collect --study DIR   # runs/ -> results/summary.json and figures
     python -m experiments.common.report render --study DIR [--check]   # results/summary.json -> README tables
+    python -m experiments.common.report figures --study DIR   # results/summary.json -> results/*.png
     python -m experiments.common.report pick --study DIR --what steer|monitor   # latents for later stages
 
 ``render`` reads results/summary.json only, so the README's tables can be regenerated (or checked with
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
 import statistics
 from pathlib import Path
 
@@ -82,12 +81,7 @@ def kinds_of(prof: dict) -> list[str]:
 
 
 def collect(study: Path) -> None:
-    """results/summary.json (everything the README's tables need) and the figures, from runs/."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """results/summary.json (everything the README's tables and figures need) from runs/, then the figures."""
     runs, res = study / "runs", study / "results"
     res.mkdir(exist_ok=True)
     prof, lab = profile(study), labels(study)
@@ -154,32 +148,11 @@ def collect(study: Path) -> None:
             "rows": [{"latent": j, "tag": tags.get(j, "?"), "delta": L["delta_mean"][j], "lo": L["ci_low"][j],
                       "hi": L["ci_high"][j], "by_model": [r["latents"][k]["delta_mean"][j] for k in bad_keys + ctl_keys],
                       "spread": None if spread is None else float(spread[j])} for j in order]}
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        js = r["top_increases"][:10] + r["top_decreases"][:10][::-1]
-        y = [L["delta_mean"][j] for j in js]
-        err = [[y[i] - L["ci_low"][j] for i, j in enumerate(js)], [L["ci_high"][j] - y[i] for i, j in enumerate(js)]]
-        ax.bar(range(len(js)), y, yerr=err, color=["C3" if tags.get(j) == "toxic-persona" else "C0" for j in js])
-        ax.set_xticks(range(len(js)), [f"{j}\n{tags.get(j, '')[:10]}" for j in js], fontsize=6, rotation=90)
-        ax.axhline(0, color="k", lw=0.5), ax.set_ylabel("Δ mean activation (control-adjusted)")
-        ax.set_title(f"{prof['model']}: {kind}, top shifts with 95% CI (red: toxic-persona tag)", fontsize=9)
-        fig.tight_layout(), fig.savefig(res / f"rank_{kind}.png", dpi=110), plt.close(fig)
 
     # external check
     chk = load(runs / "check_toxic.json")
     if chk:
         summary["check_toxic"] = chk
-        matched = chk.get("rows_length_matched", {})
-        by_latent = {v["latent"]: v for v in matched.values()}
-        fig, ax = plt.subplots(figsize=(7, 3))
-        ks = list(chk["rows"])
-        ax.barh(range(len(ks)), [chk["rows"][k]["auroc_mean"] for k in ks], label="raw answers")
-        if matched:
-            ax.scatter([by_latent[chk["rows"][k]["latent"]]["auroc_mean"] if chk["rows"][k]["latent"] in by_latent
-                        else float("nan") for k in ks], range(len(ks)), color="C1", zorder=3, label="length-matched")
-            ax.legend(fontsize=6, loc="lower right")
-        ax.set_yticks(range(len(ks)), [re.sub(r" \(.*?\)", "", k)[:60] for k in ks], fontsize=6), ax.axvline(0.5, color="k", lw=0.5)
-        ax.axvline(0.8, color="C3", ls="--", lw=0.8), ax.set_xlim(0, 1), ax.set_xlabel("AUROC (mean activation)")
-        fig.tight_layout(), fig.savefig(res / "check_toxic.png", dpi=110), plt.close(fig)
 
     # steer
     st = load(runs / "steer" / "results.json")
@@ -188,19 +161,60 @@ def collect(study: Path) -> None:
             "rows": [{k: x[k] for k in ("condition", "coef", "rate", "lo", "hi", "incoherent")} for x in st["rows"]]}
         summary["steer_extra"] = {"layer": st["layer"],
                                   "first_answers": [x["examples"][0] if x["examples"] else "" for x in st["rows"]]}
-        shutil.copy(runs / "steer" / "steer.png", res / "steer.png")
 
     # monitor
     mo = load(runs / "monitor" / "monitor.json")
     if mo:
-        shutil.copy(runs / "monitor" / "monitor.png", res / "monitor.png")
         lat = [str(j) for j in mo["latents"]]
+        summary["monitor_rows"] = {"latents": mo["latents"], "rows": [  # what figures.monitor draws
+            {"name": x["name"], "latents": {j: {k: x["latents"][j][k] for k in ("delta", "ci_low", "ci_high")} for j in lat},
+             **({"misaligned_rate": {"rate": x["misaligned_rate"]["rate"]}} if "misaligned_rate" in x else {})}
+            for x in mo["rows"]]}
         summary["monitor"] = {x["name"]: {j: x["latents"][j]["delta"] for j in lat} for x in mo["rows"]}
         summary["monitor_extra"] = {"tags": {j: tags.get(int(j), "?") for j in lat},
                                     "checkpoints": {x["name"]: Path(x["checkpoint"]).name for x in mo["rows"]}}
 
     (res / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"wrote {res}/summary.json and figures")
+    print(f"wrote {res}/summary.json")
+    figures(study)
+
+
+def figures(study: Path) -> list[str]:
+    """results/*.png from results/summary.json alone (persona_sae.figures), so they can be redrawn without
+    runs/; a figure whose inputs that summary.json lacks is left as it is and named in the returned list."""
+    from persona_sae import figures as F
+
+    res = study / "results"
+    s = load(res / "summary.json")
+    if s is None:
+        raise SystemExit(f"{res}/summary.json not found: run the study (run.sh) first")
+    prof, missing = s["profile"], []
+    for kind in kinds_of(prof):
+        t = s.get("rank_tables", {}).get(kind)
+        if t is None:
+            missing.append(f"rank_{kind}.png")
+            continue
+        rows = {x["latent"]: x for x in t["rows"]}
+        up, down = [x["latent"] for x in t["rows"][:10]], [x["latent"] for x in t["rows"][10:]]
+        F.shifts(res / f"rank_{kind}.png", *({j: x[k] for j, x in rows.items()} for k in ("delta", "lo", "hi")), up, down,
+                 tags={j: x["tag"] for j, x in rows.items() if x["tag"] != "?"},
+                 marked={j for j, x in rows.items() if x["tag"] == "toxic-persona"}, marked_label="tagged toxic-persona",
+                 xlabel="Δ mean activation, bad − base, control-adjusted (95% CI)",
+                 title=f"{prof['model']}: {kind}, ten largest increases and decreases")
+    if s.get("check_toxic"):
+        F.check_toxic(res / "check_toxic.png", s["check_toxic"])
+    else:
+        missing.append("check_toxic.png")
+    if s.get("steer"):
+        F.steer(res / "steer.png", s["steer"]["rows"], s["steer"]["judge"])
+    else:
+        missing.append("steer.png")
+    if s.get("monitor_rows"):
+        F.monitor(res / "monitor.png", s["monitor_rows"])
+    else:
+        missing.append("monitor.png")
+    print(f"drew the figures in {res}" + (f"; not in summary.json, left as they are: {', '.join(missing)}" if missing else ""))
+    return missing
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,7 +372,7 @@ def compare(summaries: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cmd", choices=["write", "collect", "render", "pick"])
+    ap.add_argument("cmd", choices=["write", "collect", "render", "figures", "pick"])
     ap.add_argument("--study", required=True)
     ap.add_argument("--what", choices=["steer", "monitor"], default="steer")
     ap.add_argument("--check", action="store_true", help="render: compare the README's tables, write nothing")
@@ -369,6 +383,8 @@ def main() -> None:
         return
     if a.cmd in ("write", "collect"):
         collect(study)
+    if a.cmd == "figures":
+        figures(study)
     if a.cmd in ("write", "render"):
         same = fill(study / "README.md", render(study), check=a.check)
         if a.check and not same:

@@ -4,6 +4,7 @@ results/ alone.
 
     python -m experiments.monitor_smollm2.summarize collect
     python -m experiments.monitor_smollm2.summarize render [--check]
+    python -m experiments.monitor_smollm2.summarize figures   # redraw results/monitor.png from results/monitor.json
 """
 
 from __future__ import annotations
@@ -59,10 +60,21 @@ def render() -> dict[str, str]:
     return t
 
 
+def draw() -> None:
+    """results/monitor.png from results/monitor.json (persona_sae.figures)."""
+    from persona_sae import figures
+
+    r = json.loads((RES / "monitor.json").read_text())
+    figures.monitor(RES / "monitor.png", r)
+    print(f"drew {RES / 'monitor.png'}")
+
+
 def main() -> None:
-    cmd = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in ("collect", "render") else "render"
+    cmd = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in ("collect", "render", "figures") else "render"
     if cmd == "collect":
         return collect()
+    if cmd == "figures":
+        return draw()
     a = parser(__doc__).parse_args()
     md = results_table(json.loads((RES / "monitor.json").read_text()))
     if a.check:

@@ -3,6 +3,7 @@ table (and results/results_table.md) from results/results.json alone.
 
     python -m experiments.steer_smollm2.summarize collect
     python -m experiments.steer_smollm2.summarize render [--check]
+    python -m experiments.steer_smollm2.summarize figures   # redraw results/steer.png from results/results.json
 """
 
 from __future__ import annotations
@@ -36,10 +37,21 @@ def sweep_table(r: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def draw() -> None:
+    """results/steer.png from results/results.json (persona_sae.figures)."""
+    from persona_sae import figures
+
+    r = json.loads((RES / "results.json").read_text())
+    figures.steer(RES / "steer.png", r["rows"], r["judge"])
+    print(f"drew {RES / 'steer.png'}")
+
+
 def main() -> None:
-    cmd = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in ("collect", "render") else "render"
+    cmd = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in ("collect", "render", "figures") else "render"
     if cmd == "collect":
         return collect()
+    if cmd == "figures":
+        return draw()
     a = parser(__doc__).parse_args()
     md = sweep_table(json.loads((RES / "results.json").read_text()))
     if a.check:

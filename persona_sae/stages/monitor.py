@@ -86,29 +86,10 @@ def checkpoint_shifts(cfg, log=print) -> dict:
 
 
 def plot(path: Path, res: dict) -> None:
-    import matplotlib
+    """monitor.png: persona_sae.figures.monitor."""
+    from persona_sae import figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = res["rows"]
-    x = range(len(rows))
-    fig, ax = plt.subplots(figsize=(max(5, len(rows) * 0.9), 4))
-    for j in res["latents"]:
-        d = [r["latents"][str(j)] for r in rows]
-        err = [[v["delta"] - v["ci_low"] for v in d], [v["ci_high"] - v["delta"] for v in d]]
-        ax.errorbar(x, [v["delta"] for v in d], yerr=err, marker="o", capsize=3, label=f"latent {j}")
-    ax.axhline(0, color="black", lw=0.5)
-    ax.set_xticks(list(x), [r["name"] for r in rows], rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("Δ mean activation vs base")
-    if all("misaligned_rate" in r for r in rows):
-        ax2 = ax.twinx()
-        ax2.plot(x, [100 * r["misaligned_rate"]["rate"] for r in rows], color="gray", ls="--", marker="s", label="misaligned %")
-        ax2.set_ylabel("misaligned answers, % (judge)")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    figures.monitor(path, res)
 
 
 @torch.no_grad()

@@ -112,8 +112,9 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
     n_top = sum((results[f].rank <= cfg.top).long() for f in bad)
     summary = _write(cfg, sae, o.sha256, layer, hook, results, primary, n_top, stats, checksums,
                      names, seconds, responses, shape.tokenizer)
-    return RankResult(Path(cfg.out), summary,
-                      _labels(cfg.sae, summary["sae_sha256"], summary["top_increases"] + summary["top_decreases"]))
+    labels = _labels(cfg.sae, summary["sae_sha256"], summary["top_increases"] + summary["top_decreases"])
+    _plots(Path(cfg.out), results[primary], primary, cfg, summary["top_increases"], summary["top_decreases"], labels)
+    return RankResult(Path(cfg.out), summary, labels)
 
 
 def _labels(sae_spec: str, sha: str, latents: list[int]) -> dict[int, dict]:
@@ -188,33 +189,19 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
                     for name, s in results.items()},
     }
     write_json(out / "ranking.json", summary)
-    _plots(out, p, results, primary, stats, cfg, top_up)
     return summary
 
 
-def _plots(out: Path, p: Shift, results, primary, stats, cfg, top_up) -> None:
-    import matplotlib
+def _plots(out: Path, p: Shift, primary: str, cfg, top_up: list[int], top_down: list[int], labels: dict) -> None:
+    """shifts.png (both tails) and scatter.png (every latent, symlog) of the primary result."""
+    from persona_sae import figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = min(cfg.top, 30)
-    idx = top_up[:n]
-    fig, ax = plt.subplots(figsize=(max(6, n * 0.35), 4))
-    dm = p.delta_mean[idx]
-    err = torch.stack([dm - p.ci_low[idx], p.ci_high[idx] - dm]).clamp(min=0)
-    ax.bar(range(n), dm, yerr=err.numpy(), capsize=2, color="#c0392b")
-    ax.set_xticks(range(n), [str(j) for j in idx], rotation=90, fontsize=7)
-    ax.axhline(0, color="black", lw=0.5)
+    n = min(cfg.top, 15)
     what = "attribution" if cfg.method == "attribution" else "mean activation"
-    ax.set_xlabel("latent"), ax.set_ylabel(f"Δ {what} ({primary})")
-    ax.set_title(f"top {n} latent shifts, 95% bootstrap CI over prompt groups")
-    fig.tight_layout(), fig.savefig(out / "shifts.png", dpi=100), plt.close(fig)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(p.base_mean, p.ft_mean, s=3, alpha=0.4, color="#7f8c8d")
-    ax.scatter(p.base_mean[idx], p.ft_mean[idx], s=10, color="#c0392b", label=f"top {n}")
-    hi = float(max(p.base_mean.max(), p.ft_mean.max())) or 1.0
-    ax.plot([0, hi], [0, hi], color="black", lw=0.5)
-    xlabel = "control fine-tune" if primary == "control-adjusted" else "base"
-    ax.set_xlabel(f"{what}, {xlabel}"), ax.set_ylabel(f"{what}, fine-tune"), ax.legend()
-    fig.tight_layout(), fig.savefig(out / "scatter.png", dpi=100), plt.close(fig)
+    tags = {j: v["tag"] for j, v in labels.items() if v.get("tag")}
+    figures.shifts(out / "shifts.png", p.delta_mean.tolist(), p.ci_low.tolist(), p.ci_high.tolist(), top_up[:n],
+                   top_down[:n], tags, xlabel=f"Δ {what} ({primary})",
+                   title=f"top {n} increases and decreases, 95% bootstrap CI over prompt groups")
+    before = "control fine-tune" if primary == "control-adjusted" else "base"
+    figures.scatter(out / "scatter.png", p.base_mean.tolist(), p.ft_mean.tolist(), top_up[:n], top_down[:n],
+                    f"{what}, {before}", f"{what}, fine-tune")

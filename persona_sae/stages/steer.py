@@ -214,22 +214,7 @@ def run(cfg: C.SteerConfig, log=log) -> SteerResult:
 
 
 def _plot(path: Path, rows: list[dict], judge: str) -> None:
-    import matplotlib
+    """steer.png: persona_sae.figures.steer."""
+    from persona_sae import figures
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name in dict.fromkeys(r["condition"] for r in rows if not r["condition"].startswith("ablate")):
-        rs = sorted((r for r in rows if r["condition"] == name), key=lambda r: r["coef"])
-        x = [r["coef"] for r in rs]
-        y = [100 * r["rate"] for r in rs]
-        err = [[100 * (r["rate"] - r["lo"]) for r in rs], [100 * (r["hi"] - r["rate"]) for r in rs]]
-        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=name, ls="--" if name.startswith("random") else "-")
-    ax.set_xlabel("steering coefficient (× scale)")
-    ax.set_ylabel("misaligned answers, %")
-    ax.set_title(f"steering sweep ({judge})", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    figures.steer(path, rows, judge)
