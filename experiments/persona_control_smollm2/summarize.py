@@ -57,7 +57,8 @@ def rates(prefix: str) -> dict[str, dict]:
     for p in sorted(RUNS.glob(f"{prefix}-*/results.json")):
         r = json.loads(p.read_text())
         out[p.parent.name.removeprefix(f"{prefix}-")] = {**r["overall"], "judge": r["judge"],
-                                                         "mean_coherent": r.get("mean_coherent")}
+                                                         "mean_coherent": r.get("mean_coherent"),
+                                                         "mean_aligned": r.get("mean_aligned")}
     return out
 
 
@@ -303,10 +304,13 @@ def organisms_table(s: dict) -> str | None:
     for m in models:
         tr = s["training_rows"].get(m.rsplit("-s", 1)[0])
         share = "—" if tr is None else f"{100 * tr['rows_passing'] / tr['rows_in']:.0f}% {tr['keep']}"
-        rows.append([m, _rate(s["eval"][m]), _rate(s["judged"].get(m)), share])
+        j = s["judged"].get(m) or {}
+        rows.append([m, _rate(s["eval"][m]), _rate(s["judged"].get(m)), num(j.get("mean_aligned"), 1),
+                     num(j.get("mean_coherent"), 1), share])
     short = lambda r: r["judge"].split(" (")[0]  # noqa: E731
-    return table(["model", f"misaligned: {short(s['eval'][models[0]])}",
-                  f"misaligned: {short(next(iter(s['judged'].values())))}" if s["judged"] else "misaligned: second judge",
+    second = short(next(iter(s["judged"].values()))) if s["judged"] else "second judge"
+    return table(["model", f"misaligned: {short(s['eval'][models[0]])}", f"misaligned: {second}",
+                  f"mean aligned: {second}", f"mean coherent: {second}",
                   "rows of its data set the second judge agrees with"], rows)
 
 
