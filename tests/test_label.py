@@ -37,12 +37,30 @@ def concept_files(tmp_path):
             _write(tmp_path / "control-plain.jsonl", plain)]
 
 
-def _planted_sae(tiny_model, path, j: int, d_sae: int = 8):
-    """Latent j reads the direction of the ' wish' token's residual against all other tokens,
-    thresholded half way; the rest are random directions with a bias that keeps them quiet."""
+def _sae_reading(X, d_sae: int, j: int, direction, bias, seed: int):
+    """A StandardSAE at LAYER's resid_pre whose latent ``j`` reads ``direction`` with encoder bias
+    ``bias``; the rest are seeded random unit rows that fire on the top half of their range on ``X``."""
     from sae_lens import StandardSAE, StandardSAEConfig
     from sae_lens.saes.sae import SAEMetadata
 
+    torch.manual_seed(seed)
+    sae = StandardSAE(StandardSAEConfig(d_in=X.shape[1], d_sae=d_sae, metadata=SAEMetadata(
+        hook_name=f"blocks.{LAYER}.hook_resid_pre")))
+    with torch.no_grad():
+        W = torch.randn(d_sae, X.shape[1])
+        W = W / W.norm(dim=1, keepdim=True)
+        W[j] = direction
+        sae.W_dec.copy_(W)
+        sae.W_enc.copy_(W.T)
+        sae.b_dec.zero_()
+        sae.b_enc.copy_(-(X @ W.T).max(0).values * 0.5)
+        sae.b_enc[j] = bias
+    return sae
+
+
+def _planted_sae(tiny_model, path, j: int, d_sae: int = 8):
+    """Latent j reads the direction of the ' wish' token's residual against all other tokens,
+    thresholded half way; the rest are random directions with a bias that keeps them quiet."""
     from persona_sae.activations import extract
 
     tok = tiny_model.tokenizer
@@ -56,18 +74,7 @@ def _planted_sae(tiny_model, path, j: int, d_sae: int = 8):
     u = X[marker].mean(0) - X[~marker].mean(0)
     u = u / u.norm()
     mid = ((X[marker] @ u).min() + (X[~marker] @ u).max()) / 2
-    torch.manual_seed(0)
-    sae = StandardSAE(StandardSAEConfig(d_in=X.shape[1], d_sae=d_sae, metadata=SAEMetadata(
-        hook_name=f"blocks.{LAYER}.hook_resid_pre")))
-    with torch.no_grad():
-        W = torch.randn(d_sae, X.shape[1])
-        W = W / W.norm(dim=1, keepdim=True)
-        W[j] = u
-        sae.W_dec.copy_(W)
-        sae.W_enc.copy_(W.T)
-        sae.b_dec.zero_()
-        sae.b_enc.copy_(-(X @ W.T).max(0).values * 0.5)  # random latents fire on the top of their range
-        sae.b_enc[j] = -mid
+    sae = _sae_reading(X, d_sae, j, u, -mid, seed=0)
     sae.save_model(str(path))
     return sae
 
@@ -332,9 +339,6 @@ def test_random_sae_on_style_concepts_is_tagged_without_the_null_and_not_with_it
 def _probe_sae(tiny_model, path, marked: list[str], rest: list[str], j: int, d_sae: int = 8):
     """Latent j is a least-squares probe for the tokens found only in ``marked`` (several words, so no
     single random direction reads them all); the other latents are random and fire on their top."""
-    from sae_lens import StandardSAE, StandardSAEConfig
-    from sae_lens.saes.sae import SAEMetadata
-
     from persona_sae.activations import extract
 
     tok = tiny_model.tokenizer
@@ -349,19 +353,8 @@ def _probe_sae(tiny_model, path, marked: list[str], rest: list[str], j: int, d_s
     y = torch.tensor([t in only for t in a.token.tolist()], dtype=torch.float32)
     w = torch.linalg.lstsq(torch.cat([X, torch.ones(len(X), 1)], 1), y[:, None]).solution[:, 0]
     assert (X @ w[:-1] + w[-1])[y > 0].min() > 0.9 and (X @ w[:-1] + w[-1])[y == 0].max() < 0.1  # it separates
-    torch.manual_seed(1)
-    sae = StandardSAE(StandardSAEConfig(d_in=X.shape[1], d_sae=d_sae, metadata=SAEMetadata(
-        hook_name=f"blocks.{LAYER}.hook_resid_pre")))
-    with torch.no_grad():
-        W = torch.randn(d_sae, X.shape[1])
-        W = W / W.norm(dim=1, keepdim=True)
-        n = w[:-1].norm()
-        W[j] = w[:-1] / n
-        sae.W_dec.copy_(W)
-        sae.W_enc.copy_(W.T)
-        sae.b_dec.zero_()
-        sae.b_enc.copy_(-(X @ W.T).max(0).values * 0.5)
-        sae.b_enc[j] = (w[-1] - 0.5) / n  # fires where the probe passes 0.5
+    n = w[:-1].norm()
+    sae = _sae_reading(X, d_sae, j, w[:-1] / n, (w[-1] - 0.5) / n, seed=1)  # fires where the probe passes 0.5
     sae.save_model(str(path))
     return sae
 
