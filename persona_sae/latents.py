@@ -49,6 +49,12 @@ def _load_sae(spec: str, device: str = "cpu"):
         return _dictionary_learning(p.parent if p.name == "ae.pt" else p, p).to(device).eval()
     if p.is_dir():
         if (p / "sae_weights.safetensors").is_file() and (p / "cfg.json").is_file():
+            norm = json.loads((p / "cfg.json").read_text(encoding="utf-8")).get("normalize_activations")
+            if norm == "expected_average_only_in":  # SAELens sets "none" once it folds the factor in
+                raise UserError(f"{p}: cfg.json says normalize_activations 'expected_average_only_in', so the "
+                                f"dataset's norm scaling factor was never folded into the weights and the SAE "
+                                f"would read unscaled activations; fold it (sae.fold_activation_norm_scaling_factor) "
+                                f"and save again")
             try:
                 return SAE.load_from_disk(str(p), device=device).eval()
             except (KeyError, ValueError, TypeError) as e:

@@ -154,3 +154,71 @@ def test_own_folder_checksum_and_errors(tmp_path):
 def test_registry_offline_is_a_clean_error():
     with pytest.raises(UserError, match="could not download SAELens SAE gpt2-small-res-jb/blocks.8.hook_resid_pre"):
         load_sae("gpt2-small-res-jb/blocks.8.hook_resid_pre")
+
+
+def _saelens(kind):
+    """An SAELens SAE of each architecture with random weights, saved as SAELens saves it (batchtopk
+    through its training class, which saves a JumpReLU with the top-k threshold)."""
+    import sae_lens as S
+
+    cfgs = {"standard": (S.StandardSAE, S.StandardSAEConfig, {}),
+            "topk": (S.TopKSAE, S.TopKSAEConfig, {"k": K}),
+            "jumprelu": (S.JumpReLUSAE, S.JumpReLUSAEConfig, {}),
+            "gated": (S.GatedSAE, S.GatedSAEConfig, {}),
+            "batchtopk": (S.BatchTopKTrainingSAE, S.BatchTopKTrainingSAEConfig, {"k": K})}
+    cls, cfg_cls, kw = cfgs[kind]
+    sae = cls(cfg_cls(d_in=D, d_sae=N, apply_b_dec_to_input=True, **kw))
+    with torch.no_grad():
+        for i, (name, p) in enumerate(sorted(sae.named_parameters())):
+            p.copy_(rand(*p.shape, seed=10 + i))
+        if kind == "jumprelu":
+            sae.threshold.copy_(torch.rand(N, generator=torch.Generator().manual_seed(5)) * 0.5)
+        if kind == "batchtopk":
+            sae.topk_threshold.fill_(0.4)
+    return sae
+
+
+def _saelens_ref(kind, w, x):
+    """What each architecture computes, written from its paper's formula and the saved tensors alone."""
+    xc = x - w["b_dec"]
+    if kind == "gated":
+        gate = (xc @ w["W_enc"] + w["b_gate"]) > 0
+        return gate * torch.relu(xc @ (w["W_enc"] * w["r_mag"].exp()) + w["b_mag"])
+    pre = xc @ w["W_enc"] + w["b_enc"]
+    if kind == "standard":
+        return torch.relu(pre)
+    if kind == "topk":
+        return topk_ref(pre, K)
+    return torch.relu(pre) * (pre > w["threshold"])  # jumprelu; batchtopk is saved as one
+
+
+@pytest.mark.parametrize("kind", ["standard", "topk", "jumprelu", "gated", "batchtopk"])
+def test_saelens_architectures_load_as_their_formula(tmp_path, x, kind):
+    from safetensors.torch import load_file
+
+    sae = _saelens(kind)
+    (sae.save_inference_model if kind == "batchtopk" else sae.save_model)(str(tmp_path / kind))
+    w = load_file(str(tmp_path / kind / "sae_weights.safetensors"))
+    loaded = load_sae(str(tmp_path / kind))
+    f = _saelens_ref(kind, w, x)
+    assert (f > 0).any() and (f == 0).any()  # the formula's sparsity is exercised
+    with torch.no_grad():
+        assert torch.allclose(loaded.encode(x), f, atol=1e-5)
+        assert torch.allclose(loaded.decode(f), f @ w["W_dec"] + w["b_dec"], atol=1e-5)
+
+
+def test_saelens_unfolded_norm_scaling_is_refused(tmp_path, capsys):
+    """normalize_activations 'expected_average_only_in' in a saved cfg.json means the dataset's scaling
+    factor was never folded into the weights (SAELens sets 'none' when it folds), and load_from_disk would
+    then encode unscaled activations without a word."""
+    from persona_sae.cli import main
+
+    sae = _saelens("topk")
+    sae.save_model(str(tmp_path / "s"))
+    cfg = json.loads((tmp_path / "s" / "cfg.json").read_text())
+    (tmp_path / "s" / "cfg.json").write_text(json.dumps({**cfg, "normalize_activations": "expected_average_only_in"}))
+    with pytest.raises(UserError, match="scaling factor"):
+        load_sae(str(tmp_path / "s"))
+    assert main(["browse", "1", "--sae", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "expected_average_only_in" in err and "\n" not in err
