@@ -1,9 +1,13 @@
 # Two entry points for a fresh machine: `make demo` (main job) and `make test` (the test suite).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# CPU wheel by default (a local wheel here, no multi-GB CUDA download); override for a GPU build,
-# e.g. `make setup TORCH_SPEC=torch`, or install into an env that already has torch.
+# The CPU build of torch by default (no multi-GB CUDA download): a wheel pip already finds locally
+# (--find-links) is used as is; otherwise, on Linux, where PyPI's torch is the CUDA build, the wheel
+# comes from PyTorch's CPU index. For a GPU build: `make setup TORCH_INDEX=` (the platform's default)
+# or `TORCH_SPEC=...`, or install into an env that already has torch.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?= $(shell d=$$(mktemp -d); [ "$$(uname -s)" = Linux ] && ! python3 -m pip download -q --no-index \
+  --no-deps -d "$$d" "$(TORCH_SPEC)" >/dev/null 2>&1 && echo https://download.pytorch.org/whl/cpu; rm -rf "$$d")
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
@@ -15,7 +19,8 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)" \
+	  $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
