@@ -49,7 +49,12 @@ def _load_sae(spec: str, device: str = "cpu"):
         return _dictionary_learning(p.parent if p.name == "ae.pt" else p, p).to(device).eval()
     if p.is_dir():
         if (p / "sae_weights.safetensors").is_file() and (p / "cfg.json").is_file():
-            norm = json.loads((p / "cfg.json").read_text(encoding="utf-8")).get("normalize_activations")
+            saved = json.loads((p / "cfg.json").read_text(encoding="utf-8"))
+            arch, norm = str(saved.get("architecture", "")), saved.get("normalize_activations")
+            if "transcoder" in arch:  # reads one hook and writes another: no reconstruction to splice or steer
+                raise UserError(f"{p}: SAELens architecture {arch!r} is a transcoder (it reads one hook and "
+                                f"writes another); persona_sae needs an SAE that reconstructs the activations "
+                                f"it reads")
             if norm == "expected_average_only_in":  # SAELens sets "none" once it folds the factor in
                 raise UserError(f"{p}: cfg.json says normalize_activations 'expected_average_only_in', so the "
                                 f"dataset's norm scaling factor was never folded into the weights and the SAE "

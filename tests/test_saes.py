@@ -222,3 +222,14 @@ def test_saelens_unfolded_norm_scaling_is_refused(tmp_path, capsys):
     assert main(["browse", "1", "--sae", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip()
     assert "expected_average_only_in" in err and "\n" not in err
+
+
+def test_saelens_transcoders_are_refused(tmp_path):
+    """A transcoder's decoder writes another hook than its encoder reads: splicing its reconstruction
+    back (attribution) or steering along its decoder would act on the wrong activations."""
+    from sae_lens.saes.transcoder import Transcoder, TranscoderConfig
+
+    tc = Transcoder(TranscoderConfig(d_in=D, d_sae=N, d_out=D, apply_b_dec_to_input=False))
+    tc.save_model(str(tmp_path / "t"))
+    with pytest.raises(UserError, match="'transcoder' is a transcoder"):
+        load_sae(str(tmp_path / "t"))
