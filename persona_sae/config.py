@@ -514,6 +514,9 @@ class LabelConfig(SAEModelOption, LayerOptions):
     permutations: int = 1000
     """Seeded shuffles of the concept labels per concept for the p-values, p >= 1/(N+1); cost grows
     as N x texts x latents (about 15 s for 4,608 latents on the built-in sets)."""
+    refine: int = 100_000
+    """Pairs at the --permutations floor that pass every fixed threshold are tested again with this
+    many fresh shuffles (0: off), so BH over latents x concepts can pass a strong latent."""
     null_saes: int = 4
     """...and its AUROC beats random-weight SAEs of this SAE's shape on the same texts (random
     directions, each latent at the real latent's firing rate): how many (0 turns it off; cost about

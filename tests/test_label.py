@@ -89,9 +89,11 @@ def test_planted_concept_latent_gets_its_tag(tiny_model, tiny_dir, tmp_path, con
     assert lab["latents"][str(j)]["tag"] == "wishing" and lab["null"] is None
     assert lab["latents"][str(j)]["scores"]["wishing"]["auroc"] > 0.99
     sc = lab["latents"][str(j)]["scores"]
-    assert sc["wishing"]["p"] == pytest.approx(1 / 1001)  # no shuffle reaches the planted AUROC
+    # no shuffle reaches the planted AUROC: at the 1,000 shuffles' floor, so refined with 100,000 fresh ones
+    assert sc["wishing"]["p"] == pytest.approx(1 / 100_001, rel=1e-3)  # stored to 3 significant digits
     assert sc["wishing"]["q"] <= 0.05 and 0 < sc[lab["latents"][str(j)]["runner_up"]]["p"] <= 1
     assert lab["p_values"]["permutations"] == 1000 and lab["p_values"]["tests"] == 16
+    assert 1 <= lab["p_values"]["refined"] < 16  # only the pairs at the floor that pass the fixed thresholds
     assert r.best["wishing"]["latent"] == j
     others = [lab["latents"][str(i)]["tag"] for i in range(8) if i != j]
     assert "wishing" not in others

@@ -28,6 +28,7 @@ from persona_sae.labels import (
     RandomSAEs,
     Thresholds,
     decide,
+    refine_pvalues,
     effective,
     labels_path,
     load_concepts,
@@ -72,6 +73,8 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
         raise UserError(f"--fdr must be in (0, 1], got {cfg.fdr}")
     if cfg.permutations < 1:
         raise UserError(f"--permutations must be at least 1, got {cfg.permutations}")
+    if cfg.refine < 0:
+        raise UserError(f"--refine must be 0 (off) or more, got {cfg.refine}")
     if cfg.null_saes < 0:
         raise UserError(f"--null-saes must be 0 (off) or more, got {cfg.null_saes}")
     if not 0 < cfg.null_quantile <= 1:
@@ -125,6 +128,10 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
                      observe=null.observe if null else None)
     idx = torch.tensor(latents)
     scores = score_concepts(ts, idx, cfg.permutations, cfg.seed)
+    refined = refine_pvalues(ts, scores, idx, th, cfg.permutations, cfg.refine, cfg.seed) if th.fdr < 1 else 0
+    if refined:
+        log(f"{refined} latent x concept pairs at the {cfg.permutations:,}-shuffle floor tested again with "
+            f"{cfg.refine:,} shuffles")
     n_tests = len(latents) * len(scores)
     bar, null_meta = None, None
     if null is not None:
@@ -146,15 +153,16 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
                                      "giving latent j the real latent j's token firing rate on these texts",
                      "concepts": {t: {"threshold": round(v, 4), "auroc_max": round(float(aurocs[t][-1]), 4)}
                                   for t, v in bar.items()}}
-    floor = max(1 / (cfg.permutations + 1), 1 / (cfg.null_saes * sae.cfg.d_sae + 1) if cfg.null_saes else 0)
+    shuffles = max(cfg.permutations, cfg.refine)  # the candidates' resolution
+    floor = max(1 / (shuffles + 1), 1 / (cfg.null_saes * sae.cfg.d_sae + 1) if cfg.null_saes else 0)
     p_of = {t: torch.maximum(s["p"], s["p_null"]) if "p_null" in s else s["p"] for t, s in scores.items()}
     short = sum(int(((p_of[t] <= floor) & (s["q"] > th.fdr) & (s["auroc"] >= th.auroc) & (s["fire"] >= th.fire)
                      & (s["ratio"] >= th.ratio) & (s["auroc"] > bar[t] if bar else True)).sum())
                 for t, s in scores.items())
     if short:  # the resolution, not the evidence, stopped them
-        log(f"warning: {short} latent x concept pairs pass every threshold at the smallest p-value {cfg.permutations} "
-            f"permutations{f' and {cfg.null_saes} null SAEs' if cfg.null_saes else ''} can give ({floor:.2g}) but "
-            f"not BH over {n_tests:,} tests at --fdr {th.fdr}: raise --permutations"
+        log(f"warning: {short} latent x concept pairs pass every threshold at the smallest p-value {shuffles:,} "
+            f"shuffles{f' and {cfg.null_saes} null SAEs' if cfg.null_saes else ''} can give ({floor:.2g}) but "
+            f"not BH over {n_tests:,} tests at --fdr {th.fdr}: raise --permutations and --refine"
             f"{' or --null-saes' if cfg.null_saes else ''} (or label fewer latents, --ranking)")
     top, bottom = logit_lens(model, sae, latents)
     extras = {"top_token": [model.tokenizer.decode([t]) for t in ts.top_token[idx].tolist()],
@@ -167,7 +175,8 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
     meta = {"sae": cfg.sae, "sae_sha256": sha, "model": spec, "layer": layer, "hook": hook,
             "thresholds": th._asdict(),
             "p_values": {"test": "one-sided AUROC vs the concept labels shuffled among all texts",
-                         "permutations": cfg.permutations, "seed": cfg.seed,
+                         "permutations": cfg.permutations, "refine": cfg.refine, "refined": refined,
+                         "seed": cfg.seed,
                          "fdr": "Benjamini-Hochberg over latents x concepts", "tests": n_tests},
             "null": null_meta,
             "n_texts": {t: len(v) for t, v in sets.items()}, "tokens": ts.n_tokens,
