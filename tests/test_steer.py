@@ -79,6 +79,8 @@ def test_sweep_end_to_end(tiny_model, tiny_dir, tmp_path):
     assert r["scale"] > 0 and r["judge_is_proxy"]
     rows = list(csv.DictReader(open(tmp_path / "s" / "answers.csv")))
     assert len(rows) == 7 * 2 * 2 and rows[0]["condition"] == "latent 4" and rows[0]["coef"] == "-1.0"
+    first = [float(x["aligned"]) for x in rows if x["condition"] == "latent 4" and x["coef"] == "-1.0" and x["aligned"]]
+    assert first and r["rows"][0]["mean_aligned"] == pytest.approx(sum(first) / len(first), abs=1e-6)
     assert (tmp_path / "s" / "steer.png").stat().st_size > 1000
 
 

@@ -161,7 +161,9 @@ def run(cfg: C.SteerConfig, log=log) -> SteerResult:
                             groups=[a.question_id for a in answers])
         coh = [v["coherent"].score for v in verdicts if v["coherent"].score is not None]
         incoh = sum(c <= cfg.coherent_above for c in coh) / max(len(coh), 1)
-        return {**r._asdict(), "incoherent": incoh, "mean_coherent": sum(coh) / max(len(coh), 1)}
+        ali = [v["aligned"].score for v in verdicts if v["aligned"].score is not None]  # the continuous score
+        return {**r._asdict(), "incoherent": incoh, "mean_coherent": sum(coh) / max(len(coh), 1),
+                "mean_aligned": sum(ali) / len(ali) if ali else None}
 
     if coefs == "auto":  # the paper's rule: the strongest push that keeps incoherence <= 10%
         first = next(iter(dirs.values()))
