@@ -33,6 +33,26 @@ def check_table(chk: dict) -> str:
                   "length-matched mean"], rows, ["---:", "---", "---:", "---:", "---:", "---:"])
 
 
+def random_table(runs: dict) -> str:
+    """Tags of the shipped SAE and of a random-weight SAE of its shape, under the default rule and the
+    fixed thresholds alone (results/random_null.json)."""
+    def rule(r):
+        if r["fdr"] is None or r["fdr"] >= 1:
+            return "thresholds alone"
+        null = f", {r['null_saes']} random-SAE null" if r["null_saes"] else ""
+        refine = f" ({r['refined']} pairs refined with {r['refine']:,})" if r.get("refined") else ""
+        return f"BH q ≤ {r['fdr']} over {r['permutations']:,} shuffles{refine}{null}"
+
+    tags = sorted({t for r in runs.values() for t in r["per_tag"]})
+    rows = []
+    for name, r in runs.items():
+        per = ", ".join(f"{t} {r['per_tag'][t]}" for t in tags if r["per_tag"].get(t))
+        removed = "—" if r["null_removed"] is None else f"{r['null_removed']} of {r['tags_without_null']}"
+        rows.append([name, rule(r), f"{r['tagged']:,} of {r['latents']:,}", removed, per or "none"])
+    return table(["SAE, labels", "rule", "latents tagged", "tags the null removed", "tagged per concept"], rows,
+                 ["---", "---", "---:", "---:", "---"])
+
+
 def render() -> dict[str, str]:
     lab = json.loads((SHIPPED_SAE / "labels.json").read_text())
     tagged = sum(e["tag"] != "unlabelled" for e in lab["latents"].values())
@@ -47,6 +67,9 @@ def render() -> dict[str, str]:
     chk = json.loads((HERE / "results" / "check_toxic.json").read_text())
     t["check"] = (f"{chk['n_misaligned']} misaligned vs {chk['n_aligned']} aligned answers "
                   f"({chk['n_aligned_matched']} aligned answers length-matched):\n\n" + check_table(chk))
+    null = HERE / "results" / "random_null.json"
+    if null.is_file():
+        t["random"] = random_table(json.loads(null.read_text()))
     fresh = json.loads(FRESH.read_text())
     t["fresh"] = (f"{fresh['n_misaligned']} misaligned vs {fresh['n_aligned']} aligned answers "
                   f"({fresh['n_aligned_matched']} length-matched):\n\n" + check_table(fresh))
