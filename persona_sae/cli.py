@@ -248,6 +248,8 @@ COMMANDS = {
     "browse": (C.BrowseConfig, "browse:run", "browse", "show a latent's top-activating examples in the terminal"),
     "dashboard": (C.DashboardConfig, "dashboard:run", "dashboard", "build static HTML feature pages (opens from file://)"),
     "serve": (C.ServeConfig, "dashboard:serve", None, "serve a dashboard on 127.0.0.1"),
+    "export": (C.ExportConfig, "export:run", "export",
+               "write latents as Neuronpedia or SAEDashboard JSON (top activations, density, logit lens, labels)"),
     "steer": (C.SteerConfig, "steer:run", "steer",
               "steer generation along latents (with a random control) and judge the answers"),
     "monitor": (C.MonitorConfig, "monitor:run", "monitor",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from simple_parsing import field
@@ -631,6 +632,55 @@ class DashboardConfig(LayerOptions):
     """Model whose tokenizer decodes the examples (default: the one they were mined with)."""
     force: bool = False
     """Replace --out even when it is not an earlier dashboard (its files are deleted)."""
+
+
+EXPORT_FORMATS = ("neuronpedia", "saedashboard")
+EXPORT_NAME = r"^[A-Za-z0-9_-]+$"  # Neuronpedia's model and source-set ids
+
+
+@dataclass
+class ExportConfig(LayerOptions):
+    """Write mined examples, logit-lens tokens and labels as the JSON that Neuronpedia (its export
+    layout: features, activations and explanations batch-N.jsonl.gz) or SAEDashboard (its
+    neuronpedia_runner batch-N.json) loads; every text stays as-is."""
+
+    format: str = field(positional=True)
+    """Output format: neuronpedia or saedashboard."""
+    out: str
+    """Folder to write (replaced atomically; only an earlier export, or with --force)."""
+    sae: str
+    """SAE spec (its labels.json is read when present, unless --labels)."""
+    examples: str
+    """Folder from `persona-sae examples`."""
+    labels: str = ""
+    """A labels.json from `persona-sae label` (default: the one beside the SAE, when present)."""
+    latents: list[int] = field(default_factory=list)
+    """Export exactly these latents (default: every latent that fired)."""
+    logit_tokens: int = 10
+    """Logit-lens tokens written per side (promoted and suppressed), with their values."""
+    model_id: str = ""
+    """Model id written in the files (Neuronpedia's model id, e.g. smollm2-135m; default: the model
+    spec's last path part, lower case)."""
+    source_set: str = "persona-sae"
+    """Neuronpedia source set (the source id is LAYER-SOURCE_SET) and SAEDashboard sae_set."""
+    creator_id: str = ""
+    """Neuronpedia user id written as creatorId and authorId (an id of the instance that imports it)."""
+    model: str = ""
+    """Model whose tokenizer decodes the examples and whose unembedding gives the logit lens (default:
+    the one they were mined with)."""
+    force: bool = False
+    """Replace --out even when it is not an earlier export (its files are deleted)."""
+
+    def __post_init__(self):
+        if self.format not in EXPORT_FORMATS:
+            raise UserError(f"export format must be neuronpedia or saedashboard, got {self.format!r}")
+        if self.logit_tokens < 1:
+            raise UserError(f"--logit-tokens must be at least 1, got {self.logit_tokens}")
+        for flag, v in (("--model-id", self.model_id), ("--source-set", self.source_set)):
+            if v and not re.match(EXPORT_NAME, v):
+                raise UserError(f"{flag} {v!r} may hold only letters, digits, - and _ (Neuronpedia's ids)")
+        if not self.source_set:
+            raise UserError("--source-set must not be empty")
 
 
 @dataclass

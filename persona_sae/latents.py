@@ -343,22 +343,55 @@ def sae_model(given: str, sae, log=print, flag: str = "--model") -> str:
     return given
 
 
-def logit_lens(model, sae, latents: list[int], k: int = 5, chunk: int = 1024) -> tuple[list[list[str]], list[list[str]]]:
-    """Tokens each decoder direction promotes and suppresses through the final norm's scale and the
-    unembedding (a cheap look at what a latent *writes*). In chunks of latents: all at once is
-    [latents, vocab], 13 GB for 65,536 latents and SmolLM2's 49,152 tokens."""
-    hf, tok = model.hf, model.tokenizer
+def direct_logits(model, sae, latents: list[int], chunk: int = 1024):
+    """Each decoder direction through the final norm's scale and the unembedding: ``[chunk, vocab]``
+    blocks of the logit change a unit of the latent writes (a cheap look at what it *writes*). In chunks
+    of latents: all at once is [latents, vocab], 13 GB for 65,536 latents and SmolLM2's 49,152 tokens."""
+    hf = model.hf
     W_U = hf.get_output_embeddings().weight.detach().float()  # [vocab, d]
     norm = getattr(getattr(hf, "model", hf), "norm", None)
     scale = norm.weight.detach().float() if norm is not None and hasattr(norm, "weight") else 1.0
     W_dec = sae.W_dec.detach().float()
-    top, bot = [], []
     for s in range(0, len(latents), chunk):
-        logits = (W_dec[latents[s:s + chunk]] * scale) @ W_U.T
+        yield (W_dec[latents[s:s + chunk]] * scale) @ W_U.T
+
+
+def logit_lens(model, sae, latents: list[int], k: int = 5, chunk: int = 1024) -> tuple[list[list[str]], list[list[str]]]:
+    """Tokens each decoder direction promotes and suppresses most (see :func:`direct_logits`)."""
+    top, bot = [], []
+    for logits in direct_logits(model, sae, latents, chunk):
         top += logits.topk(k, dim=1).indices.tolist()
         bot += (-logits).topk(k, dim=1).indices.tolist()
-    dec = lambda ids: [tok.decode([i]) for i in ids]  # noqa: E731
+    dec = lambda ids: [model.tokenizer.decode([i]) for i in ids]  # noqa: E731
     return [dec(t) for t in top], [dec(b) for b in bot]
+
+
+class LogitEffects(NamedTuple):
+    """One latent's direct logit effects: the k most promoted tokens with their logit change (descending),
+    the k most suppressed (most negative first), and a histogram over the whole vocabulary."""
+
+    pos_ids: list[int]
+    pos_values: list[float]
+    neg_ids: list[int]
+    neg_values: list[float]
+    hist_heights: list[int]
+    hist_centres: list[float]
+
+
+def logit_effects(model, sae, latents: list[int], k: int = 10, bins: int = 40, chunk: int = 1024) -> list[LogitEffects]:
+    """:func:`logit_lens` with the values, and each latent's histogram of logit changes over the
+    vocabulary in ``bins`` equal bins between its min and max (centres given)."""
+    out = []
+    for logits in direct_logits(model, sae, latents, chunk):
+        top, bot = logits.topk(k, dim=1), logits.topk(k, dim=1, largest=False)
+        for r, row in enumerate(logits):
+            lo, hi = float(row.min()), float(row.max())
+            heights = torch.histc(row, bins=bins, min=lo, max=hi) if hi > lo else torch.zeros(bins)
+            width = (hi - lo) / bins
+            out.append(LogitEffects(top.indices[r].tolist(), top.values[r].tolist(), bot.indices[r].tolist(),
+                                    bot.values[r].tolist(), [int(h) for h in heights.tolist()],
+                                    [lo + (i + 0.5) * width for i in range(bins)]))
+    return out
 
 
 def persona_cosines(sae, directions) -> dict[str, torch.Tensor]:

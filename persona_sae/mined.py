@@ -138,6 +138,16 @@ def _collect(state: Mined) -> Mined:
                                                    state.res_values.shape[1])
 
 
+class Top(NamedTuple):
+    """One of a latent's top examples: the mined value, the context's token ids, the latent's activation
+    on each of them (the window stored at mining time) and the index of the activating token."""
+
+    value: float
+    ids: list[int]
+    acts: list[float]
+    at: int
+
+
 class Examples(NamedTuple):
     state: Mined
     ids: torch.Tensor
@@ -149,6 +159,17 @@ class Examples(NamedTuple):
         s, e = int(self.offsets[example]), int(self.offsets[example + 1])
         a, b = max(s + 1, s + pos - before), min(e, s + pos + after + 1)  # never show BOS
         return self.ids[a:b].tolist(), s + pos - a
+
+    def top(self, j: int, n: int | None = None) -> list[Top]:
+        """Latent ``j``'s top examples, best first (at most ``n``; empty slots skipped), each with the
+        activation on every token of its context."""
+        m, out = self.state, []
+        for v, e, p, w in zip(m.top_values[j][:n], m.top_example[j], m.top_pos[j], m.top_window[j]):
+            if not torch.isfinite(v):
+                break
+            ids, at = self.window(int(e), int(p))
+            out.append(Top(float(v), ids, [float(w[BEFORE - at + i]) for i in range(len(ids))], at))
+        return out
 
 
 def load(path: str | Path, sae_sha256: str | None = None) -> Examples:

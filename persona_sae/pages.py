@@ -16,11 +16,9 @@ import shutil
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import torch
-
 from persona_sae import UserError
 from persona_sae.labels import effective
-from persona_sae.mined import BEFORE, HIST_EDGES, N_BINS, Examples, quantile_bins
+from persona_sae.mined import HIST_EDGES, N_BINS, Examples, quantile_bins
 from persona_sae.runs import replaceable
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
@@ -128,12 +126,8 @@ def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: 
         parts.append(_histogram(m.hist[j].tolist()))
         if finite:
             parts.append("<h2>Top examples</h2>")
-            for v, e, p, w in zip(m.top_values[j], m.top_example[j], m.top_pos[j], m.top_window[j]):
-                if not torch.isfinite(v):
-                    break
-                ids, at = ex.window(int(e), int(p))
-                acts = [float(w[BEFORE - at + i]) for i in range(len(ids))]
-                parts.append(f"<div class='ex'><span class='val'>{float(v):.3g}</span>{_tokens(tok, ids, acts, vmax)}</div>")
+            for t in ex.top(j):
+                parts.append(f"<div class='ex'><span class='val'>{t.value:.3g}</span>{_tokens(tok, t.ids, t.acts, vmax)}</div>")
             bins = quantile_bins(m.res_values[j:j + 1], m.top_values[j:j + 1, 0])[0]
             parts.append("<h2>Across activation intervals (uniform sample)</h2>")
             for b in range(N_BINS - 1, -1, -1):

@@ -275,6 +275,10 @@ def dashboard(cfg, r) -> None:
               f"(open it from disk, or `persona-sae serve {r.site}`)")
 
 
+def export(cfg, r) -> None:
+    out.print(f"{len(r.latents)} latents as {cfg.format} JSON in {len(r.files)} files -> {r.out}")
+
+
 def serve_ready(r) -> None:
     out.print(f"serving {r.site} on http://127.0.0.1:{r.port}/ (Ctrl-C stops)")
 

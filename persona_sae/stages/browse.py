@@ -16,7 +16,7 @@ from persona_sae import models as M
 from persona_sae.activations import iter_activations
 from persona_sae.labels import effective, labels_beside
 from persona_sae.latents import check_fits, check_latents, check_mined, load_sae, logit_lens, sae_checksum, sae_model, sae_where
-from persona_sae.mined import BEFORE, N_BINS, load, quantile_bins
+from persona_sae.mined import N_BINS, load, quantile_bins
 from persona_sae.text import Record
 from persona_sae.tokens import tokenize
 
@@ -91,16 +91,12 @@ def run(cfg: C.BrowseConfig) -> BrowseResult:
     if not torch.isfinite(m.top_values[j, 0]):
         return res
 
-    def context(e: int, p: int, value: float, window=None, interval: str = "") -> Context:
-        """The context around (e, p), with the stored activation window (top examples) or the value at the
-        activating token only (interval examples)."""
+    def context(e: int, p: int, value: float, interval: str = "") -> Context:
+        """The context around (e, p) with the value at the activating token only (interval examples)."""
         ids, at = ex.window(e, p)
-        acts = [float(window[BEFORE - at + i]) for i in range(len(ids))] if window is not None else \
-            [value if i == at else 0.0 for i in range(len(ids))]
-        return Context(strs(ids), acts, value, interval)
+        return Context(strs(ids), [value if i == at else 0.0 for i in range(len(ids))], value, interval)
 
-    tops = [context(int(e), int(p), float(v), window=w) for v, e, p, w in
-            zip(m.top_values[j][:cfg.n], m.top_example[j], m.top_pos[j], m.top_window[j]) if torch.isfinite(v)]
+    tops = [Context(strs(t.ids), t.acts, t.value) for t in ex.top(j, cfg.n)]
     bins = quantile_bins(m.res_values[j:j + 1], m.top_values[j:j + 1, 0])[0]
     inter = [context(int(m.res_example[j, i]), int(m.res_pos[j, i]), float(m.res_values[j, i]),
                      interval=f"{b / N_BINS:.1f}–{(b + 1) / N_BINS:.1f}")
