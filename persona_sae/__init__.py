@@ -31,10 +31,11 @@ def replacing(path):
         tmp.unlink(missing_ok=True)
 
 
-def write_json(path, obj) -> None:
-    """Write JSON atomically (see ``replacing``)."""
+def write_json(path, obj, sort_keys: bool = False) -> None:
+    """Write JSON atomically (see ``replacing``). Keys keep the order the code builds them in, which is
+    fixed; ``sort_keys`` is for a document whose order comes from another library and means nothing."""
     with replacing(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def log(msg: str) -> None:

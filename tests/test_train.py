@@ -234,3 +234,18 @@ def test_spliced_eval_is_the_same_in_one_batch_or_many(tmp_path, tiny_dir):
     many = evaluate(model, res.saes["sae"], 1.0, 1, "resid_post", examples, batch_tokens=128)
     for k in ("ce_clean", "ce_spliced", "ce_zero_ablated", "kl_div", "kl_div_zero_ablated", "explained_variance", "l0"):
         assert many[k] == pytest.approx(one[k], rel=1e-4, abs=1e-6), k
+
+
+def test_identical_runs_write_identical_cfg_json(tmp_path, tiny_dir):
+    """cfg.json is SAELens' dict rewritten with sorted keys: the same run writes the same bytes."""
+    texts = []
+    for name in ("a", "b"):
+        train(cfg(tmp_path / name, tiny_dir, tokens=1024, eval_tokens=256), log=lambda *_: None)
+        texts.append((tmp_path / name / "sae" / "cfg.json").read_bytes())
+    assert texts[0] == texts[1]
+
+    def sorted_keys(pairs):
+        assert [k for k, _ in pairs] == sorted(k for k, _ in pairs)
+        return dict(pairs)
+
+    assert json.loads(texts[0], object_pairs_hook=sorted_keys)["metadata"]["hook_name"] == "blocks.1.hook_resid_post"

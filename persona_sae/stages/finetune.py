@@ -294,7 +294,7 @@ def _save(net, tok, cfg: FinetuneConfig, out: Path) -> None:
         acfg = json.loads(p.read_text())
         base = Path(cfg.model).expanduser()
         acfg["base_model_name_or_path"] = str(base.resolve()) if base.exists() else cfg.model
-        p.write_text(json.dumps(acfg, indent=2))
+        p.write_text(json.dumps(acfg, indent=2, sort_keys=True) + "\n")  # peft's order means nothing
     else:
         net.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)

@@ -343,6 +343,13 @@ def split_records(records, tokenizer, context_size: int, tokens: int, eval_token
     return train_ex, eval_ex
 
 
+def _save_sae(sae, folder: Path) -> None:
+    """SAELens' ``save_inference_model``, then its cfg.json rewritten with sorted keys: the same SAE
+    writes the same bytes, whatever order SAELens' config dict came in."""
+    sae.save_inference_model(folder)
+    write_json(folder / "cfg.json", json.loads((folder / "cfg.json").read_text(encoding="utf-8")), sort_keys=True)
+
+
 class TrainResult(NamedTuple):
     metrics: dict[str, dict]
     """Held-out metrics per SAE name."""
@@ -565,7 +572,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         spec = specs[i]
         stage = out / f".{spec.name}.tmp" if D.is_main() else Path(tempfile.mkdtemp(prefix="persona-sae-"))
         shutil.rmtree(stage, ignore_errors=True)
-        tr.sae.save_inference_model(stage)
+        _save_sae(tr.sae, stage)
         sae = SAE.load_from_disk(str(stage))
         if not D.is_main():
             shutil.rmtree(stage, ignore_errors=True)
@@ -599,7 +606,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
             stage = out / f".{spec.name}.tmp"
             if i % W != 0:  # evaluated elsewhere: not staged yet
                 shutil.rmtree(stage, ignore_errors=True)
-                sae.save_inference_model(stage)
+                _save_sae(sae, stage)
             write_json(stage / "metrics.json", metrics)
             plot_run(stage, history[spec.name], density, f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
             if dest == out:
