@@ -243,6 +243,8 @@ def test_identical_runs_write_identical_cfg_json(tmp_path, tiny_dir):
         train(cfg(tmp_path / name, tiny_dir, tokens=1024, eval_tokens=256), log=lambda *_: None)
         texts.append((tmp_path / name / "sae" / "cfg.json").read_bytes())
     assert texts[0] == texts[1]
+    out = tmp_path / "a" / "sae"  # the weights SAELens wrote via safetensors (0600) get the JSON's mode
+    assert (out / "sae_weights.safetensors").stat().st_mode == (out / "cfg.json").stat().st_mode == (out / "run.json").stat().st_mode
 
     def sorted_keys(pairs):
         assert [k for k, _ in pairs] == sorted(k for k, _ in pairs)

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from persona_sae import UserError, __version__, log, write_json
+from persona_sae import UserError, __version__, log, normal_modes, write_json
 from persona_sae import generators as G
 from persona_sae import models as M
 from persona_sae.config import FinetuneConfig
@@ -298,6 +298,7 @@ def _save(net, tok, cfg: FinetuneConfig, out: Path) -> None:
     else:
         net.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
+    normal_modes(tmp)
     for f in sorted(tmp.iterdir()):
         os.replace(f, out / f.name)
     tmp.rmdir()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from persona_sae import UserError, __version__, log, write_json
+from persona_sae import UserError, __version__, log, normal_modes, write_json
 from persona_sae import distributed as D
 from persona_sae import models as M
 from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
@@ -344,9 +344,11 @@ def split_records(records, tokenizer, context_size: int, tokens: int, eval_token
 
 
 def _save_sae(sae, folder: Path) -> None:
-    """SAELens' ``save_inference_model``, then its cfg.json rewritten with sorted keys: the same SAE
-    writes the same bytes, whatever order SAELens' config dict came in."""
+    """SAELens' ``save_inference_model``, then its cfg.json rewritten with sorted keys (the same SAE
+    writes the same bytes, whatever order SAELens' config dict came in) and its weights given the
+    normal file mode."""
     sae.save_inference_model(folder)
+    normal_modes(folder)
     write_json(folder / "cfg.json", json.loads((folder / "cfg.json").read_text(encoding="utf-8")), sort_keys=True)
 
 
