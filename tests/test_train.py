@@ -251,3 +251,23 @@ def test_identical_runs_write_identical_cfg_json(tmp_path, tiny_dir):
         return dict(pairs)
 
     assert json.loads(texts[0], object_pairs_hook=sorted_keys)["metadata"]["hook_name"] == "blocks.1.hook_resid_post"
+
+
+def test_train_table_says_off_for_metrics_not_computed(monkeypatch):
+    """--nosplice-eval computes no CE or KL: the table says "off" there, and "n/a" for a NaN it computed."""
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from persona_sae import report
+
+    buf = io.StringIO()
+    monkeypatch.setattr(report, "out", Console(file=buf, width=200))
+    base = dict(layer=1, k=8, d_sae=128, explained_variance=0.5, l0=8.0, dead_fraction=0.0, tokens_per_s=1000.0)
+    report.train(SimpleNamespace(out="o"), SimpleNamespace(metrics={
+        "nosplice": base, "undefined": {**base, "ce_loss_recovered": float("nan"), "kl_div": 0.25}}))
+    rows = {ln.split("│")[1].strip(): [c.strip() for c in ln.split("│")[2:-1]] for ln in buf.getvalue().splitlines()
+            if ln.count("│") > 2 and ln.split("│")[1].strip() in ("nosplice", "undefined")}
+    assert rows["nosplice"][6:8] == ["off", "off"] and rows["undefined"][6:8] == ["n/a", "0.250"]
+    assert "nan" not in buf.getvalue()
