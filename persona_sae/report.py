@@ -5,11 +5,31 @@ from __future__ import annotations
 import json
 import shlex
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
-out = Console()
+PIPED_WIDTH = 10_000  # wide enough that no row of ours wraps: a table piped to a file keeps one row a line
+
+
+class _Console(Console):
+    """rich's Console, but written to something other than a terminal (a pipe, a file) and with no
+    COLUMNS set, it is PIPED_WIDTH wide instead of 80 or the width of whatever terminal stderr is on,
+    so `persona-sae examples 551 > f` writes each row on one line rather than wrapped into its cells."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = Console.size.fget(self)
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(PIPED_WIDTH, dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size) -> None:
+        Console.size.fset(self, new_size)
+
+
+out = _Console()
 
 
 def _pct(x) -> str:
