@@ -101,7 +101,7 @@ def test_mixing_buffer_is_bounded_and_loses_nothing():
         while (b := buf.pop(10)) is not None:
             seen.append(b)
         held = sum(len(t) for t in (buf.rows, buf.out) if t is not None) + buf.n_pending
-        assert held <= 130
+        assert held == buf.held() <= 130
     got = torch.cat(seen).flatten()
     assert len(set(got.tolist())) == len(got)  # nothing handed out twice
     assert not torch.equal(got, torch.sort(got).values)  # and shuffled
@@ -271,3 +271,9 @@ def test_train_table_says_off_for_metrics_not_computed(monkeypatch):
             if ln.count("│") > 2 and ln.split("│")[1].strip() in ("nosplice", "undefined")}
     assert rows["nosplice"][6:8] == ["off", "off"] and rows["undefined"][6:8] == ["n/a", "0.250"]
     assert "nan" not in buf.getvalue()
+
+
+def test_the_progress_bar_shows_the_buffer_filling(capsys, tmp_path, tiny_dir):
+    train(cfg(tmp_path, tiny_dir, tokens=512, eval_tokens=256, splice_eval=False), log=lambda *_: None)
+    err = capsys.readouterr().err
+    assert "filling buffer" in err and "/1,024 tok" in err

@@ -142,9 +142,13 @@ class MixingBuffer:
     def _size(self, t: torch.Tensor | None) -> int:
         return 0 if t is None else len(t)
 
+    def held(self) -> int:
+        """Rows held, of the ``capacity`` a refill waits for."""
+        return self._size(self.out) + self._size(self.rows) + self.n_pending
+
     def pop(self, batch: int) -> torch.Tensor | None:
         if self._size(self.out) < batch:
-            if self._size(self.out) + self._size(self.rows) + self.n_pending < self.capacity:
+            if self.held() < self.capacity:
                 return None
             parts = [t for t in (self.out, self.rows) if t is not None] + self.pending
             pool = torch.cat(parts)
@@ -525,6 +529,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                 raise UserError(f"the model produced NaN/inf activations at step {step} (data batch {pos[1]} of "
                                 f"epoch {pos[0]}); try --dtype float32")
             buffer.push(rows)
+            # no step until the pool is full again (all of it at the start, half of it later): say so
+            bar.set_postfix_str(f"filling buffer {min(buffer.held(), buffer.capacity):,}/{buffer.capacity:,} tok")
             continue
         part = batch.tensor_split(W)[R] if split else batch
         results, thresholds = [], []
