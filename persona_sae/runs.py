@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from persona_sae import UserError
+from persona_sae import UserError, normal_modes
 
 RUNNING, DONE = "running", "done"  # the one status vocabulary of run.json / manifest.json
 CHECKPOINTS = ("checkpoint", "checkpoint.old")  # the folders save_checkpoint writes
@@ -132,6 +132,7 @@ def save_checkpoint(out: Path, state: dict) -> None:
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir()
     save_file(tensors, str(new / "state.safetensors"))
+    normal_modes(new / "state.safetensors")
     (new / "state.json").write_text(json.dumps(meta))
     if cur.exists():
         shutil.rmtree(old, ignore_errors=True)

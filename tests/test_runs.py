@@ -1,4 +1,4 @@
-"""runs.claim: the --out rules every resumable command shares."""
+"""runs: the --out rules every resumable command shares (claim), and the modes of the files written."""
 
 import json
 
@@ -38,3 +38,29 @@ def test_a_checkpoint_without_its_record_is_ours(tmp_path):
     with pytest.raises(UserError, match="pass --resume"):
         claim(tmp_path, "run.json", "training run", resume=False, also_ours=("checkpoint",))
     assert claim(tmp_path, "run.json", "training run", resume=True, also_ours=("checkpoint",)) == {}
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_written_files_get_the_umask_mode(tmp_path, mask):
+    """safetensors writes through a private 0600 temporary file; what we write gets open()'s mode."""
+    import os
+    import stat
+
+    import torch
+    from safetensors.torch import save_file
+
+    from persona_sae import replacing, umask, write_json
+    from persona_sae.runs import save_checkpoint
+
+    old = os.umask(mask)
+    try:
+        assert umask() == mask
+        with replacing(tmp_path / "w.safetensors") as tmp:
+            save_file({"w": torch.zeros(3)}, str(tmp))
+        write_json(tmp_path / "w.json", {"a": 1})
+        save_checkpoint(tmp_path, {"x": torch.ones(2), "step": 1})
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in
+             (tmp_path / "w.safetensors", tmp_path / "w.json", tmp_path / "checkpoint" / "state.safetensors")}
+    assert set(modes.values()) == {0o666 & ~mask}, {k: oct(v) for k, v in modes.items()}

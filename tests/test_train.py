@@ -101,7 +101,7 @@ def test_mixing_buffer_is_bounded_and_loses_nothing():
         while (b := buf.pop(10)) is not None:
             seen.append(b)
         held = sum(len(t) for t in (buf.rows, buf.out) if t is not None) + buf.n_pending
-        assert held <= 130
+        assert held == buf.held() <= 130
     got = torch.cat(seen).flatten()
     assert len(set(got.tolist())) == len(got)  # nothing handed out twice
     assert not torch.equal(got, torch.sort(got).values)  # and shuffled
@@ -234,3 +234,46 @@ def test_spliced_eval_is_the_same_in_one_batch_or_many(tmp_path, tiny_dir):
     many = evaluate(model, res.saes["sae"], 1.0, 1, "resid_post", examples, batch_tokens=128)
     for k in ("ce_clean", "ce_spliced", "ce_zero_ablated", "kl_div", "kl_div_zero_ablated", "explained_variance", "l0"):
         assert many[k] == pytest.approx(one[k], rel=1e-4, abs=1e-6), k
+
+
+def test_identical_runs_write_identical_cfg_json(tmp_path, tiny_dir):
+    """cfg.json is SAELens' dict rewritten with sorted keys: the same run writes the same bytes."""
+    texts = []
+    for name in ("a", "b"):
+        train(cfg(tmp_path / name, tiny_dir, tokens=1024, eval_tokens=256), log=lambda *_: None)
+        texts.append((tmp_path / name / "sae" / "cfg.json").read_bytes())
+    assert texts[0] == texts[1]
+    out = tmp_path / "a" / "sae"  # the weights SAELens wrote via safetensors (0600) get the JSON's mode
+    assert (out / "sae_weights.safetensors").stat().st_mode == (out / "cfg.json").stat().st_mode == (out / "run.json").stat().st_mode
+
+    def sorted_keys(pairs):
+        assert [k for k, _ in pairs] == sorted(k for k, _ in pairs)
+        return dict(pairs)
+
+    assert json.loads(texts[0], object_pairs_hook=sorted_keys)["metadata"]["hook_name"] == "blocks.1.hook_resid_post"
+
+
+def test_train_table_says_off_for_metrics_not_computed(monkeypatch):
+    """--nosplice-eval computes no CE or KL: the table says "off" there, and "n/a" for a NaN it computed."""
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from persona_sae import report
+
+    buf = io.StringIO()
+    monkeypatch.setattr(report, "out", Console(file=buf, width=200))
+    base = dict(layer=1, k=8, d_sae=128, explained_variance=0.5, l0=8.0, dead_fraction=0.0, tokens_per_s=1000.0)
+    report.train(SimpleNamespace(out="o"), SimpleNamespace(metrics={
+        "nosplice": base, "undefined": {**base, "ce_loss_recovered": float("nan"), "kl_div": 0.25}}))
+    rows = {ln.split("│")[1].strip(): [c.strip() for c in ln.split("│")[2:-1]] for ln in buf.getvalue().splitlines()
+            if ln.count("│") > 2 and ln.split("│")[1].strip() in ("nosplice", "undefined")}
+    assert rows["nosplice"][6:8] == ["off", "off"] and rows["undefined"][6:8] == ["n/a", "0.250"]
+    assert "nan" not in buf.getvalue()
+
+
+def test_the_progress_bar_shows_the_buffer_filling(capsys, tmp_path, tiny_dir):
+    train(cfg(tmp_path, tiny_dir, tokens=512, eval_tokens=256, splice_eval=False), log=lambda *_: None)
+    err = capsys.readouterr().err
+    assert "filling buffer" in err and "/1,024 tok" in err

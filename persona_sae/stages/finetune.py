@@ -22,7 +22,7 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from persona_sae import UserError, __version__, log, write_json
+from persona_sae import UserError, __version__, log, normal_modes, write_json
 from persona_sae import generators as G
 from persona_sae import models as M
 from persona_sae.config import FinetuneConfig
@@ -294,10 +294,11 @@ def _save(net, tok, cfg: FinetuneConfig, out: Path) -> None:
         acfg = json.loads(p.read_text())
         base = Path(cfg.model).expanduser()
         acfg["base_model_name_or_path"] = str(base.resolve()) if base.exists() else cfg.model
-        p.write_text(json.dumps(acfg, indent=2))
+        p.write_text(json.dumps(acfg, indent=2, sort_keys=True) + "\n")  # peft's order means nothing
     else:
         net.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
+    normal_modes(tmp)
     for f in sorted(tmp.iterdir()):
         os.replace(f, out / f.name)
     tmp.rmdir()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from persona_sae import UserError, __version__, log, write_json
+from persona_sae import UserError, __version__, log, normal_modes, write_json
 from persona_sae import distributed as D
 from persona_sae import models as M
 from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
@@ -142,9 +142,13 @@ class MixingBuffer:
     def _size(self, t: torch.Tensor | None) -> int:
         return 0 if t is None else len(t)
 
+    def held(self) -> int:
+        """Rows held, of the ``capacity`` a refill waits for."""
+        return self._size(self.out) + self._size(self.rows) + self.n_pending
+
     def pop(self, batch: int) -> torch.Tensor | None:
         if self._size(self.out) < batch:
-            if self._size(self.out) + self._size(self.rows) + self.n_pending < self.capacity:
+            if self.held() < self.capacity:
                 return None
             parts = [t for t in (self.out, self.rows) if t is not None] + self.pending
             pool = torch.cat(parts)
@@ -343,6 +347,15 @@ def split_records(records, tokenizer, context_size: int, tokens: int, eval_token
     return train_ex, eval_ex
 
 
+def _save_sae(sae, folder: Path) -> None:
+    """SAELens' ``save_inference_model``, then its cfg.json rewritten with sorted keys (the same SAE
+    writes the same bytes, whatever order SAELens' config dict came in) and its weights given the
+    normal file mode."""
+    sae.save_inference_model(folder)
+    normal_modes(folder)
+    write_json(folder / "cfg.json", json.loads((folder / "cfg.json").read_text(encoding="utf-8")), sort_keys=True)
+
+
 class TrainResult(NamedTuple):
     metrics: dict[str, dict]
     """Held-out metrics per SAE name."""
@@ -516,6 +529,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                 raise UserError(f"the model produced NaN/inf activations at step {step} (data batch {pos[1]} of "
                                 f"epoch {pos[0]}); try --dtype float32")
             buffer.push(rows)
+            # no step until the pool is full again (all of it at the start, half of it later): say so
+            bar.set_postfix_str(f"filling buffer {min(buffer.held(), buffer.capacity):,}/{buffer.capacity:,} tok")
             continue
         part = batch.tensor_split(W)[R] if split else batch
         results, thresholds = [], []
@@ -565,7 +580,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         spec = specs[i]
         stage = out / f".{spec.name}.tmp" if D.is_main() else Path(tempfile.mkdtemp(prefix="persona-sae-"))
         shutil.rmtree(stage, ignore_errors=True)
-        tr.sae.save_inference_model(stage)
+        _save_sae(tr.sae, stage)
         sae = SAE.load_from_disk(str(stage))
         if not D.is_main():
             shutil.rmtree(stage, ignore_errors=True)
@@ -599,7 +614,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
             stage = out / f".{spec.name}.tmp"
             if i % W != 0:  # evaluated elsewhere: not staged yet
                 shutil.rmtree(stage, ignore_errors=True)
-                sae.save_inference_model(stage)
+                _save_sae(sae, stage)
             write_json(stage / "metrics.json", metrics)
             plot_run(stage, history[spec.name], density, f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
             if dest == out:

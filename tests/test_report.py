@@ -1,0 +1,25 @@
+"""report: the terminal printers' shared Console."""
+
+from rich.table import Table
+
+from persona_sae import report
+
+
+def test_a_piped_table_keeps_one_row_a_line(capsys, monkeypatch):
+    """stdout not a terminal (pytest captures it) and no COLUMNS: no wrapping at 80 columns."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    t = Table("latent", "top example")
+    t.add_row("551", "the quick brown fox " * 20 + "ends here")
+    t.add_row("552", "short")
+    report.out.print(t)
+    report.out.print("a long line of words " * 10 + "ends here too")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 7, lines  # top rule, header, rule, two rows, bottom rule; then the line
+    assert lines[3].startswith("│ 551") and lines[3].rstrip().endswith("ends here │")
+    assert lines[6].endswith("ends here too")
+
+
+def test_columns_still_sets_the_width(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    report.out.print("word " * 20)
+    assert max(map(len, capsys.readouterr().out.splitlines())) <= 40
