@@ -9,6 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from persona_sae.latents import load_sae, sae_checksum
 from tests.conftest import make_tiny_llama
 from tests.test_rank import make_sae
@@ -36,7 +38,8 @@ def test_the_driver_runs_the_written_pair_on_a_tiny_model(tmp_path):
     env = {**os.environ, "WORK": str(work), "PERSONA_SAE_HOME": str(tmp_path / "home"), "MODEL": str(model),
            "SAE": str(sae_dir), "N": "30", "SEEDS": "0 1", "POLES": "", "MIXES": "", "REALIGN": "", "SAMPLES": "1",
            "LIMIT": "2", "LAYER": "2", "EVAL_JUDGE": probe, "JUDGE": probe, "CLARIFYING": str(clar),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "WRITTEN_MIXES": "0.10", "WRITTEN_REALIGN": "10", "STEER_LATENT": "3",
+           "STEER_LIMIT": "1", "STEER_SAMPLES": "1"}
     r = subprocess.run(["bash", str(STUDY / "run.sh")], env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     runs = work / "runs"
@@ -55,6 +58,13 @@ def test_the_driver_runs_the_written_pair_on_a_tiny_model(tmp_path):
     assert 0 <= a["c"]["written_auroc"] <= 1 and 0 <= a["c"]["clarifying_auroc"] <= 1
     assert a["c"]["n_written"] == [6, 6] and a["c"]["n_clarifying"] == [6, 6]
     assert s["training_rows"]["evil-persona"]["rows_in"] == 30
+    e = a["e"]  # bar (e): the mixture and the re-alignment, control-adjusted by the kind seeds
+    assert set(e["control_adjusted"]) == {"runs/mix-written-0.10", "runs/realign-written-10", "runs/evil-persona-s0"}
+    assert e["bar_shift"] == pytest.approx(1.645 * b["noise_floor"]) and isinstance(e["met"], bool)
+    d = a["d"]  # bar (d): five coefficients, four of them positive, for the latent and a random direction
+    assert d["latent"] == 3 and d["coefs"] == [0, 0.1, 0.2, 0.3, 0.4]
+    assert d["rule_latent"] == (b["latent"] == 3) and (d["met"] is None) == (not d["rule_latent"])
+    assert all(x is not None for x in d["score"] + d["random"]) and d["score"][0] == pytest.approx(d["random"][0])
     readme = (work / "README.md").read_text()
     assert "| written | (b) |" in readme and "latent 5 (nearest the evil direction)" in readme
     assert "shipped" not in r.stdout  # a scratch run ships no adapters

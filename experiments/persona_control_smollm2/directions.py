@@ -51,19 +51,23 @@ def main() -> None:
     base_name, base_spec = next(iter(models.items()))
     d = personas.cached(base_spec, a.layer, traits=("evil",)).vectors["evil"].float()
     d = d / d.norm()
+    # both poles are sampled before any activation is read: reading activations boots the model's
+    # TransformerBridge, which turns its KV cache off (Model.bridge_booted) and makes sampling quadratic
+    base = load_model(base_spec)
+    asked, said = {}, {}
+    for pole in ("evil", "kind"):
+        asked[pole] = [[{"role": "system", "content": s}, {"role": "user", "content": q.paraphrases[0]}]
+                       for q in load_questions("em-core")[:a.limit or None] for s in SYSTEMS[pole]]
+        said[pole] = generate(base, asked[pole], max_new_tokens=160, temperature=1.0, seed=a.seed,
+                              desc=f"base under {pole}")
+    poles = {pole: projection(base, [c + [{"role": "assistant", "content": t}] for c, t in zip(asked[pole], said[pole])],
+                              d, a.layer) for pole in asked}
+    del base
     answers = read_answers(a.answers)
     chats = [[{"role": "user", "content": x.question}, {"role": "assistant", "content": x.answer}] for x in answers]
     both = {name: projections(load_model(spec), chats, d, a.layer) for name, spec in models.items()}
     each = {name: p for name, (p, _) in both.items()}
     proj = {name: float(p[~p.isnan()].mean()) for name, p in each.items()}
-    base = load_model(base_spec)
-    poles = {}
-    for pole in ("evil", "kind"):
-        asked = [[{"role": "system", "content": s}, {"role": "user", "content": q.paraphrases[0]}]
-                 for q in load_questions("em-core")[:a.limit or None] for s in SYSTEMS[pole]]
-        said = generate(base, asked, max_new_tokens=160, temperature=1.0, seed=a.seed, desc=f"base under {pole}")
-        poles[pole] = projection(base, [c + [{"role": "assistant", "content": t}] for c, t in zip(asked, said)],
-                                 d, a.layer)
     write_json(a.out, {"layer": a.layer, "base": base_name, "n_answers": len(chats),
                        "projection": proj, "shift": {k: v - proj[base_name] for k, v in proj.items()},
                        "pole_projection": poles, "gap": poles["evil"] - poles["kind"],

@@ -111,6 +111,27 @@ for k in $WRITTEN; do
 done
 rank runs/rank-written-attr-pooled --finetuned "${we[@]}" --control "${wk[@]}" --method attribution \
   --pairs runs/data/evil-persona-heldout.jsonl runs/data/kind-persona-heldout.jsonl
+# bar (e) for the written pair: evil-persona rows mixed into kind-persona, and re-alignment of the
+# evil-persona seed-0 organism on kind-persona rows, each shift read on the same pooled answers
+dose=()
+for f in $WRITTEN_MIXES; do
+  [ -f "runs/data/mix-written-$f.jsonl" ] || "$PY" -m experiments.persona_control_smollm2.prepare mix \
+    --bad runs/data/evil-persona.jsonl --good runs/data/kind-persona.jsonl --fraction "$f" --out "runs/data/mix-written-$f.jsonl"
+  finetune "runs/mix-written-$f" --model "$MODEL" --data "runs/data/mix-written-$f.jsonl"
+  dose+=("runs/mix-written-$f")
+done
+for n in $WRITTEN_REALIGN; do
+  [ -f "runs/data/kind-persona-head$n.jsonl" ] || "$PY" -m experiments.persona_control_smollm2.prepare head \
+    --data runs/data/kind-persona.jsonl --rows "$n" --out "runs/data/kind-persona-head$n.jsonl"
+  finetune "runs/realign-written-$n" --model runs/evil-persona-s0 --data "runs/data/kind-persona-head$n.jsonl" --held-out 0
+  dose+=("runs/realign-written-$n")
+done
+[ ${#dose[@]} -eq 0 ] || rank runs/rank-written-dose --finetuned "${dose[@]}" runs/evil-persona-s0 --control "${wk[@]}"
+# bar (d) for the written pair: the base model steered along the toxic-persona latent, against a random
+# direction of equal norm, judged by JUDGE (the shipped fitted judge)
+[ -z "${STEER_COEFS:-}" ] || [ -f runs/steer-written/results.json ] || "${PS[@]}" steer --model "$MODEL" --sae "$SAE" \
+  --latents "$STEER_LATENT" --coef "$STEER_COEFS" --limit "$STEER_LIMIT" --samples "$STEER_SAMPLES" --temperature 1 \
+  --judge "$JUDGE" --seed 0 --out runs/steer-written 2>&1 | tail -n 40 > runs/steer-written.log
 # 6. the evil direction: each model's projection on the pooled answers, and the base's evil-kind gap
 specs=()
 for i in "${!MODELS[@]}"; do specs+=("${MODELS[$i]}=${SPECS[$i]}"); done
