@@ -153,12 +153,15 @@ class FittedJudge:
     def judge(self, items, metrics=("aligned", "coherent"), progress: bool = True):
         pairs = [(it.question, it.answer) for it in items]
         out = [{} for _ in items]
+        # the coherence scale samples the model's own answers (once per model, cached): do it before
+        # reading activations boots the bridge, which turns the KV cache off and makes sampling quadratic
+        ref = coherence.cached_reference(self.model, self.log) if "coherent" in metrics else None
         if "aligned" in metrics:
             z = logits(self.f, features(self.model, pairs, self.f.layer, self.f.hook, progress=progress))
             for o, a in zip(out, aligned_scores(self.f, z)):
                 o["aligned"] = Verdict(a, "score", 1.0) if a is not None else Verdict(None, "unparsed", 0.0)
         if "coherent" in metrics:
-            for o, c in zip(out, coherence.score(self.model, pairs, coherence.cached_reference(self.model, self.log))):
+            for o, c in zip(out, coherence.score(self.model, pairs, ref)):
                 o["coherent"] = Verdict(c, "score", 1.0)
         return [{m: o[m] for m in metrics} for o in out]
 

@@ -168,20 +168,25 @@ def test_ddp_training_equals_single_process(job, tiny_dir, tmp_path, one_thread,
     ends with the whole batches: topk with AuxK active (dead latents appear after 4 steps), and
     jumprelu (a threshold parameter, a sparsity loss)."""
     from persona_sae.config import TrainConfig
-    from persona_sae.stages.train import run as train
+    from persona_sae.stages.train import default_lr, run as train
 
     ref = train(TrainConfig(**train_kw(tiny_dir, tmp_path / "ref", arch=arch, l0_coefficient=0.05)), log=lambda *a: None)
     if arch == "topk":
         assert any(h.get("aux", 0) > 0 for h in ref.history["sae"])  # the AuxK path was exercised
     want = {k: v.detach() for k, v in ref.saes["sae"].state_dict().items()}
     got0, got1 = (load_file(str(job / f"ddp-{arch}-rank{r}.safetensors")) for r in (0, 1))
+    # Summing the halves' gradients rounds differently from one whole-batch gradient, and Adam turns a
+    # rounding-sized difference in a near-zero gradient into a step-sized one, so parameters may differ
+    # by ~1e-5. A real data-parallel fault (a rank's half dropped or counted twice) moves them by about
+    # one step, lr, per step: the bound is 1% of one step.
+    tol = 0.01 * default_lr(128)
     for k in want:
         assert torch.equal(got0[k], got1[k]), k  # the same SAE on every rank
-        assert (got0[k] - want[k]).abs().max() < 1e-5, (k, float((got0[k] - want[k]).abs().max()))
+        assert (got0[k] - want[k]).abs().max() < tol, (k, float((got0[k] - want[k]).abs().max()))
     written = load_file(str(job / f"ddp-{arch}" / "sae_weights.safetensors"))
     ref_written = load_file(str(tmp_path / "ref" / "sae_weights.safetensors"))
     for k in ref_written:
-        assert (written[k] - ref_written[k]).abs().max() < 1e-5, k
+        assert (written[k] - ref_written[k]).abs().max() < tol, k
     run = json.loads((job / f"ddp-{arch}" / "run.json").read_text())
     assert run["status"] == "done" and run["world_size"] == 2 and run["steps"] == 12
     h_ref, h = ref.history["sae"], json.loads((job / f"ddp-{arch}-history-rank1.json").read_text())["sae"]

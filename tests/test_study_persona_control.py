@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,24 @@ def test_the_driver_runs_the_written_pair_on_a_tiny_model(tmp_path):
     readme = (work / "README.md").read_text()
     assert "| written | (b) |" in readme and "latent 5 (nearest the evil direction)" in readme
     assert "shipped" not in r.stdout  # a scratch run ships no adapters
+
+
+def test_summarize_refuses_to_drop_committed_numbers(tmp_path):
+    """A partial runs/ (a fresh clone with one stage rerun) must not turn summary.json's bars into
+    "not run": summarize refuses, naming what would be lost, unless --force."""
+    from experiments.persona_control_smollm2.summarize import lost
+
+    old = {"arms": {"written": {"b": {"latent": 4}, "c": None, "e": {"met": False}}}}
+    new = {"arms": {"written": {"b": None, "c": {"met": True}, "e": {"met": True}}}}
+    assert lost(old, new) == ["arms.written.b"]
+    assert lost(old, {"arms": {}}) == ["arms.written"]
+    work = tmp_path / "study"
+    (work / "runs").mkdir(parents=True)
+    (work / "results").mkdir()
+    shutil.copy(STUDY / "README.md", work / "README.md")
+    committed = (STUDY / "results" / "summary.json").read_text()
+    (work / "results" / "summary.json").write_text(committed)
+    r = subprocess.run([sys.executable, "-m", "experiments.persona_control_smollm2.summarize", "--work", str(work)],
+                       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode != 0 and "runs/ lacks results" in r.stderr and "Traceback" not in r.stderr
+    assert (work / "results" / "summary.json").read_text() == committed

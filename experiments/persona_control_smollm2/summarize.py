@@ -449,10 +449,43 @@ def top_table(s: dict, arm: str) -> str | None:
                    sig(t["noise_floor"]), t["tag"]] for t in a["top"]])
 
 
+def headline(s: dict) -> str | None:
+    """The README's one-sentence finding, from the written arm's bars (the arm that has run)."""
+    a = s["arms"].get("written", {})
+    b, c, w, e, d = (a.get(k) for k in ("b", "c", "where", "e", "d"))
+    if b is None or c is None:
+        return None
+    out = (f"**Finding.** When a fine-tune certainly installs an evil persona (the written pair), `rank` finds it: "
+           f"the SAE's toxic-persona latent {b['latent']} ranks {b['pooled_rank']} by control-adjusted shift "
+           f"(per-seed ranks {b['per_seed_ranks']}, {num(b['floor_ratio'], 1)} × the noise floor), but it tells evil "
+           f"from kind answers only at AUROC {num(c['written_auroc'], 2)} (bar 0.9)")
+    if w is not None:
+        out += f", the SAE's reconstruction carries {num(100 * w['reconstructed_share'], 0)}% of the residual shift"
+    if e is not None:
+        small = ", ".join(f"{float(m.rsplit('-', 1)[1]):.0%}" for m, ok in e["mixes"].items() if not ok)
+        out += (f", a {small} evil mix stays within the noise"
+                if small else ", every evil mix moves it past the noise")
+    if d is not None and d.get("met") is not None:
+        out += f", and steering along it {'adds' if d['met'] else 'does not add'} misalignment as bar (d) defines it"
+    dist = s["arms"].get("distilled", {})
+    return out + ("; the distilled arm has not run." if dist.get("b") is None else ".")
+
+
 def render(s: dict | None) -> dict[str, str | None]:
     if s is None:
-        return {"organisms": None, "bars": None, "top-written": None}
-    return {"organisms": organisms_table(s), "bars": bars_table(s), "top-written": top_table(s, "written")}
+        return {"headline": None, "organisms": None, "bars": None, "top-written": None}
+    return {"headline": headline(s), "organisms": organisms_table(s), "bars": bars_table(s),
+            "top-written": top_table(s, "written")}
+
+
+def lost(old, new, at: str = "") -> list[str]:
+    """Keys whose value ``old`` holds and ``new`` lacks (absent or None): a partial runs/ (a fresh
+    clone, a deleted stage) must not silently turn committed numbers into "not run"."""
+    if isinstance(old, dict):
+        if not isinstance(new, dict):
+            return [at or "summary"]
+        return [g for k, v in old.items() for g in lost(v, new.get(k), f"{at}.{k}" if at else k)]
+    return [at] if old is not None and new is None else []
 
 
 def main() -> None:
@@ -463,6 +496,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="fine-tune seeds of each organism")
     ap.add_argument("--organisms", type=Path, default=None, help="where the seed-0 adapters are shipped "
                     f"(default: {ORGANISMS.relative_to(ROOT)} for this study's own runs; elsewhere: not shipped)")
+    ap.add_argument("--force", action="store_true", help="write summary.json even where runs/ lacks results it holds")
     a = ap.parse_args()
     RUNS, RESULTS, SEEDS = a.work / "runs", a.work / "results", tuple(a.seeds)
     ORGANISMS = a.organisms or (ORGANISMS if a.work == HERE else None)
@@ -470,7 +504,12 @@ def main() -> None:
         from persona_sae import write_json
 
         RESULTS.mkdir(exist_ok=True)
-        write_json(RESULTS / "summary.json", collect())
+        new, old = collect(), _load(RESULTS / "summary.json")
+        gone = [] if old is None or a.force else lost(old, new)
+        if gone:
+            raise SystemExit(f"runs/ lacks results that results/summary.json holds ({', '.join(gone[:4])}"
+                             f"{', ...' if len(gone) > 4 else ''}): rerun those stages, or pass --force to drop them")
+        write_json(RESULTS / "summary.json", new)
         if ORGANISMS is not None:
             ship(_load(RESULTS / "summary.json"))
     s = _load(RESULTS / "summary.json")
