@@ -90,3 +90,34 @@ def test_summarize_refuses_to_drop_committed_numbers(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode != 0 and "runs/ lacks results" in r.stderr and "Traceback" not in r.stderr
     assert (work / "results" / "summary.json").read_text() == committed
+
+
+def test_summarize_merge_adds_a_rerun_stage_to_committed_numbers(tmp_path):
+    """--merge: runs/ holding only a steering run (bar d) and a kind-vs-self ranking keeps every committed
+    number and computes bar (d) and bar (b)'s last part on the committed ranking's latent."""
+    s = json.loads((STUDY / "results" / "summary.json").read_text())
+    j = s["arms"]["written"]["b"]["latent"]
+    work = tmp_path / "study"
+    (work / "runs" / "steer-written").mkdir(parents=True)
+    (work / "results").mkdir()
+    shutil.copy(STUDY / "README.md", work / "README.md")
+    (work / "results" / "summary.json").write_text(json.dumps(s))
+    coefs = [0, 0.1, 0.2, 0.3, 0.4]
+    rows = [{"condition": f"latent {j}", "coef": c, "mean_aligned": 90 - 10 * i, "incoherent": 0.05}
+            for i, c in enumerate(coefs)]
+    rows += [{"condition": "random 0", "coef": c, "mean_aligned": 90.0, "incoherent": 0.0} for c in coefs]
+    (work / "runs" / "steer-written" / "results.json").write_text(json.dumps({"rows": rows, "judge": "fitted"}))
+    rank = {"control-adjusted": {"rank": [100] * (j + 1)}}
+    (work / "runs" / "rank-written-kind-vs-self").mkdir()
+    (work / "runs" / "rank-written-kind-vs-self" / "ranking.json").write_text(json.dumps({"latents": rank}))
+    r = subprocess.run([sys.executable, "-m", "experiments.persona_control_smollm2.summarize", "--work", str(work),
+                        "--merge"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    got = json.loads((work / "results" / "summary.json").read_text())
+    w = got["arms"]["written"]
+    assert w["c"] == s["arms"]["written"]["c"] and w["e"] == s["arms"]["written"]["e"]  # kept as committed
+    assert w["d"]["met"] is True and w["d"]["score"] == pytest.approx([10, 20, 30, 40, 50])
+    assert w["b"]["kind_vs_self_rank"] == 100 and w["b"]["parts"]["self"] is True
+    assert w["b"]["met"] == (w["b"]["parts"]["ranks"] and w["b"]["parts"]["floor"])
+    assert got["eval"] == s["eval"]
+    assert "| written | (d) | **met** |" in (work / "README.md").read_text()

@@ -104,6 +104,8 @@ for s in $SEEDS; do
   rank "runs/rank-written-s$s" --finetuned "runs/evil-persona-s$s" --control "runs/kind-persona-s$s"
   rank "runs/rank-written-kind-s$s" --finetuned "runs/kind-persona-s$s"
 done
+# bar (b)'s kind-vs-self part for the written pair: kind-persona seeds against the self-distilled seeds
+case " $POLES " in *" none "*) rank runs/rank-written-kind-vs-self --finetuned "${wk[@]}" --control "${nn[@]}" ;; esac
 # the written pair by attribution (rank --method attribution) on the rows the seed-0 fine-tunes held out
 for k in $WRITTEN; do
   [ -f "runs/data/$k-heldout.jsonl" ] || "$PY" -m experiments.persona_control_smollm2.prepare heldout \

@@ -103,18 +103,24 @@ def bar_b(pooled: dict, per_seed: list[dict | None], kind_seeds: list[dict | Non
     ranks = [None if r is None else int(_key(r, "control-adjusted")["rank"][j]) for r in per_seed]
     deltas = [None if r is None else _key(r, k)["delta_mean"] for r, k in zip(kind_seeds, kind)]
     floor = statistics.stdev(x[j] for x in deltas) if None not in deltas and len(deltas) > 1 else None
-    self_j = None if self_rank is None else int(_key(self_rank, "control-adjusted")["rank"][j])
     parts = {"ranks": sum(r is not None and r <= MAX_RANK for r in ranks) >= 2 if None not in ranks else None,
-             "floor": ca["delta_mean"][j] >= FLOOR_X * floor if floor else None,
-             "self": self_j > SELF_TOP if self_j is not None else None}
+             "floor": ca["delta_mean"][j] >= FLOOR_X * floor if floor else None}
+    b = {"latent": j, "tagged": sorted(tagged), "pooled_rank": int(ca["rank"][j]),
+         "pooled_shift": ca["delta_mean"][j], "pooled_ci": [ca["ci_low"][j], ca["ci_high"][j]],
+         "per_seed_ranks": ranks, "noise_floor": floor,
+         "floor_ratio": ca["delta_mean"][j] / floor if floor else None,
+         "parts": parts,
+         "nearest": None if near is None else {"latent": near, "pooled_rank": int(ca["rank"][near]),
+                                               "pooled_shift": ca["delta_mean"][near]}}
+    return with_self(b, self_rank)
+
+
+def with_self(b: dict, self_rank: dict | None) -> dict:
+    """Bar (b) with its kind-vs-self part (the latent outside the kind-vs-self top 50) and its verdict."""
+    self_j = None if self_rank is None else int(_key(self_rank, "control-adjusted")["rank"][b["latent"]])
+    parts = {**b["parts"], "self": self_j > SELF_TOP if self_j is not None else None}
     met = False if False in parts.values() else None if None in parts.values() else True
-    return {"latent": j, "tagged": sorted(tagged), "pooled_rank": int(ca["rank"][j]),
-            "pooled_shift": ca["delta_mean"][j], "pooled_ci": [ca["ci_low"][j], ca["ci_high"][j]],
-            "per_seed_ranks": ranks, "noise_floor": floor,
-            "floor_ratio": ca["delta_mean"][j] / floor if floor else None, "kind_vs_self_rank": self_j,
-            "parts": parts, "met": met,
-            "nearest": None if near is None else {"latent": near, "pooled_rank": int(ca["rank"][near]),
-                                                  "pooled_shift": ca["delta_mean"][near]}}
+    return {**b, "kind_vs_self_rank": self_j, "parts": parts, "met": met}
 
 
 def top_latents(pooled: dict, kind_seeds: list[dict | None], kind: list[str], tags: dict[int, str]) -> list[dict]:
@@ -228,7 +234,10 @@ def bar_e(dose: dict | None, latent: int, floor: float, kind: list[str], evil0: 
     return out
 
 
-def collect() -> dict:
+def collect(prior: dict | None = None) -> dict:
+    """Every bar from runs/. With ``prior`` (the committed summary, ``--merge``), an arm whose pooled
+    ranking runs/ lacks keeps the prior's numbers and takes only the stages that read the prior's
+    latent and did run here (steering, bar d), so one stage can be rerun without the whole study."""
     out = {"eval": rates("eval"), "judged": rates("judged") or rates("eval"), "training_rows": {}, "arms": {}}
     for f in sorted((RUNS / "data").glob("*.filter.json")):
         s = json.loads(f.read_text())
@@ -242,12 +251,20 @@ def collect() -> dict:
         if d is not None and all(m in d["projection"] for m in evil + kind):
             a["sanity"] = sanity(d, evil, kind)
         pooled = _ranking(f"{prefix}-pooled")
-        if pooled is not None:
+        kept = ((prior or {}).get("arms") or {}).get(arm) or {}
+        if pooled is None and kept.get("b") is not None:
+            a = {**kept, **a}
+            steer, self_rank = _load(RUNS / f"steer-{arm}" / "results.json"), _ranking(f"{prefix}-kind-vs-self")
+            if steer is not None:
+                a["d"] = bar_d(steer, kept["b"]["latent"])
+            if self_rank is not None:
+                a["b"] = with_self(kept["b"], self_rank)
+        elif pooled is not None:
             tags, near = _labels(pooled["sae"])
             per_seed = [_ranking(f"{prefix}-s{s}") for s in SEEDS]
             kinds = [_ranking(f"{prefix}-kind-s{s}") for s in SEEDS]
             specs = [f"runs/{m}" for m in kind]
-            a["b"] = bar_b(pooled, per_seed, kinds, _ranking("rank-kind-vs-self"), tags, evil, specs, near)
+            a["b"] = bar_b(pooled, per_seed, kinds, _ranking(f"{prefix}-kind-vs-self"), tags, evil, specs, near)
             a["top"] = top_latents(pooled, kinds, specs, tags)
             a["c"] = bar_c(a["b"]["latent"])
             if d is not None and all(m in d.get("mean_residual", {}) for m in evil + kind):
@@ -488,6 +505,13 @@ def lost(old, new, at: str = "") -> list[str]:
     return [at] if old is not None and new is None else []
 
 
+def merged(old, new):
+    """``new`` with every value it lacks (absent or None) taken from ``old``, recursively."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return old if new is None else new
+    return {**old, **{k: merged(old.get(k), v) for k, v in new.items()}}
+
+
 def main() -> None:
     global RUNS, RESULTS, ORGANISMS, SEEDS
     ap = parser(__doc__)
@@ -497,6 +521,8 @@ def main() -> None:
     ap.add_argument("--organisms", type=Path, default=None, help="where the seed-0 adapters are shipped "
                     f"(default: {ORGANISMS.relative_to(ROOT)} for this study's own runs; elsewhere: not shipped)")
     ap.add_argument("--force", action="store_true", help="write summary.json even where runs/ lacks results it holds")
+    ap.add_argument("--merge", action="store_true", help="keep summary.json's numbers where runs/ lacks them and "
+                    "add the stages runs/ holds (e.g. steering rerun alone on the committed ranking's latent)")
     a = ap.parse_args()
     RUNS, RESULTS, SEEDS = a.work / "runs", a.work / "results", tuple(a.seeds)
     ORGANISMS = a.organisms or (ORGANISMS if a.work == HERE else None)
@@ -504,7 +530,10 @@ def main() -> None:
         from persona_sae import write_json
 
         RESULTS.mkdir(exist_ok=True)
-        new, old = collect(), _load(RESULTS / "summary.json")
+        old = _load(RESULTS / "summary.json")
+        new = collect(old if a.merge else None)
+        if a.merge and old is not None:
+            new = merged(old, new)
         gone = [] if old is None or a.force else lost(old, new)
         if gone:
             raise SystemExit(f"runs/ lacks results that results/summary.json holds ({', '.join(gone[:4])}"
