@@ -128,3 +128,19 @@ def home(tmp_path, monkeypatch) -> Path:
     """An empty model cache, so no test touches the user's."""
     monkeypatch.setenv("PERSONA_SAE_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+# Peak memory per test, for finding the test that sets the suite's peak (docs/performance.md):
+# PERSONA_SAE_TEST_RSS=FILE writes, per test, this process's peak RSS after it and the largest peak
+# of any child process it waited for (torchrun ranks, CLI subprocesses), in MB, as JSON lines.
+if os.environ.get("PERSONA_SAE_TEST_RSS"):
+    import json as _json
+    import resource as _resource
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(item):
+        yield
+        me = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024
+        kids = _resource.getrusage(_resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        with open(os.environ["PERSONA_SAE_TEST_RSS"], "a") as f:
+            f.write(_json.dumps({"test": item.nodeid, "self_mb": round(me), "children_mb": round(kids)}) + "\n")
