@@ -14,7 +14,7 @@ import sys
 # Offline by default: there is no hub here, and `datasets` would otherwise ping it for local files.
 for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_k, "1")
-os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_MODE", "disabled")  # sae-lens never logs by itself; train --wandb passes its mode
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' per-load bars; ours stay
 
 import simple_parsing  # noqa: E402

@@ -232,6 +232,12 @@ class TrainConfig(OutputOption, ModelOption):
     """Under torchrun with several SAEs (layers x k): each rank trains its own SAEs (SAE i on rank i mod
     world) on whole batches instead of every rank stepping every SAE on a slice; needs at least as many
     SAEs as ranks. Every rank still runs its share of the model forward and receives all activations."""
+    wandb: str = field(default="", alias="wandb_project")
+    """Weights & Biases project to log the training history and final metrics (metrics.json's values) to,
+    one key prefix per SAE; off when empty. Offline unless --wandb-mode online: files under WANDB_DIR, else
+    --out, uploaded later with `wandb sync`."""
+    wandb_mode: str = "offline"
+    """offline (no network: the run is written to disk) or online (streamed to the W&B server)."""
 
 
 @dataclass(kw_only=True)

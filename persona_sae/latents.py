@@ -111,22 +111,48 @@ def _build(cls_cfg, cls_sae, weights: dict[str, torch.Tensor], meta: dict | None
     missing = set(sae.state_dict()) - set(weights)
     if missing:
         raise UserError(f"SAE weights lack {', '.join(sorted(missing))}")
-    sae.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+    try:
+        sae.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+    except RuntimeError as e:  # a tensor of the wrong shape
+        raise UserError(f"SAE weights do not fit together: {str(e).splitlines()[-1].strip()[:200]}") from None
     return sae
 
 
+# sparsify cfg.json fields (SparseCoderConfig plus d_in) that leave a TopK SAE's inference unchanged, and
+# those that change it with the value under which we can compute it exactly.
+SPARSIFY_INERT = {"expansion_factor", "normalize_decoder", "num_latents", "k", "multi_topk", "d_in", "hookpoint"}
+SPARSIFY_MATH = {"activation": "topk", "transcode": False, "skip_connection": False, "signed": False}
+SPARSIFY_TENSORS = {"encoder.weight", "encoder.bias", "W_dec", "b_dec"}
+
+
 def _sparsify(p: Path):
-    """sparsify (EleutherAI) TopK SAE: relu(encoder(x - b_dec)), top-k, then @ W_dec + b_dec."""
+    """sparsify (EleutherAI) TopK SAE: relu(encoder(x - b_dec)), top-k, then @ W_dec + b_dec. groupmax (one
+    latent per group), transcoders (they predict another module's output), skip connections and signed
+    activations compute something else and are refused, as is any field or tensor we do not know."""
     from sae_lens import TopKSAE, TopKSAEConfig
 
     cfg = json.loads((p / "cfg.json").read_text())
+    if not isinstance(cfg, dict):
+        raise UserError(f"{p}/cfg.json is not a JSON object")
+    for field, ok in SPARSIFY_MATH.items():
+        if cfg.get(field, ok) != ok:
+            what = {"transcode": "a transcoder (it reads one module and predicts another's output)",
+                    "skip_connection": "an SAE with a skip connection (W_skip adds a linear map of its input)"}
+            raise UserError(f"{p}: sparsify cfg.json {field}: {json.dumps(cfg[field])} is not supported"
+                            f"{' (' + what[field] + ')' if field in what else ''}; only {field}: {json.dumps(ok)} "
+                            f"loads exactly")
+    unknown = sorted(set(cfg) - SPARSIFY_INERT - set(SPARSIFY_MATH))
+    if unknown:
+        raise UserError(f"{p}: sparsify cfg.json field(s) {', '.join(unknown)} unknown here and may change what "
+                        f"the SAE computes; refusing rather than ignoring them")
     w = load_file(str(p / "sae.safetensors"))
-    if cfg.get("skip_connection") or "W_skip" in w:
-        raise UserError(f"{p}: sparsify SAEs with a skip connection (transcoders) are not supported")
-    if cfg.get("transcode"):  # reads one hook and writes another: not an SAE of one residual stream
-        raise UserError(f"{p}: sparsify transcoders (cfg.json transcode: true) are not supported")
-    if cfg.get("activation", "topk") != "topk":
-        raise UserError(f"{p}: sparsify activation {cfg['activation']!r} is not supported (only topk)")
+    extra, missing = sorted(set(w) - SPARSIFY_TENSORS), sorted(SPARSIFY_TENSORS - set(w))
+    if extra or missing:
+        raise UserError(f"{p}/sae.safetensors " + (f"holds tensor(s) {', '.join(extra)} that" if extra else
+                        f"lacks tensor(s) {', '.join(missing)} that") + " a sparsify TopK SAE "
+                        + ("does not have" if extra else "has"))
+    if "k" not in cfg:
+        raise UserError(f"{p}/cfg.json names no k")
     enc = w["encoder.weight"]
     return _build(TopKSAEConfig, TopKSAE, {"W_enc": enc.T.contiguous(), "b_enc": w["encoder.bias"],
                                            "W_dec": w["W_dec"], "b_dec": w["b_dec"]}, _sparsify_meta(p, cfg),
@@ -158,55 +184,98 @@ def _sparsify_meta(p: Path, cfg: dict) -> dict:
     return meta
 
 
-DL_CLASSES = ("AutoEncoder", "AutoEncoderTopK", "BatchTopKSAE", "JumpReluAutoEncoder")
+# The tensors each dictionary_learning class saves in ae.pt (its state_dict). A tensor outside its class's
+# set could change the math we would not compute, so it is refused by name rather than dropped.
+_TOPK = frozenset({"encoder.weight", "encoder.bias", "decoder.weight", "b_dec", "k", "threshold"})
+DL_TENSORS = {"AutoEncoder": frozenset({"encoder.weight", "encoder.bias", "decoder.weight", "bias"}),
+              "AutoEncoderTopK": _TOPK, "BatchTopKSAE": _TOPK,
+              "JumpReluAutoEncoder": frozenset({"W_enc", "b_enc", "W_dec", "b_dec", "threshold"}),
+              "MatryoshkaBatchTopKSAE": frozenset({"W_enc", "b_enc", "W_dec", "b_dec", "k", "threshold", "group_sizes"})}
+DL_OPTIONAL = {"AutoEncoderTopK": {"k", "threshold"}}  # early AutoEncoderTopK saved neither (k: config.json)
+DL_SPELLINGS = {"MatroyshkaBatchTopKSAE": "MatryoshkaBatchTopKSAE"}  # the class's first spelling
+DL_CLASSES = tuple(DL_TENSORS)
+
+
+def _dl_class(ae: Path, sd: dict, named) -> str:
+    """The dictionary_learning class of a state dict: ``config.json``'s ``trainer.dict_class`` when
+    present (checked against the tensors), else the one class whose tensors these are."""
+    keys = set(sd)
+    if named is not None:
+        cls = DL_SPELLINGS.get(named, named)
+        if cls not in DL_TENSORS:
+            raise UserError(f"{ae}: dictionary_learning dict_class {named!r} is not supported "
+                            f"(supported: {', '.join(DL_CLASSES)})")
+        want = DL_TENSORS[cls]
+        extra, missing = keys - want, want - keys - DL_OPTIONAL.get(cls, set())
+        if extra:
+            raise UserError(f"{ae} holds tensor(s) {', '.join(sorted(extra))} that dictionary_learning's {cls} "
+                            f"does not have; refusing rather than ignoring them")
+        if missing:
+            raise UserError(f"{ae} lacks tensor(s) {', '.join(sorted(missing))} of dictionary_learning's {cls}")
+        return cls
+    fits = [c for c, want in DL_TENSORS.items() if want - DL_OPTIONAL.get(c, set()) <= keys <= want]
+    if fits == ["AutoEncoderTopK", "BatchTopKSAE"]:
+        raise UserError(f"{ae}: AutoEncoderTopK or BatchTopKSAE? They encode differently; put the run's "
+                        f"config.json (trainer.dict_class) beside ae.pt")
+    if not fits:
+        raise UserError(f"{ae}: unknown dictionary_learning layout (tensors: {', '.join(sorted(keys)[:8])}); "
+                        f"supported classes: {', '.join(DL_CLASSES)}")
+    return fits[0]
 
 
 def _dictionary_learning(folder: Path, ae: Path):
-    """dictionary_learning (Marks et al.) AutoEncoder, AutoEncoderTopK, BatchTopKSAE or JumpReluAutoEncoder.
+    """dictionary_learning (Marks et al.) AutoEncoder, AutoEncoderTopK, BatchTopKSAE, JumpReluAutoEncoder
+    or MatryoshkaBatchTopKSAE, computing what the class's ``encode``/``decode`` compute after its
+    ``from_pretrained``.
 
-    ``config.json``'s ``trainer.dict_class`` decides when the weights alone cannot: AutoEncoderTopK and
-    BatchTopKSAE store the same tensors, but the first keeps each token's top k and the second, at
-    inference, every activation above its learnt threshold."""
+    AutoEncoderTopK and BatchTopKSAE store the same tensors, but the first keeps each token's top k and
+    the second, at inference, every activation above its learnt threshold; ``config.json``'s
+    ``trainer.dict_class`` decides. A Matryoshka SAE at inference has every group active, so it is a
+    BatchTopKSAE in W_enc/W_dec layout."""
     from sae_lens import JumpReLUSAE, JumpReLUSAEConfig, StandardSAE, StandardSAEConfig, TopKSAE, TopKSAEConfig
 
     try:
         sd = torch.load(ae, map_location="cpu", weights_only=True)
     except Exception as e:  # a pickle with code in it, or not a torch file
         raise UserError(f"{ae} is not a plain tensor state dict (refused to unpickle it): {str(e).splitlines()[0][:150]}") from None
+    if not isinstance(sd, dict):
+        raise UserError(f"{ae} is not a state dict (it holds a {type(sd).__name__})")
+    if isinstance(sd.get("ae"), dict):  # trainSAE's backup_steps file: biases not yet rescaled by norm_factor
+        raise UserError(f"{ae} is a training backup (step {sd.get('step')}), not a finished SAE: its biases "
+                        f"lack the activation norm scaling applied at the end of training")
     cfg = {}
     if (folder / "config.json").is_file():
         cfg = json.loads((folder / "config.json").read_text()).get("trainer", {})
     meta = _dl_meta(folder, cfg)
-    cls = cfg.get("dict_class")
-    if cls is not None and cls not in DL_CLASSES:
-        raise UserError(f"{ae}: dictionary_learning dict_class {cls!r} is not supported "
-                        f"(supported: {', '.join(DL_CLASSES)})")
-    if cls is None and "k" in sd and "threshold" in sd:
-        raise UserError(f"{ae}: AutoEncoderTopK or BatchTopKSAE? They encode differently; put the run's "
-                        f"config.json (trainer.dict_class) beside ae.pt")
-    if cls == "BatchTopKSAE":  # relu(encoder(x - b_dec)) kept above the threshold: JumpReLU's formula
-        enc = sd["encoder.weight"]
-        th = torch.as_tensor(sd["threshold"]).float().expand(enc.shape[0]).contiguous()
-        if (th < 0).any():
-            raise UserError(f"{ae}: the BatchTopKSAE threshold was never set (-1: training did not finish)")
-        return _build(JumpReLUSAEConfig, JumpReLUSAE, {"W_enc": enc.T.contiguous(), "b_enc": sd["encoder.bias"],
-                                                       "W_dec": sd["decoder.weight"].T.contiguous(), "b_dec": sd["b_dec"],
-                                                       "threshold": th}, meta,
-                      d_in=enc.shape[1], d_sae=enc.shape[0], apply_b_dec_to_input=True)
-    if "threshold" in sd and "W_enc" in sd:  # JumpReluAutoEncoder: x @ W_enc + b_enc, no b_dec subtraction
-        return _build(JumpReLUSAEConfig, JumpReLUSAE, {k: sd[k] for k in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")}, meta,
-                      d_in=sd["W_enc"].shape[0], d_sae=sd["W_enc"].shape[1], apply_b_dec_to_input=False)
-    if "encoder.weight" not in sd:
-        raise UserError(f"{ae}: unknown dictionary_learning layout (keys: {', '.join(sorted(sd)[:6])})")
-    enc, dec = sd["encoder.weight"], sd["decoder.weight"]
-    w = {"W_enc": enc.T.contiguous(), "b_enc": sd["encoder.bias"], "W_dec": dec.T.contiguous()}
-    if "k" in sd or "k" in cfg:  # AutoEncoderTopK: relu(encoder(x - b_dec)), top-k
-        k = int(sd["k"]) if "k" in sd else int(cfg["k"])
-        return _build(TopKSAEConfig, TopKSAE, {**w, "b_dec": sd["b_dec"]}, meta, d_in=enc.shape[1], d_sae=enc.shape[0],
-                      k=k, apply_b_dec_to_input=True)
-    # AutoEncoder: relu(encoder(x - bias)), decoder(f) + bias
-    return _build(StandardSAEConfig, StandardSAE, {**w, "b_dec": sd["bias"]}, meta, d_in=enc.shape[1], d_sae=enc.shape[0],
-                  apply_b_dec_to_input=True)
+    cls = _dl_class(ae, sd, cfg.get("dict_class"))
+    if "k" in sd and isinstance(cfg.get("k"), int) and int(sd["k"]) != cfg["k"]:
+        raise UserError(f"{ae}: its k {int(sd['k'])} and config.json trainer.k {cfg['k']} differ")
+    if cls == "JumpReluAutoEncoder":  # x @ W_enc + b_enc (no b_dec subtraction), kept above each threshold
+        return _build(JumpReLUSAEConfig, JumpReLUSAE, {k: sd[k] for k in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold")},
+                      meta, d_in=sd["W_enc"].shape[0], d_sae=sd["W_enc"].shape[1], apply_b_dec_to_input=False)
+    if cls == "MatryoshkaBatchTopKSAE":
+        w = {k: sd[k] for k in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    else:
+        enc, dec = sd["encoder.weight"], sd["decoder.weight"]
+        w = {"W_enc": enc.T.contiguous(), "b_enc": sd["encoder.bias"], "W_dec": dec.T.contiguous(),
+             "b_dec": sd["bias" if cls == "AutoEncoder" else "b_dec"]}
+    d_in, d_sae = w["W_enc"].shape
+    if cls in ("BatchTopKSAE", "MatryoshkaBatchTopKSAE"):  # relu(...) kept above the threshold: JumpReLU's formula
+        th = torch.as_tensor(sd["threshold"]).float()
+        if th.numel() != 1 or float(th) < 0:
+            raise UserError(f"{ae}: the {cls} threshold was never set (-1: training did not finish)")
+        return _build(JumpReLUSAEConfig, JumpReLUSAE, {**w, "threshold": th.expand(d_sae).contiguous()}, meta,
+                      d_in=d_in, d_sae=d_sae, apply_b_dec_to_input=True)
+    if cls == "AutoEncoderTopK":  # relu(encoder(x - b_dec)), top-k
+        if "k" not in sd and not isinstance(cfg.get("k"), int):
+            raise UserError(f"{ae}: an AutoEncoderTopK whose k is in neither ae.pt nor config.json trainer.k")
+        k = int(sd["k"]) if "k" in sd else cfg["k"]
+        return _build(TopKSAEConfig, TopKSAE, w, meta, d_in=d_in, d_sae=d_sae, k=k, apply_b_dec_to_input=True)
+    # AutoEncoder: relu(encoder(x - bias)), decoder(f) + bias; from_pretrained scales each decoder column to
+    # unit norm and the encoder row by the same factor (the April-update trainer leaves them free), and so do we
+    sae = _build(StandardSAEConfig, StandardSAE, w, meta, d_in=d_in, d_sae=d_sae, apply_b_dec_to_input=True)
+    sae.fold_W_dec_norm()
+    return sae
 
 
 DL_SUBMODULE = re.compile(r"(resid_post|resid_out|resid_pre|mlp_out|attn_out)_layer_?(\d+)")

@@ -200,9 +200,12 @@ def test_underscore_and_dash_spellings_and_saelens_aliases():
 
 @pytest.mark.parametrize("cmd,aliases", [
     (["train"], ["--expansion-factor", "--training-tokens", "--context-size", "--dataset-path",
-                 "--train-batch-size-tokens", "--lr-warm-up-steps", "--split", "--text-column", "--data-config"]),
+                 "--train-batch-size-tokens", "--lr-warm-up-steps", "--split", "--text-column", "--data-config",
+                 "--wandb-project"]),
     (["activations"], ["--context-size", "--text-column", "--split", "--data-config"]),
-    (["examples"], ["--context-size"]), (["rank"], ["--context-size"]), (["label"], ["--context-size"]),
+    (["examples"], ["--context-size", "--hook-name"]), (["rank"], ["--context-size", "--hook-name"]),
+    (["label"], ["--context-size", "--hook-name"]),
+    *[([cmd], ["--hook-name"]) for cmd in ("browse", "dashboard", "steer", "monitor", "export")],
 ])
 def test_help_lists_the_aliases_and_config_in_dash_spelling(cmd, aliases, capsys):
     with pytest.raises(SystemExit):
@@ -443,3 +446,46 @@ def test_flags_page_lists_every_renamed_flag():
             olds = [o for o in olds if o.startswith("--")]
             if olds:
                 assert flag in rows and set(olds) <= rows[flag], (name, field, flag, olds)
+
+
+def test_saelens_and_sparsify_names_table_names_real_flags_and_saelens_fields(capsys):
+    """docs/flags.md maps train's flags to SAELens' and sparsify's fields: every flag in the first column
+    is a train option (an alias in parentheses is also listed in --help), every SAELens name is a field
+    of the installed LanguageModelSAERunnerConfig, of a training SAE config (sae.*) or of its
+    LoggingConfig (logger.*), and every train field with a counterpart is in the table."""
+    import dataclasses
+    import re
+
+    import sae_lens as S
+    from sae_lens.config import LoggingConfig
+
+    from persona_sae.cli import command_parsers
+
+    text = (Path(__file__).parents[1] / "docs" / "flags.md").read_text(encoding="utf-8")
+    table = text.split("## Names in SAELens and sparsify", 1)[1]
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in table.splitlines()
+            if ln.startswith("| `--")]
+    assert len(rows) > 25
+    parser = command_parsers()["train"]
+    options = parser._option_string_actions
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    helptext = capsys.readouterr().out
+    runner = {f.name for f in dataclasses.fields(S.LanguageModelSAERunnerConfig)}
+    sae_fields = {f.name for c in (S.TopKTrainingSAEConfig, S.BatchTopKTrainingSAEConfig, S.JumpReLUTrainingSAEConfig,
+                                   S.StandardTrainingSAEConfig) for f in dataclasses.fields(c)} | {"architecture"}
+    logger = {f.name for f in dataclasses.fields(LoggingConfig)}
+    covered = set()
+    for ours, saelens, sparsify, _ in rows:
+        flags = re.findall(r"`(--[\w-]+)`", ours)
+        for flag in flags:
+            assert flag in options, flag
+            covered.add(options[flag].dest[4:])
+        for alias in re.findall(r"\(`(--[\w-]+)`\)", ours):
+            assert alias in helptext, alias
+        for name in re.findall(r"`([\w.]+)`", saelens):
+            group, _, field = name.rpartition(".")
+            assert field in {"": runner, "sae": sae_fields, "logger": logger}[group], name
+        assert saelens and sparsify  # "—" where the library has no such setting
+    fields = {a.dest[4:] for a in parser._actions if a.dest.startswith("cfg.") and a.option_strings}
+    assert fields == covered, fields ^ covered

@@ -152,6 +152,7 @@ def run_cli(capsys, *argv):
     (["--arch", "gated"], "unknown --arch 'gated'"),
     (["--device", "tpu"], "unknown --device 'tpu'"),
     (["--device", "cuda"], "--device cuda: CUDA is not available on this machine"),
+    (["--wandb", "p", "--wandb-mode", "disabled"], "--wandb-mode must be offline or online, got 'disabled'"),
 ])
 def test_bad_train_inputs(capsys, monkeypatch, tmp_path, tiny_dir, extra, pattern):
     import re
@@ -277,3 +278,71 @@ def test_the_progress_bar_shows_the_buffer_filling(capsys, tmp_path, tiny_dir):
     train(cfg(tmp_path, tiny_dir, tokens=512, eval_tokens=256, splice_eval=False), log=lambda *_: None)
     err = capsys.readouterr().err
     assert "filling buffer" in err and "/1,024 tok" in err
+
+
+def _wandb_records(path: Path):
+    """The protobuf records of an offline W&B run file: a 7-byte header, then LevelDB-log framed records
+    (32 KiB blocks; each chunk: crc32c, length, type 1 full / 2 first / 3 middle / 4 last)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data, pos, buf = path.read_bytes(), 7, b""
+    assert data[:4] == b":W&B"
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # block trailer padding
+            pos += 32768 - pos % 32768
+            continue
+        n, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        buf += data[pos + 7:pos + 7 + n]
+        pos += 7 + n
+        if kind in (1, 4):
+            rec = pb.Record()
+            rec.ParseFromString(buf)
+            buf = b""
+            yield rec
+
+
+def _same(got, want, key):
+    """A logged value is the metrics.json value (W&B stores NaN as null; the SAELens names nest)."""
+    if isinstance(want, dict):
+        assert set(got) == set(want), key
+        for k in want:
+            _same(got[k], want[k], f"{key}/{k}")
+    elif isinstance(want, float) and want != want:
+        assert got is None or got != got, key
+    else:
+        assert got == pytest.approx(want), key
+
+
+def test_wandb_offline_logs_the_history_and_the_metrics(tmp_path, tiny_dir, monkeypatch):
+    """--wandb logs offline without network (WANDB_MODE stays disabled, as the CLI sets it), into --out
+    when WANDB_DIR is unset: each SAE's history under its name on its own step axis, and metrics.json's
+    values as the summary; run.json names the W&B run."""
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    assert os.environ.get("WANDB_MODE") == "disabled"
+    res = train(cfg(tmp_path, tiny_dir, k=[4, 16], tokens=2048, eval_tokens=256, wandb="persona-test"),
+                log=lambda *_: None)
+    out = tmp_path / "sae"
+    run = json.loads((out / "run.json").read_text())["wandb"]
+    assert run["project"] == "persona-test" and run["mode"] == "offline"
+    files = list((out / "wandb").glob(f"offline-run-*-{run['id']}/run-{run['id']}.wandb"))
+    assert len(files) == 1
+    logged, summary, config = {}, {}, {}
+    for rec in _wandb_records(files[0]):
+        kind = rec.WhichOneof("record_type")
+        if kind == "history":
+            row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in rec.history.item}
+            for name in res.history:
+                mine = {k.split("/", 1)[1]: v for k, v in row.items() if k.startswith(name + "/")}
+                if mine:
+                    logged.setdefault(name, []).append(mine)
+        elif kind == "summary":
+            summary.update({u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in rec.summary.update})
+        elif kind == "run":
+            config.update({u.key: json.loads(u.value_json) for u in rec.run.config.update})
+    assert set(logged) == {"L1_k4", "L1_k16"}
+    for name, hist in res.history.items():
+        assert len(hist) > 5 and logged[name] == hist  # every record, every value
+        metrics = json.loads((out / name / "metrics.json").read_text())
+        for key, want in metrics.items():
+            _same(summary[f"{name}/{key}"], want, key)
+    assert config["k"] == [4, 16] and config["d_sae"] == 128

@@ -31,6 +31,7 @@ from persona_sae.text import STREAM_CHARS_PER_TOKEN, load_records
 from persona_sae.tokens import tokenize
 
 ARCHS = ("topk", "batchtopk", "jumprelu", "standard")
+WANDB_MODES = ("offline", "online")
 
 
 def sae_classes(arch: str):
@@ -93,6 +94,8 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
         raise UserError(f"--buffer-tokens ({cfg.buffer_tokens}) must be at least twice --batch-size ({cfg.batch_size})")
     if not cfg.layers:
         raise UserError("give at least one --layers")
+    if cfg.wandb_mode not in WANDB_MODES:
+        raise UserError(f"--wandb-mode must be {' or '.join(WANDB_MODES)}, got {cfg.wandb_mode!r}")
     return d_sae
 
 
@@ -325,6 +328,56 @@ def plot_run(out: Path, history: list[dict], density: torch.Tensor, title: str) 
 
 
 # --------------------------------------------------------------------------------------------------
+# Run tracking
+
+
+class Tracker:
+    """``--wandb PROJECT``: each SAE's training history (loss, MSE, L0 and aux loss at the ~200 points
+    loss.png plots) and its final metrics (metrics.json's values, as the run summary) under the SAE's
+    name, one W&B run per ``train`` call (a resumed run logs the history so far first). A no-op without --wandb and on ranks other than 0. Each SAE has its own step axis
+    (``NAME/step``), so histories gathered from other ranks at the end still line up. The mode is the
+    flag's, not WANDB_MODE: the CLI sets that to disabled so sae-lens never logs on its own."""
+
+    def __init__(self, cfg: TrainConfig, run_config: dict, out: Path, names: list[str], log=log):
+        self.run, self.last = None, {}
+        if not cfg.wandb or not D.is_main():
+            return
+        try:
+            import wandb
+        except ImportError:
+            raise UserError("--wandb needs the wandb package (pip install wandb)") from None
+        where = os.environ.get("WANDB_DIR") or str(out)
+        try:
+            self.run = wandb.init(project=cfg.wandb, mode=cfg.wandb_mode, dir=where, name=out.name,
+                                  config=run_config, settings=wandb.Settings(silent=True))
+        except Exception as e:  # a bad project name, or online without a login or network
+            raise UserError(f"--wandb {cfg.wandb}: W&B did not start ({str(e).splitlines()[0][:200]})") from None
+        for name in names:
+            self.run.define_metric(f"{name}/step")
+            self.run.define_metric(f"{name}/*", step_metric=f"{name}/step")
+        log(f"wandb: project {cfg.wandb}, {cfg.wandb_mode} run {self.run.id} in {self.run.dir}"
+            + (" (upload it with `wandb sync`)" if cfg.wandb_mode == "offline" else ""))
+
+    def history(self, name: str, records: list[dict]) -> None:
+        if self.run is not None:
+            for rec in records:
+                if rec["step"] > self.last.get(name, 0):  # each record once
+                    self.run.log({f"{name}/{k}": v for k, v in rec.items()})
+                    self.last[name] = rec["step"]
+
+    def finish(self, metrics: dict[str, dict]) -> dict | None:
+        """The final metrics as the run summary; returns what run.json records of the run."""
+        if self.run is None:
+            return None
+        for name, m in metrics.items():
+            self.run.summary.update({f"{name}/{k}": v for k, v in m.items()})
+        rec = {"project": self.run.project, "id": self.run.id, "mode": self.run.settings.mode, "dir": self.run.dir}
+        self.run.finish()
+        self.run = None
+        return rec
+
+
+# --------------------------------------------------------------------------------------------------
 # The run
 
 
@@ -455,7 +508,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     D.check_shards(len(plan_batches(train_ex, cfg.model_batch_tokens, cfg.seed)),
                    f"model batches of training data (--batch-tokens {cfg.model_batch_tokens})")
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
-    volatile = ("resume", "out", "distribute_saes", "device")  # where and how the work is spread changes no result
+    volatile = ("resume", "out", "distribute_saes", "device", "wandb", "wandb_mode")  # where and how the work is spread or logged changes no result
     volatile += ("expansion",)  # d_sae, compared, is the width it gave (older checkpoints hold expansion 8)
     fresh = asdict(TrainConfig(out=cfg.out))  # a field newer than the checkpoint compares as its default
 
@@ -514,6 +567,9 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         step, pos, history = ckpt["step"], tuple(ckpt["pos"]), ckpt["history"]
         log(f"resuming at step {step}/{total_steps}")
     del ckpt
+    tracker = Tracker(cfg, run_config, out, [spec.name for spec in specs], log)
+    for name, recs in history.items():  # a resumed run's history so far
+        tracker.history(name, recs)
 
     data = stream(model, train_ex, layers, cfg.hook, cfg.model_batch_tokens, cfg.seed, pos, cfg.max_norm_ratio or None)
     li = {L: j for j, L in enumerate(layers)}
@@ -559,6 +615,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                 rec["aux"] = aux
             if record:
                 history[spec.name].append(rec)
+                tracker.history(spec.name, [rec])
             if i == owned[0]:
                 shown = rec
         step += 1
@@ -604,6 +661,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
             metrics, density, state, hist = evals[i]
             if hist is not None:
                 history[spec.name] = hist
+                if i not in trainers:  # trained on another rank (--distribute-saes): logged only now
+                    tracker.history(spec.name, hist)
             if i in trainers:
                 sae = trainers[i].sae
             else:  # another rank's SAE (--distribute-saes): its folded weights in a fresh trainer's SAE
@@ -629,9 +688,11 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         import sae_lens
         import transformers
 
+        tracked = tracker.finish(results)
         write_json(out / "run.json", {
             "command": "train", "status": DONE, "config": run_config, "model": model.source.describe(), "saes": results,
             "steps": step, "tokens_per_sae": step * cfg.batch_size, "world_size": W,
+            **({"wandb": tracked} if tracked else {}),
             "versions": {"persona_sae": __version__, "sae_lens": sae_lens.__version__, "torch": torch.__version__,
                          "transformers": transformers.__version__},
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
