@@ -69,8 +69,12 @@ def site(tiny_dir, tmp_path_factory):
               "manual": {str(other): {"tag": "custom:sneer", "note": "by hand <img src=x onerror=alert(4)>",
                                       "source": "manual"}}}
     (root / "sae" / "labels.json").write_text(json.dumps(labels))
-    assert main(["dashboard", "--sae", str(root / "sae"), "--examples", str(root / "ex"), "--ranking",
-                 str(root / "rank"), "--out", str(root / "site")]) == 0
+    cwd = os.getcwd()
+    os.chdir(root)  # relative paths, as a user types them: the pages' titles and browse hints show them
+    try:
+        assert main(["dashboard", "--sae", "sae", "--examples", "ex", "--ranking", "rank", "--out", "site"]) == 0
+    finally:
+        os.chdir(cwd)
     return root / "site"
 
 
@@ -210,14 +214,17 @@ def test_window_flag_sets_the_context_width(site, tmp_path):
     assert narrow and max(b - a for _, a, b, _ in narrow) <= 7 < max(b - a for _, a, b, _ in wide)
 
 
-def test_browse_shows_the_page_facts_and_takes_the_printed_hints(site, capsys):
+def test_browse_shows_the_page_facts_and_takes_the_printed_hints(site, capsys, monkeypatch):
     import shlex
 
     root = Path(site).parent
     j = _most_shifted(site)
     page = _page(site, j)
     hint = html.unescape(re.search(r"<code>(persona-sae browse [^<]*)</code>", page).group(1))
-    assert main(shlex.split(hint)[1:] + ["--ranking", str(root / "rank")]) == 0
+    assert hint == f"persona-sae browse {j} --sae sae --examples ex --ranking rank"
+    with monkeypatch.context() as mp:
+        mp.chdir(root)  # the site was built from there
+        assert main(shlex.split(hint)[1:]) == 0
     out = capsys.readouterr().out
     for s in (EXPLANATION, "toxic-persona", "AUROC 0.912", "p 0.00042", "ft-a", "ft-b", "nearest latents",
               "evil +0.1234", "one per context"):
