@@ -160,6 +160,12 @@ def word_break(left: str, right: str) -> bool:
     return not (left[-1:].isalnum() and right[:1].isalnum())
 
 
+def _similar(x: list[int], y: list[int], at_least: float) -> bool:
+    """SequenceMatcher ratio >= at_least, its cheap upper bounds tried first."""
+    m = SequenceMatcher(None, x, y, autojunk=False)
+    return m.real_quick_ratio() >= at_least and m.quick_ratio() >= at_least and m.ratio() >= at_least
+
+
 def split_width(width: int) -> tuple[int, int]:
     """Tokens shown before and after the activating one for a context ``width`` tokens wide, in the
     mined window's proportions (the default width is the mined window: 16 before, 6 after)."""
@@ -191,7 +197,9 @@ class Examples(NamedTuple):
         at = s + pos
         a, b = max(s + 1, at - before), min(e, at + after + 1)  # never show BOS
         if decode is not None:
-            cut = lambda i: i <= s + 1 or i >= e or word_break(decode(int(self.ids[i - 1])), decode(int(self.ids[i])))  # noqa: E731
+            lo = max(s, a - SNAP - 1)
+            seg = self.ids[lo:min(e, b + SNAP) + 1].tolist()  # one read: indexing a tensor per token is slow
+            cut = lambda i: i <= s + 1 or i >= e or word_break(decode(seg[i - 1 - lo]), decode(seg[i - lo]))  # noqa: E731
             # the nearest cut to each edge, the activating token kept inside; on a tie the narrower window
             a = min((i for i in range(max(s + 1, a - SNAP), at + 1) if cut(i)), key=lambda i: (abs(i - a), i < a), default=a)
             b = min((i for i in range(at + 1, min(e, b + SNAP) + 1) if cut(i)), key=lambda i: (abs(i - b), i > b), default=b)
@@ -213,9 +221,10 @@ class Examples(NamedTuple):
             ids, at, start = self.context(e, p, width, decode)
             if any(o.example == e and start < o.start + len(o.ids) and o.start < start + len(ids) for o in out):
                 continue
-            if any(SequenceMatcher(None, o.ids, ids, autojunk=False).ratio() >= similar for o in out):
+            if any(_similar(o.ids, ids, similar) for o in out):
                 continue
-            acts = [float(w[BEFORE + i - at]) if 0 <= BEFORE + i - at < W else float("nan") for i in range(len(ids))]
+            w = w.float().tolist()
+            acts = [w[BEFORE + i - at] if 0 <= BEFORE + i - at < W else float("nan") for i in range(len(ids))]
             out.append(Top(float(v), ids, acts, at, e, start))
         return out
 

@@ -242,12 +242,26 @@ def test_browse_shows_the_page_facts_and_takes_the_printed_hints(site, capsys, m
     assert f"latent {j}" in capsys.readouterr().out
 
 
-def test_window_must_be_positive(site, capsys):
+@pytest.mark.parametrize("extra,message", [(["--window", "0"], "--window must be at least 1"),
+                                           (["--ranking", "bad-rank"], "not one written by `persona-sae rank`"),
+                                           (["--ranking", "ex"], "holds no ranking.json")])
+def test_dashboard_bad_window_or_ranking(site, capsys, extra, message):
     root = Path(site).parent
-    assert main(["dashboard", "--sae", str(root / "sae"), "--examples", str(root / "ex"), "--window", "0",
+    (root / "bad-rank").mkdir(exist_ok=True)
+    (root / "bad-rank" / "ranking.json").write_text(json.dumps({"primary": "x", "latents": {}}))
+    args = [a if not a.endswith("rank") and a != "ex" else str(root / a) for a in extra]
+    assert main(["dashboard", "--sae", str(root / "sae"), "--examples", str(root / "ex"), *args,
                  "--out", str(root / "w0")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--window must be at least 1" in err and "\n" not in err and not (root / "w0").exists()
+    assert message in err and "\n" not in err and not (root / "w0").exists()
+
+
+def test_default_window_is_the_mined_window():
+    from persona_sae.config import BrowseConfig, DashboardConfig
+    from persona_sae.mined import AFTER, BEFORE, W, split_width
+
+    assert DashboardConfig(out="o", sae="s", examples="e").window == BrowseConfig(latent=0).window == W
+    assert split_width(W) == (BEFORE, AFTER) and sum(split_width(9)) == 8
 
 
 def _chromium():
