@@ -219,7 +219,7 @@ def logit_chart(le: LogitEffects) -> str:
                      lambda x: f"{x:.3g}", cls="logits")
 
 
-def _label_html(lab: dict | None, j: int) -> str:
+def _label_html(lab: dict | None) -> str:
     if lab is None:
         return "<p class='muted'>no labels.json for this SAE (run <code>persona-sae label</code>)</p>"
     sc = lab["scores"]
@@ -249,7 +249,7 @@ def _label_html(lab: dict | None, j: int) -> str:
 def latent_html(f: Facts, paged: set[int], hint: str = "") -> str:
     """One latent's page body (``paged``: the latents that have a page, for the neighbour links)."""
     j, vmax = f.latent, f.max_act
-    parts = [f"<p><a href='../index.html'>← all latents</a></p><h1>Latent {j}</h1>", _label_html(f.label, j)]
+    parts = [f"<p><a href='../index.html'>← all latents</a></p><h1>Latent {j}</h1>", _label_html(f.label)]
     if hint:
         parts.append(f"<p class='muted'>in the terminal: <code>{_e(hint)}</code></p>")
     parts.append("<h2>Density</h2>")
