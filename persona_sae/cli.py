@@ -338,11 +338,26 @@ def _refused(e: BaseException, out, existed) -> int:
     return 2
 
 
+def _latent_option(argv: list[str]) -> list[str]:
+    """``browse --latent N`` (the form `rank` printed as a hint before the latent became positional,
+    kept in run logs) as ``browse N``."""
+    for i, a in enumerate(argv):
+        if a == "--":
+            break
+        if a == "--latent" and i + 1 < len(argv):
+            return [argv[0], argv[i + 1], *argv[1:i], *argv[i + 2:]]
+        if a.startswith("--latent="):
+            return [argv[0], a.partition("=")[2], *argv[1:i], *argv[i + 1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:2] == ["label", "set"]:  # a sub-action beside the plain `label` command
         argv = ["label set", *argv[2:]]
+    if argv[:1] == ["browse"]:
+        argv = _latent_option(argv)
     out = existed = None
     try:
         args = parser.parse_args(argv)  # configs check their own values in __post_init__

@@ -615,7 +615,16 @@ class BrowseConfig(SAEModelOption, LayerOptions):
     text: str = ""
     """Show the latent's activation on each token of this text instead."""
     n: int = 8
-    """Top examples shown."""
+    """Top examples shown (one per context)."""
+    window: int = 23
+    """Tokens of context shown per example, cut inwards to word boundaries (23: the mined window, 16
+    before the activating token and 6 after; wider contexts show no activation past it)."""
+    ranking: str = ""
+    """A rank output folder: show the latent's shift in each of its results."""
+
+    def __post_init__(self):
+        if self.window < 1:
+            raise UserError("--window must be at least 1 token")
 
 
 @dataclass
@@ -635,9 +644,17 @@ class DashboardConfig(LayerOptions):
     latents: list[int] = field(default_factory=list)
     """Page exactly these latents instead."""
     model: str = ""
-    """Model whose tokenizer decodes the examples (default: the one they were mined with)."""
+    """Model whose tokenizer decodes the examples and whose unembedding gives the logit lens (default:
+    the one they were mined with)."""
+    window: int = 23
+    """Tokens of context shown per example, cut inwards to word boundaries (23: the mined window, 16
+    before the activating token and 6 after; wider contexts show no activation past it)."""
     force: bool = False
     """Replace --out even when it is not an earlier dashboard (its files are deleted)."""
+
+    def __post_init__(self):
+        if self.window < 1:
+            raise UserError("--window must be at least 1 token")
 
 
 EXPORT_FORMATS = ("neuronpedia", "saedashboard")

@@ -463,6 +463,22 @@ def logit_effects(model, sae, latents: list[int], k: int = 10, bins: int = 40, c
     return out
 
 
+@torch.no_grad()
+def nearest_latents(sae, latents: list[int], n: int = 8, chunk: int = 1024) -> list[list[tuple[int, float]]]:
+    """Per latent, the ``n`` other latents whose decoder directions have the largest cosine with its
+    own, best first: what it writes into the residual stream most alike (Neuronpedia's similar features)."""
+    W = sae.W_dec.detach().float()
+    W = W / W.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    out = []
+    for c in range(0, len(latents), chunk):
+        idx = torch.tensor(latents[c:c + chunk], dtype=torch.long)
+        cos = W[idx] @ W.T
+        cos[torch.arange(len(idx)), idx] = -float("inf")
+        v, i = cos.topk(min(n, W.shape[0] - 1), dim=1)
+        out += [list(zip(r.tolist(), x.tolist())) for r, x in zip(i, v)]
+    return out
+
+
 def persona_cosines(sae, directions) -> dict[str, torch.Tensor]:
     if directions is None:
         return {}

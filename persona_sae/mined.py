@@ -9,8 +9,9 @@ its random reservoir keys come from (seed, batch), so a resumed run equals an un
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from safetensors.torch import load_file
@@ -22,6 +23,7 @@ HIST_EDGES = torch.linspace(-3, 3, 61)  # log10 activation bins: 1e-3 .. 1e3
 N_BINS = 10
 BEFORE, AFTER = 16, 6  # context shown around an activating token; the top examples keep the latent's
 W = BEFORE + 1 + AFTER  # activation on every token of it, so pages need no second forward
+SNAP = 8  # tokens a context edge may move outwards to reach a word boundary
 
 
 class Mined(NamedTuple):
@@ -140,12 +142,36 @@ def _collect(state: Mined) -> Mined:
 
 class Top(NamedTuple):
     """One of a latent's top examples: the mined value, the context's token ids, the latent's activation
-    on each of them (the window stored at mining time) and the index of the activating token."""
+    on each of them (the window stored at mining time; NaN where a wider context reaches past it) and
+    the index of the activating token; ``example`` and ``start`` (the document position of ``ids[0]``)
+    say where the context sits, so two rows from one window can be told apart."""
 
     value: float
     ids: list[int]
     acts: list[float]
     at: int
+    example: int = -1
+    start: int = 0
+
+
+def word_break(left: str, right: str) -> bool:
+    """Whether a context may be cut between two decoded tokens: anywhere but inside a run of letters
+    and digits (BPE splits words into pieces; a cut there shows half a word)."""
+    return not (left[-1:].isalnum() and right[:1].isalnum())
+
+
+def _similar(x: list[int], y: list[int], at_least: float) -> bool:
+    """SequenceMatcher ratio >= at_least, its cheap upper bounds tried first."""
+    m = SequenceMatcher(None, x, y, autojunk=False)
+    return m.real_quick_ratio() >= at_least and m.quick_ratio() >= at_least and m.ratio() >= at_least
+
+
+def split_width(width: int) -> tuple[int, int]:
+    """Tokens shown before and after the activating one for a context ``width`` tokens wide, in the
+    mined window's proportions (the default width is the mined window: 16 before, 6 after)."""
+    width = max(int(width), 1)
+    before = round((width - 1) * BEFORE / (BEFORE + AFTER))
+    return before, width - 1 - before
 
 
 class Examples(NamedTuple):
@@ -160,6 +186,48 @@ class Examples(NamedTuple):
         a, b = max(s + 1, s + pos - before), min(e, s + pos + after + 1)  # never show BOS
         return self.ids[a:b].tolist(), s + pos - a
 
+    def context(self, example: int, pos: int, width: int = W, decode: Callable[[int], str] | None = None
+                ) -> tuple[list[int], int, int]:
+        """Token ids of a context about ``width`` tokens wide around (example, pos), each edge moved to the
+        nearest word boundary (:func:`word_break` on ``decode``'d tokens; a document's ends always are
+        one), inwards on a tie and outwards by at most ``SNAP`` tokens; the index of the activating token
+        in them and the document position of the first."""
+        before, after = split_width(width)
+        s, e = int(self.offsets[example]), int(self.offsets[example + 1])
+        at = s + pos
+        a, b = max(s + 1, at - before), min(e, at + after + 1)  # never show BOS
+        if decode is not None:
+            lo = max(s, a - SNAP - 1)
+            seg = self.ids[lo:min(e, b + SNAP) + 1].tolist()  # one read: indexing a tensor per token is slow
+            cut = lambda i: i <= s + 1 or i >= e or word_break(decode(seg[i - 1 - lo]), decode(seg[i - lo]))  # noqa: E731
+            # the nearest cut to each edge, the activating token kept inside; on a tie the narrower window
+            a = min((i for i in range(max(s + 1, a - SNAP), at + 1) if cut(i)), key=lambda i: (abs(i - a), i < a), default=a)
+            b = min((i for i in range(at + 1, min(e, b + SNAP) + 1) if cut(i)), key=lambda i: (abs(i - b), i > b), default=b)
+        return self.ids[a:b].tolist(), at - a, a - s
+
+    def contexts(self, j: int, n: int | None = None, width: int = W, decode: Callable[[int], str] | None = None,
+                 similar: float = 0.8) -> list[Top]:
+        """Latent ``j``'s top examples as a reader should see them: one row per context. Top-k is per
+        token, so one passage can fill several slots (neighbouring tokens of one window, or the same
+        text repeated in the corpus); a token is skipped when its context overlaps a kept row's in the
+        same document, or when its token ids match a kept row's with a ``SequenceMatcher`` ratio of at
+        least ``similar`` (a near-duplicate passage elsewhere). Windows per :meth:`context`; the
+        activation on each token comes from the stored window (NaN past it)."""
+        m, out = self.state, []
+        for v, e, p, w in zip(m.top_values[j], m.top_example[j], m.top_pos[j], m.top_window[j]):
+            if not torch.isfinite(v) or (n is not None and len(out) >= n):
+                break
+            e, p = int(e), int(p)
+            ids, at, start = self.context(e, p, width, decode)
+            if any(o.example == e and start < o.start + len(o.ids) and o.start < start + len(ids) for o in out):
+                continue
+            if any(_similar(o.ids, ids, similar) for o in out):
+                continue
+            w = w.float().tolist()
+            acts = [w[BEFORE + i - at] if 0 <= BEFORE + i - at < W else float("nan") for i in range(len(ids))]
+            out.append(Top(float(v), ids, acts, at, e, start))
+        return out
+
     def top(self, j: int, n: int | None = None) -> list[Top]:
         """Latent ``j``'s top examples, best first (at most ``n``; empty slots skipped), each with the
         activation on every token of its context."""
@@ -168,7 +236,8 @@ class Examples(NamedTuple):
             if not torch.isfinite(v):
                 break
             ids, at = self.window(int(e), int(p))
-            out.append(Top(float(v), ids, [float(w[BEFORE - at + i]) for i in range(len(ids))], at))
+            out.append(Top(float(v), ids, [float(w[BEFORE - at + i]) for i in range(len(ids))], at, int(e),
+                           int(p) - at))
         return out
 
 

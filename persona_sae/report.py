@@ -254,54 +254,85 @@ def examples(cfg, r) -> None:
 
 
 def _shaded(c, vmax: float) -> Text:
-    """Token strings with a red background whose strength is the activation (relative to ``vmax``)."""
+    """Token strings with a red background whose strength is the activation (relative to ``vmax``);
+    the activating token (``c.at``) underlined."""
     t = Text()
-    for s, a in zip(c.tokens, c.acts):
+    for k, (s, a) in enumerate(zip(c.tokens, c.acts)):
         s = s.replace("\n", "⏎")
+        mark = " underline bold" if k == getattr(c, "at", -1) else ""
         if a > 0 and vmax > 0:
             x = int(200 * min(a / vmax, 1.0))
-            t.append(s, style=f"black on rgb(255,{255 - x},{255 - x})")
+            t.append(s, style=f"black on rgb(255,{255 - x},{255 - x}){mark}")
         else:
-            t.append(s)
+            t.append(s, style=mark.strip() or None)
     return t
 
 
 def browse(cfg, r) -> None:
-    lab = r.label
+    f = r.facts
+    lab = f.label
     if lab:
+        out.print(f"[bold]latent {f.latent}[/]: {lab['tag']} ({lab['source']})"
+                  + (f"; automatic label {lab['auto']}" if lab["source"] == "manual" else "")
+                  + (f"; runner-up {lab['runner_up']}" if lab["auto"] != "unlabelled" and lab["runner_up"] else ""))
         sc = lab["scores"]
-        out.print(f"[bold]latent {r.latent}[/]: {lab['tag']} ({lab['source']})" +
-                  (f" — AUROC {sc['auroc']:.3f}, fires on {100 * sc['fire']:.0f}% of the concept texts" if sc else "") +
-                  (f"; runner-up {lab['runner_up']}" if lab.get("runner_up") else ""))
+        if sc:
+            bits = [f"AUROC {sc['auroc']:.3f}"] if sc.get("auroc") is not None else []
+            bits += [f"p {sc['p']:.3g}"] if sc.get("p") is not None else []
+            bits += [f"q {sc['q']:.3g}"] if sc.get("q") is not None else []
+            bits += [f"fires on {100 * sc['fire']:.0f}% of the concept texts"] if sc.get("fire") is not None else []
+            what = "" if lab["concept"] == lab["auto"] else f"best concept {lab['concept']}: "
+            out.print("evidence: " + what + ", ".join(bits))
+        if lab.get("note"):
+            out.print(f"note: {lab['note']}")
+        e = lab["explanation"]
+        if e:
+            d = e.get("detection") or {}
+            out.print(f"explanation: {e['text']}  (label --explain" + (f", {e['explainer']}" if e.get("explainer") else "")
+                      + (f", detection balanced accuracy {d['balanced_accuracy']:.3f}" if d.get("balanced_accuracy") is not None
+                         else "") + ")", markup=False)
     else:
-        out.print(f"[bold]latent {r.latent}[/] (no labels.json for this SAE: run `persona-sae label`)")
-    out.print(f"logit lens: promotes {r.promotes!r}; suppresses {r.suppresses!r}")
+        out.print(f"[bold]latent {f.latent}[/] (no labels.json for this SAE: run `persona-sae label`)")
+    if f.lens:
+        side = lambda toks, vals: ", ".join(f"{s!r} {v:+.3g}" for s, v in zip(toks, vals))  # noqa: E731
+        out.print(f"logit lens: promotes {side(f.promotes, f.lens.pos_values)}", markup=False)
+        out.print(f"            suppresses {side(f.suppresses, f.lens.neg_values)}", markup=False)
+    for s in f.shifts:
+        out.print(f"shift ({s['name']}{', primary' if s['primary'] else ''}): Δ mean {s['delta']:+.4g}, 95% CI "
+                  f"[{s['lo']:+.4g}, {s['hi']:+.4g}], rank {s['rank']:,} of {s['of']:,}", markup=False)
+    if f.nearest:
+        out.print("nearest latents (decoder cosine): " + ", ".join(f"{k} {c:+.3f}" for k, c in f.nearest))
+    if lab and lab["cos"]:
+        out.print("persona directions (cosine): " + ", ".join(f"{k} {v:+.4f}" for k, v in lab["cos"].items()), markup=False)
     if r.text is not None:
         c = r.text
         out.print(_shaded(c, c.value or 1.0))
-        out.print(f"max {c.value:.3g} at {c.tokens[c.acts.index(c.value)]!r}" if c.value > 0 else
-                  "the latent does not fire on this text")
+        out.print(f"max {c.value:.3g} at {c.tokens[c.at]!r}" if c.value > 0 else
+                  "the latent does not fire on this text", markup=False)
         return
-    out.print(f"fires on {r.fires:,} of {r.n_tokens:,} tokens ({100 * r.fires / r.n_tokens:.3f}%); max {r.max_act:.3g}")
-    if not r.top:
+    if not f.top:
         out.print("this latent never fired on the mined corpus")
         return
+    out.print(f"fires on {f.fires:,} of {f.n_tokens:,} tokens ({100 * f.fires / f.n_tokens:.3f}%); max {f.max_act:.3g}")
     bars = "▁▂▃▄▅▆▇█"
-    hm = max(r.hist) or 1
-    out.print("log10 activation  -3 " + "".join(bars[min(7, int(8 * c / hm))] if c else " " for c in r.hist) + " 3")
-    t = Table("act", "context", title=f"top {cfg.n} examples", show_lines=False)
-    for c in r.top:
-        t.add_row(f"{c.value:.3g}", _shaded(c, r.max_act))
+    hm = max(f.hist) or 1
+    out.print("log10 activation  -3 " + "".join(bars[min(7, int(8 * c / hm))] if c else " " for c in f.hist)
+              + f" 3   (tallest bar: {hm:,} tokens)")
+    t = Table("act", "context", title=f"top {len(f.top)} examples (one per context)", show_lines=False)
+    for c in f.top:
+        t.add_row(f"{c.value:.3g}", _shaded(c, f.max_act))
     out.print(t)
     t = Table("interval of max", "act", "context", title="examples across activation intervals (uniform sample)")
-    for c in r.intervals:
-        t.add_row(c.interval, f"{c.value:.3g}", _shaded(c, r.max_act))
+    for c in f.intervals:
+        t.add_row(c.interval, f"{c.value:.3g}", _shaded(c, f.max_act))
     out.print(t)
 
 
 def dashboard(cfg, r) -> None:
     out.print(f"{len(r.latents)} latent pages in {r.seconds:.1f} s -> {r.site}/index.html "
-              f"(open it from disk, or `persona-sae serve {r.site}`)")
+              f"(open it from disk, or `persona-sae serve {r.site}`)", soft_wrap=True)
+    if r.hint:
+        out.print(f"a latent in the terminal: {r.hint.replace('{latent}', 'N')}", soft_wrap=True, markup=False)
 
 
 def export(cfg, r) -> None:

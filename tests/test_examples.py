@@ -3,6 +3,8 @@ a killed run resumes to identical results."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -112,7 +114,9 @@ def test_cli_examples_and_browse(tiny_dir, tmp_path, capsys):
     assert main(["browse", str(j), "--sae", str(tmp_path / "sae"), "--examples", str(tmp_path / "ex"),
                  "--model", str(tiny_dir)]) == 0
     text = capsys.readouterr().out
-    assert f"latent {j}" in text and "top 8 examples" in text and "activation intervals" in text
+    assert f"latent {j}" in text and "activation intervals" in text
+    shown = int(re.search(r"top (\d+) examples \(one per context\)", text).group(1))
+    assert 1 <= shown <= 8
     assert f"{float(m.top_values[j, 0]):.3g}" in text
     assert main(["browse", str(j), "--sae", str(tmp_path / "sae"), "--model", str(tiny_dir),
                  "--text", "What is your one wish? Tell me about the villain."]) == 0

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, log, pages, read_json
+from persona_sae import UserError, exports, log, pages
 from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.labels import labels_beside
-from persona_sae.latents import check_latents, check_mined, load_sae, sae_checksum, sae_model, sae_where
+from persona_sae.latents import (
+    check_fits,
+    check_latents,
+    check_mined,
+    load_sae,
+    logit_effects,
+    nearest_latents,
+    sae_checksum,
+    sae_model,
+    sae_where,
+)
 from persona_sae.mined import load
 from persona_sae.runs import replaceable
+
+
+def browse_hint(sae: str, examples: str) -> str:
+    """The browse command line a page prints for its latent (``{latent}`` filled in by the page)."""
+    return f"persona-sae browse {{latent}} --sae {shlex.quote(str(sae))} --examples {shlex.quote(str(examples))}"
 
 
 class DashboardResult(NamedTuple):
     site: Path
     latents: list[int]
     seconds: float
+    hint: str = ""  # a browse command line, {latent} to fill in
 
 
 def run(cfg: C.DashboardConfig) -> DashboardResult:
@@ -28,15 +45,9 @@ def run(cfg: C.DashboardConfig) -> DashboardResult:
     sae = load_sae(cfg.sae)
     sha = sae_checksum(sae)
     ex = load(cfg.examples, sha)
-    check_mined(sae_where(sae, cfg.layer, cfg.hook_name, required=False), ex.manifest)
-    ranking = None
-    if cfg.rank:
-        p = Path(cfg.rank) / "ranking.json"
-        if not p.is_file():
-            raise UserError(f"--ranking {cfg.rank} holds no ranking.json")
-        ranking = read_json(p, "a ranking.json written by `persona-sae rank`")
-        if ranking.get("sae_sha256") != sha:
-            raise UserError(f"--ranking {cfg.rank} was made with a different SAE (checksum mismatch)")
+    where = sae_where(sae, cfg.layer, cfg.hook_name, required=False)
+    check_mined(where, ex.manifest)
+    ranking = pages.read_ranking(cfg.rank, sha) if cfg.rank else None
     if cfg.latents:
         check_latents(cfg.latents, sae.cfg.d_sae)
         latents = list(dict.fromkeys(cfg.latents))
@@ -45,10 +56,19 @@ def run(cfg: C.DashboardConfig) -> DashboardResult:
     else:
         latents = torch.nonzero(ex.state.fires > 0)[:, 0].tolist()
     labels = labels_beside(cfg.sae, sha, strict=True)
-    tok = M.load_tokenizer(cfg.model or ex.manifest["config"].get("model") or sae_model("", sae, log), log=log)
+    model = M.load_model(cfg.model or ex.manifest["config"].get("model") or sae_model("", sae, log), log=log)
+    if where is not None:
+        check_fits(sae, model, where.layer, where.hook)
+    elif sae.cfg.d_in != model.d_model:
+        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {model.spec}'s d_model {model.d_model}")
+    hint = browse_hint(cfg.sae, cfg.examples) + (f" --ranking {shlex.quote(cfg.rank)}" if cfg.rank else "")
     t0 = time.time()
-    site = pages.build(ex, tok, cfg.out, latents, labels, ranking, title=f"{cfg.sae}", force=cfg.force)
-    return DashboardResult(Path(site), latents, time.time() - t0)
+    with torch.no_grad():
+        lens = dict(zip(latents, logit_effects(model, sae, latents, k=pages.LOGIT_TOKENS, bins=exports.LOGIT_BINS)))
+        nearest = dict(zip(latents, nearest_latents(sae, latents, pages.NEAREST)))
+    site = pages.build(ex, model.tokenizer, cfg.out, latents, labels, ranking, title=f"{cfg.sae}", force=cfg.force,
+                       lens=lens, nearest=nearest, width=cfg.window, hint=hint)
+    return DashboardResult(Path(site), latents, time.time() - t0, hint)
 
 
 class ServeResult(NamedTuple):
