@@ -298,6 +298,19 @@ def latent_html(f: Facts, paged: set[int], hint: str = "") -> str:
 LOGIT_TOKENS, NEAREST = 10, 8  # logit-lens tokens per side, and neighbours, shown per latent
 
 
+def extras(model, sae, latents: list[int]) -> tuple[dict, dict]:
+    """What a page shows besides the mined examples, for each latent: its logit lens (with the
+    histogram over the vocabulary) and its nearest latents by decoder cosine."""
+    import torch
+
+    from persona_sae.exports import LOGIT_BINS
+    from persona_sae.latents import logit_effects, nearest_latents
+
+    with torch.no_grad():
+        lens = dict(zip(latents, logit_effects(model, sae, latents, k=LOGIT_TOKENS, bins=LOGIT_BINS)))
+        return lens, dict(zip(latents, nearest_latents(sae, latents, NEAREST)))
+
+
 def read_ranking(folder: str, sha: str) -> dict:
     """A rank folder's ranking.json, refused unless it was made with this SAE."""
     p = Path(folder) / "ranking.json"

@@ -7,7 +7,6 @@ import html
 import json
 import os
 import re
-import shutil
 import socket
 from pathlib import Path
 
@@ -264,49 +263,30 @@ def test_default_window_is_the_mined_window():
     assert split_width(W) == (BEFORE, AFTER) and sum(split_width(9)) == 8
 
 
-def _chromium():
-    for b, d in ((os.environ.get("PERSONA_SAE_CHROMIUM"), os.environ.get("PERSONA_SAE_CHROMEDRIVER")),
-                 (shutil.which("chromium"), shutil.which("chromedriver"))):
-        if b and d:
-            return b, d
-    pytest.fail("the browser test needs Chromium and its driver: `make browser` installs them "
-                "(`make test` does this) or set PERSONA_SAE_CHROMIUM / PERSONA_SAE_CHROMEDRIVER")
-
-
 def _screenshot(drv, name: str, tmp_path) -> Path:
-    """A PNG of the window; with PERSONA_SAE_SCREENSHOTS=DIR (e.g. docs) also DIR/NAME, downsized and
-    palette-reduced to stay small, written to a temporary name and renamed."""
-    from PIL import Image
+    """A PNG of the window; with PERSONA_SAE_SCREENSHOTS=DIR (e.g. docs) also DIR/NAME, kept small."""
+    from tests.browser import save_small
 
     shot = tmp_path / name
     drv.save_screenshot(str(shot))
     assert shot.stat().st_size > 1000
     where = os.environ.get("PERSONA_SAE_SCREENSHOTS")
     if where:
-        img = Image.open(shot).convert("RGB")
-        img = img.resize((img.width * 3 // 4, img.height * 3 // 4), Image.LANCZOS).quantize(colors=64)
-        dest = Path(where) / name
-        tmp = dest.with_name(dest.name + ".tmp")
-        img.save(tmp, format="PNG", optimize=True)
-        os.replace(tmp, dest)
-        assert dest.stat().st_size < 300_000
+        save_small(shot, Path(where) / name)
     return shot
 
 
 def test_browser_walks_from_index_to_a_latent_and_runs_no_payload(site, tmp_path):
-    from selenium import webdriver
     from selenium.common.exceptions import NoAlertPresentException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    binary, driver_path = _chromium()
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1000"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(driver_path), options=opts)
+    from tests.browser import driver
+
+    try:
+        drv = driver()
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
     def errors():
         return [e for e in drv.get_log("browser") if e["level"] == "SEVERE"]

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, exports, log, pages
+from persona_sae import UserError, log, pages
 from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.labels import labels_beside
@@ -18,8 +18,6 @@ from persona_sae.latents import (
     check_latents,
     check_mined,
     load_sae,
-    logit_effects,
-    nearest_latents,
     sae_checksum,
     sae_model,
     sae_where,
@@ -63,9 +61,7 @@ def run(cfg: C.DashboardConfig) -> DashboardResult:
         raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {model.spec}'s d_model {model.d_model}")
     hint = browse_hint(cfg.sae, cfg.examples) + (f" --ranking {shlex.quote(cfg.rank)}" if cfg.rank else "")
     t0 = time.time()
-    with torch.no_grad():
-        lens = dict(zip(latents, logit_effects(model, sae, latents, k=pages.LOGIT_TOKENS, bins=exports.LOGIT_BINS)))
-        nearest = dict(zip(latents, nearest_latents(sae, latents, pages.NEAREST)))
+    lens, nearest = pages.extras(model, sae, latents)
     site = pages.build(ex, model.tokenizer, cfg.out, latents, labels, ranking, title=f"{cfg.sae}", force=cfg.force,
                        lens=lens, nearest=nearest, width=cfg.window, hint=hint)
     return DashboardResult(Path(site), latents, time.time() - t0, hint)

@@ -13,17 +13,14 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
-
 from persona_sae import UserError, log
 from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.config import LabelConfig, RankConfig
 from persona_sae.labels import builtin_concepts, effective
-from persona_sae.exports import LOGIT_BINS
-from persona_sae.latents import logit_effects, nearest_latents, open_sae
+from persona_sae.latents import open_sae
 from persona_sae.mined import load
-from persona_sae.pages import LOGIT_TOKENS, NEAREST, build, most_shifted
+from persona_sae.pages import build, extras, most_shifted
 from persona_sae.stages.examples import mine
 from persona_sae.stages.label import run as label
 from persona_sae.stages.rank import run as rank
@@ -90,9 +87,7 @@ def run(cfg: C.DemoConfig, log=log) -> DemoResult:
     ex = load(out / "examples")
     pages = most_shifted(ranking, cfg.pages // 2, cfg.pages - cfg.pages // 2)
     o = open_sae(str(SAE), cfg.model, log=log)
-    with torch.no_grad():
-        lens = dict(zip(pages, logit_effects(o.model, o.sae, pages, k=LOGIT_TOKENS, bins=LOGIT_BINS)))
-        nearest = dict(zip(pages, nearest_latents(o.sae, pages, NEAREST)))
+    lens, nearest = extras(o.model, o.sae, pages)
     build(ex, o.model.tokenizer, out / "site", pages, labels, ranking, lens=lens, nearest=nearest,
           title="persona_sae demo: insecure-code vs secure-code on SmolLM2")
     times["dashboard"] = time.time() - t0
