@@ -67,7 +67,7 @@ class ForwardOptions:
     batch_tokens: int = 2048
     """Padded tokens per forward batch."""
     dtype: str = "float32"
-    """Model dtype: float32 or bfloat16 (about 2x faster on CPU, about 1 percent error)."""
+    """Model dtype: float32 or bfloat16 (about 2x faster on a CPU with AVX512-BF16/AMX, far slower on one without; about 1 percent error)."""
     max_norm_ratio: float = 10.0
     """Leave out attention-sink tokens whose norm exceeds this many times the batch median (0: keep all)."""
 
@@ -216,9 +216,9 @@ class TrainConfig(OutputOption, ModelOption):
     resume: bool = False
     """Continue a killed run in --out with the same config."""
     dtype: str = "float32"
-    """Model dtype for the forward: float32 or bfloat16 (about 2x faster on CPU)."""
+    """Model dtype for the forward: float32 or bfloat16 (about 2x faster on a CPU with AVX512-BF16/AMX, far slower on one without)."""
     autocast: bool = True
-    """Run the SAE forward/backward under bf16 autocast (sae-lens' option): about 2x faster SAE steps on CPU."""
+    """Run the SAE forward/backward under bf16 autocast (sae-lens' option): about 2x faster SAE steps on a CPU with AVX512-BF16/AMX; off by itself on a CPU without them, where bf16 is slower."""
     device: str = "auto"
     """Where the model and the SAEs run: auto (a GPU when CUDA is available, else the CPU), cpu, cuda or
     cuda:N. Under torchrun with CUDA each rank uses its own GPU."""
@@ -325,7 +325,7 @@ class FinetuneConfig(OutputOption, ModelOption):
     weight_decay: float = 0.0
     """AdamW weight decay."""
     autocast: bool = True
-    """bf16 autocast for the forward/backward (about 2x faster on CPU; weights and optimizer stay fp32)."""
+    """bf16 autocast for the forward/backward (about 2x faster on a CPU with AVX512-BF16/AMX, off by itself on one without; weights and optimizer stay fp32)."""
     checkpoint_every: int = 50
     """Steps between resumable checkpoints (0: only at the end)."""
     resume: bool = False

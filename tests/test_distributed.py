@@ -175,25 +175,32 @@ def test_ddp_training_equals_single_process(job, tiny_dir, tmp_path, one_thread,
         assert any(h.get("aux", 0) > 0 for h in ref.history["sae"])  # the AuxK path was exercised
     want = {k: v.detach() for k, v in ref.saes["sae"].state_dict().items()}
     got0, got1 = (load_file(str(job / f"ddp-{arch}-rank{r}.safetensors")) for r in (0, 1))
-    # Summing the halves' gradients rounds differently from one whole-batch gradient, and Adam turns a
-    # rounding-sized difference in a near-zero gradient into a step-sized one, so parameters may differ
-    # by ~1e-5. A real data-parallel fault (a rank's half dropped or counted twice) moves them by about
-    # one step, lr, per step: the bound is 1% of one step.
-    tol = 0.01 * default_lr(128)
+    # Summing the halves' gradients rounds differently from one whole-batch gradient, and both archs
+    # have steps in them (TopK's selection, JumpReLU's threshold window), so a rounding-sized difference
+    # can move a token across one and the tensors apart by ~2e-4 of their norm (seen on an AVX2 CPU).
+    # A real data-parallel fault changes every step's gradient: training on half of each batch instead
+    # moves these tensors 0.09-0.9 of their norm away. The bound, 1e-3, sits between the two.
+    lr = default_lr(128)
+
+    def close(a, b, k):
+        d = (a - b).float()
+        assert d.norm() <= 1e-3 * max(float(b.float().norm()), 1e-6), (k, float(d.norm()), float(b.float().norm()))
+        assert d.abs().max() < lr, (k, float(d.abs().max()))
+
     for k in want:
         assert torch.equal(got0[k], got1[k]), k  # the same SAE on every rank
-        assert (got0[k] - want[k]).abs().max() < tol, (k, float((got0[k] - want[k]).abs().max()))
+        close(got0[k], want[k], k)
     written = load_file(str(job / f"ddp-{arch}" / "sae_weights.safetensors"))
     ref_written = load_file(str(tmp_path / "ref" / "sae_weights.safetensors"))
     for k in ref_written:
-        assert (written[k] - ref_written[k]).abs().max() < tol, k
+        close(written[k], ref_written[k], k)
     run = json.loads((job / f"ddp-{arch}" / "run.json").read_text())
     assert run["status"] == "done" and run["world_size"] == 2 and run["steps"] == 12
     h_ref, h = ref.history["sae"], json.loads((job / f"ddp-{arch}-history-rank1.json").read_text())["sae"]
     assert [r["step"] for r in h] == [r["step"] for r in h_ref]
-    for a, b in zip(h, h_ref):  # logged losses are the global batch's, not one rank's
-        assert abs(a["mse_loss"] - b["mse_loss"]) < 1e-4 * max(1.0, b["mse_loss"])
-        assert abs(a["l0"] - b["l0"]) < 1e-4 * max(1.0, b["l0"])
+    for a, b in zip(h, h_ref):  # logged losses are the global batch's, not one rank's (half would differ ~2x in count)
+        assert abs(a["mse_loss"] - b["mse_loss"]) < 1e-3 * max(1.0, b["mse_loss"])
+        assert abs(a["l0"] - b["l0"]) <= 2 / 128 + 1e-4 * b["l0"]  # a token-latent or two across the step (above)
 
 
 def test_ddp_batchtopk_keeps_ranks_identical(job):

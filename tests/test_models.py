@@ -212,3 +212,18 @@ def test_qwen_recipe_is_six_ordered_chunks():
     r = models.ALIASES["qwen-coder-0.5b"]
     assert len(r.packages) == len(r.members) == len(r.member_sha256) == 6
     assert [m.split("/")[-1] for m in r.members] == [f"part0{i}.bin" for i in range(1, 7)]
+
+
+def test_bf16_autocast_stays_off_where_bf16_is_slow(monkeypatch):
+    """On a CPU without oneDNN's bf16 kernels a bf16 product is ~50x slower than fp32, so train's and
+    finetune's autocast turn off there, saying so; elsewhere the flag is obeyed."""
+    from persona_sae import models as M
+
+    assert M.bf16_fast("cuda:0") is True
+    assert M.bf16_fast("cpu") == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    said = []
+    monkeypatch.setattr(M, "bf16_fast", lambda device="cpu": False)
+    assert M.use_autocast(True, "cpu", said.append) is False and "autocast off" in said[0]
+    assert M.use_autocast(False, "cpu", said.append) is False and len(said) == 1
+    monkeypatch.setattr(M, "bf16_fast", lambda device="cpu": True)
+    assert M.use_autocast(True, "cpu", said.append) is True and len(said) == 1

@@ -195,7 +195,6 @@ def _check_out(out: Path, cfg: FinetuneConfig) -> dict | None:
 def run(cfg: FinetuneConfig, log=log) -> FinetuneResult:
     from transformers import get_linear_schedule_with_warmup
 
-
     if cfg.method not in ("lora", "full"):
         raise UserError(f"--method must be lora or full, got {cfg.method}")
     for name in ("batch_size", "epochs", "max_len"):
@@ -205,6 +204,7 @@ def run(cfg: FinetuneConfig, log=log) -> FinetuneResult:
     records, held, data_desc = training_data(cfg)  # bad data fails before weights load
     state = _check_out(out, cfg)
     model = M.load_model(cfg.model, dtype="float32", log=log)
+    autocast = M.use_autocast(cfg.autocast, "cpu", log)  # (autocast applies to the CPU only)
     tok, pad_id = model.tokenizer, model.pad_id
     items = labelled(records, tok, cfg.max_len, cfg.data)
     held_items = {k: labelled(v, tok, cfg.max_len, k) for k, v in held.items()}
@@ -225,7 +225,7 @@ def run(cfg: FinetuneConfig, log=log) -> FinetuneResult:
            "trainable_params": sum(p.numel() for p in params), "version": __version__,
            "torch": torch.__version__}
     if state is None:
-        before = {k: heldout_loss(net, v, pad_id, autocast=cfg.autocast) for k, v in held_items.items()}
+        before = {k: heldout_loss(net, v, pad_id, autocast=autocast) for k, v in held_items.items()}
         if before:
             log("held-out loss before: " + ", ".join(f"{k} {v:.3f}" for k, v in before.items()))
         step, history, seconds, n_tok = 0, [], 0.0, 0
@@ -250,7 +250,7 @@ def run(cfg: FinetuneConfig, log=log) -> FinetuneResult:
         epoch, s = divmod(step, steps_per_epoch)
         idx = order(epoch)[s * cfg.batch_size:(s + 1) * cfg.batch_size]
         ids, lab, att = _batch([items[i] for i in idx], pad_id)
-        nll, cnt = _loss(net, ids, lab, att, cfg.autocast)
+        nll, cnt = _loss(net, ids, lab, att, autocast)
         loss = nll / max(cnt, 1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -268,7 +268,7 @@ def run(cfg: FinetuneConfig, log=log) -> FinetuneResult:
                                   "seconds": time.time() - t0, "tokens": n_tok, "before": before})
     bar.close()
     seconds = time.time() - t0
-    after = {k: heldout_loss(net, v, pad_id, autocast=cfg.autocast) for k, v in held_items.items()}
+    after = {k: heldout_loss(net, v, pad_id, autocast=autocast) for k, v in held_items.items()}
     heldout = {k: {"before": before[k], "after": after[k]} for k in held_items}
     _save(net, tok, cfg, out)
     metrics = {"heldout_loss": heldout, "final_train_loss": history[-1]["loss"] if history else None,

@@ -493,6 +493,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                            max_chars=STREAM_CHARS_PER_TOKEN * (int(1.1 * cfg.tokens) + cfg.eval_tokens))
     model = D.load_model(cfg.model, cfg.dtype, log, dev)
     sae_dev = dev if W == 1 else "cpu"  # under torchrun the SAEs and their all-reduced sums stay on the CPU, as before
+    autocast = M.use_autocast(cfg.autocast, str(sae_dev), log)
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
     d_sae = validate(cfg, model.d_model)
     lr = cfg.lr or default_lr(d_sae)
@@ -533,7 +534,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
             lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps,
             lr_decay_steps=cfg.lr_decay_steps if cfg.lr_decay_steps >= 0 else total_steps // 5,
             dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
-            feature_sampling_window=10**9, device=sae_dev, autocast=cfg.autocast, n_batches_for_norm_estimate=1)
+            feature_sampling_window=10**9, device=sae_dev, autocast=autocast, n_batches_for_norm_estimate=1)
         return SAETrainer(cfg=tcfg, sae=make_sae(i), data_provider=iter(()))
 
     owned = [i for i in range(len(specs)) if not own_saes or i % W == R]
