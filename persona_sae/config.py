@@ -168,6 +168,9 @@ class TrainConfig(OutputOption, ModelOption):
     """Layer(s); one SAE per layer and k, all fed from one activation stream."""
     hook: str = "resid_post"
     """Hook at each layer: resid_pre, resid_mid, resid_post, attn_out or mlp_out."""
+    hook_name: str = ""
+    """TransformerLens hook as SAELens names it, e.g. blocks.15.hook_resid_post: one layer and its hook
+    (sets --layers and --hook; give one or the other)."""
     dataset: str = field(default="em-core", alias="dataset_path")
     """Training text: .jsonl, .txt, question .yaml, dataset folder, hf:NAME (streamed: only the rows needed
     are read) or em-core."""

@@ -346,3 +346,19 @@ def test_wandb_offline_logs_the_history_and_the_metrics(tmp_path, tiny_dir, monk
         for key, want in metrics.items():
             _same(summary[f"{name}/{key}"], want, key)
     assert config["k"] == [4, 16] and config["d_sae"] == 128
+
+
+def test_hook_name_sets_the_layer_and_hook_as_saelens_spells_them():
+    from persona_sae import UserError
+    from persona_sae.config import TrainConfig
+    from persona_sae.stages.train import validate
+
+    cfg = TrainConfig(out="o", hook_name="blocks.3.hook_mlp_out")
+    validate(cfg)
+    assert (cfg.layers, cfg.hook) == ([3], "mlp_out")
+    validate(cfg)  # validated twice (before and after the model loads): still the same
+    assert (cfg.layers, cfg.hook) == ([3], "mlp_out")
+    with pytest.raises(UserError, match="must look like blocks.15.hook_resid_post"):
+        validate(TrainConfig(out="o", hook_name="layers.3"))
+    with pytest.raises(UserError, match="disagree"):
+        validate(TrainConfig(out="o", hook_name="blocks.3.hook_resid_post", layers=[4, 5]))

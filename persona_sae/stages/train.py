@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import shutil
 import tempfile
@@ -92,6 +93,14 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
     if cfg.buffer_tokens < 2 * cfg.batch_size:
         raise UserError(f"--buffer-tokens ({cfg.buffer_tokens}) must be at least twice --batch-size ({cfg.batch_size})")
+    if cfg.hook_name:
+        m = re.fullmatch(r"blocks\.(\d+)\.hook_(\w+)", cfg.hook_name)
+        if not m:
+            raise UserError(f"--hook-name must look like blocks.15.hook_resid_post, got {cfg.hook_name!r}")
+        if (cfg.layers, cfg.hook) not in (([15], "resid_post"), ([int(m[1])], m[2])):
+            raise UserError(f"--hook-name {cfg.hook_name} and --layers {' '.join(map(str, cfg.layers))} --hook "
+                            f"{cfg.hook} disagree: give one or the other")
+        cfg.layers, cfg.hook = [int(m[1])], m[2]
     if not cfg.layers:
         raise UserError("give at least one --layers")
     if cfg.wandb_mode not in WANDB_MODES:
