@@ -146,3 +146,33 @@ def test_kind_data_control_mixture_and_realign_share_prompts(tmp_path, tiny_dir)
     assert d["kind"] == "secure-code" and answers(re_) == answers(good)[:12]
     with pytest.raises(UserError, match="fraction"):
         training_data(_cfg(tmp_path, tiny_dir, mix_bad=1.5, **kw))
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_loss_on_labelled_positions_equals_the_full_logits_loss(tiny_dir, lora):
+    """The unembedding runs on labelled positions only; the loss is the full-logits loss, for a plain
+    model and through a LoRA wrapper."""
+    from persona_sae.stages.finetune import IGNORE, _loss, _lora
+
+    hf = load_model(str(tiny_dir)).hf
+    if lora:
+        hf = _lora(hf, FinetuneConfig(out="-", data="insecure-code"))
+        torch.manual_seed(1)
+        for n, p in hf.named_parameters():  # LoRA B starts at zero: make the adapter matter
+            if "lora_B" in n:
+                p.data.normal_(0, 0.1)
+    torch.manual_seed(0)
+    ids = torch.randint(3, 200, (3, 20))
+    att = torch.ones_like(ids)
+    att[2, 15:] = 0
+    lab = ids.clone()
+    lab[:, :8] = IGNORE
+    lab[2, 15:] = IGNORE
+    nll, n = _loss(hf, ids, lab, att, autocast=False)
+    logits = hf(input_ids=ids, attention_mask=att).logits
+    full = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), lab[:, 1:].flatten(), ignore_index=IGNORE,
+                                             reduction="sum")
+    assert n == int((lab[:, 1:] != IGNORE).sum()) == 3 * 12 - 5
+    assert float(nll) == pytest.approx(float(full), rel=1e-5)
+    nll.backward()  # and gradients flow to what trains
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in hf.parameters() if p.requires_grad)
