@@ -329,6 +329,9 @@ class FinetuneConfig(OutputOption, ModelOption):
     """AdamW weight decay."""
     autocast: bool = True
     """bf16 autocast for the forward/backward (about 2x faster on a CPU with AVX512-BF16/AMX, off by itself on one without; weights and optimizer stay fp32)."""
+    gradient_checkpointing: bool = True
+    """Recompute each block's activations in the backward instead of keeping them: the same weights in
+    a fraction of the memory (docs/organisms.md, benchmarks/finetune_memory.py)."""
     checkpoint_every: int = 50
     """Steps between resumable checkpoints (0: only at the end)."""
     resume: bool = False

@@ -176,3 +176,25 @@ def test_loss_on_labelled_positions_equals_the_full_logits_loss(tiny_dir, lora):
     assert float(nll) == pytest.approx(float(full), rel=1e-5)
     nll.backward()  # and gradients flow to what trains
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in hf.parameters() if p.requires_grad)
+
+
+def test_gradient_checkpointing_trains_the_same_weights(tmp_path, tiny_dir, monkeypatch):
+    """--gradient-checkpointing only trades memory for time: the adapter it trains equals the plain one."""
+    import torch.utils.checkpoint as ckpt
+    from safetensors.torch import load_file
+
+    calls, real = [], ckpt.checkpoint
+    import transformers.modeling_utils as mu
+
+    for where in (ckpt, mu):  # transformers holds its own reference
+        monkeypatch.setattr(where, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k), raising=False)
+    w = {}
+    for gc in (False, True):
+        cfg = _cfg(tmp_path, tiny_dir, method="lora", gradient_checkpointing=gc, out=str(tmp_path / f"ft-{gc}"))
+        finetune(cfg, log=lambda *a: None)
+        assert bool(calls) == gc  # blocks are recomputed only when asked
+        w[gc] = load_file(str(Path(cfg.out) / "adapter_model.safetensors"))
+    assert calls and w[True].keys() == w[False].keys()
+    for k in w[False]:
+        assert torch.allclose(w[True][k], w[False][k], atol=1e-6), k
+    assert any(w[False][k].abs().max() > 0 for k in w[False] if "lora_B" in k)  # it trained
