@@ -466,13 +466,16 @@ def top_table(s: dict, arm: str) -> str | None:
                    sig(t["noise_floor"]), t["tag"]] for t in a["top"]])
 
 
-def headline(s: dict) -> str | None:
-    """The README's one-sentence finding, from the written arm's bars (the arm that has run)."""
+def headline(s: dict | None, link: bool = False) -> str | None:
+    """The README's one-sentence finding, from the written arm's bars (the arm that has run); with
+    ``link``, without the bold lead (the top README and the studies page introduce it themselves)."""
+    if s is None:
+        return None
     a = s["arms"].get("written", {})
     b, c, w, e, d = (a.get(k) for k in ("b", "c", "where", "e", "d"))
     if b is None or c is None:
         return None
-    out = (f"**Finding.** When a fine-tune certainly installs an evil persona (the written pair), `rank` finds it: "
+    out = (f"{'' if link else '**Finding.** '}When a fine-tune certainly installs an evil persona (the written pair), `rank` finds it: "
            f"the SAE's toxic-persona latent {b['latent']} ranks {b['pooled_rank']} by control-adjusted shift "
            f"(per-seed ranks {b['per_seed_ranks']}, {num(b['floor_ratio'], 1)} × the noise floor), but it tells evil "
            f"from kind answers only at AUROC {num(c['written_auroc'], 2)} (bar 0.9)")
@@ -542,7 +545,11 @@ def main() -> None:
         if ORGANISMS is not None:
             ship(_load(RESULTS / "summary.json"))
     s = _load(RESULTS / "summary.json")
-    if not fill(a.readme or a.work / "README.md", render(s), check=a.check) and a.check:
+    same = fill(a.readme or a.work / "README.md", render(s), check=a.check)
+    if a.work == HERE and a.readme is None:  # the finding, also where readers meet it first
+        for page in (ROOT / "README.md", ROOT / "docs" / "studies.md"):
+            same = fill(page, {"persona-control": headline(s, link=page.parent != HERE)}, check=a.check) and same
+    if not same and a.check:
         raise SystemExit(1)
 
 
