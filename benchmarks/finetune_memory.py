@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from persona_sae import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "finetune_memory.json"
 ONE = """
@@ -49,8 +51,6 @@ def main() -> None:
         r = res[k]
         print(f"{k:<16}{r['seconds']:>9}{r['peak_rss_mb']:>13,}{r['heldout']['after']:>16.4f}")
     print(f"memory {res['memory_ratio']}x lower, time x{res['time_ratio']}, same held-out loss: {same}")
-    from persona_sae import write_json
-
     write_json(OUT, res)
 
 

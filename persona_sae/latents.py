@@ -317,9 +317,11 @@ def check_latents(latents, d_sae: int) -> None:
         raise UserError(f"latent {bad[0]} is out of range: the SAE has latents 0..{d_sae - 1}")
 
 
-def check_fits(sae, model, layer: int, hook: str) -> None:
-    """The SAE must read a hook the model has, at the model's width (else every number is garbage)."""
-    model.hook_name(layer, hook)
+def check_fits(sae, model, layer: int | None, hook: str | None) -> None:
+    """The SAE must read a hook the model has (when its layer is known), at the model's width (else
+    every number is garbage)."""
+    if layer is not None:
+        model.hook_name(layer, hook)
     if sae.cfg.d_in != model.d_model:
         raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {model.spec}'s d_model {model.d_model}")
 

@@ -7,6 +7,7 @@ through this one loading path, so their activations are comparable token for tok
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -17,7 +18,6 @@ import struct
 import sys
 import tempfile
 import time
-import functools
 import warnings
 import zipfile
 from contextlib import contextmanager
@@ -40,8 +40,8 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfl
 def bf16_fast(device: str = "cpu") -> bool:
     """Whether bf16 matrix products are fast on ``device``: on a GPU, yes; on a CPU only where oneDNN has
     bf16 kernels (AVX512-BF16 or AMX). Elsewhere (an AVX2-only CPU) torch falls back to a reference
-    GEMM that is about 50x slower than fp32 (3.6 s against 0.064 s for a 2560x576 by 576x1536 product on
-    an AVX2 EPYC), so bf16 autocast or weights would turn minutes into hours there."""
+    GEMM that is dozens of times slower than fp32 (benchmarks/bf16.py), so bf16 autocast or weights
+    would turn minutes into hours there."""
     if str(device).startswith("cuda"):
         return True
     try:

@@ -236,8 +236,8 @@ def bar_e(dose: dict | None, latent: int, floor: float, kind: list[str], evil0: 
 
 def collect(prior: dict | None = None) -> dict:
     """Every bar from runs/. With ``prior`` (the committed summary, ``--merge``), an arm whose pooled
-    ranking runs/ lacks keeps the prior's numbers and takes only the stages that read the prior's
-    latent and did run here (steering, bar d), so one stage can be rerun without the whole study."""
+    ranking runs/ lacks gets only the stages that read the prior's latent and did run here (steering,
+    kind-vs-self); ``merged`` then fills in the rest from the prior, so one stage can be rerun alone."""
     out = {"eval": rates("eval"), "judged": rates("judged") or rates("eval"), "training_rows": {}, "arms": {}}
     for f in sorted((RUNS / "data").glob("*.filter.json")):
         s = json.loads(f.read_text())
@@ -253,7 +253,6 @@ def collect(prior: dict | None = None) -> dict:
         pooled = _ranking(f"{prefix}-pooled")
         kept = ((prior or {}).get("arms") or {}).get(arm) or {}
         if pooled is None and kept.get("b") is not None:
-            a = {**kept, **a}
             steer, self_rank = _load(RUNS / f"steer-{arm}" / "results.json"), _ranking(f"{prefix}-kind-vs-self")
             if steer is not None:
                 a["d"] = bar_d(steer, kept["b"]["latent"])

@@ -20,8 +20,6 @@ from persona_sae.latents import (
     check_latents,
     check_mined,
     load_sae,
-    logit_effects,
-    nearest_latents,
     sae_checksum,
     sae_model,
     sae_where,
@@ -63,8 +61,7 @@ def run(cfg: C.BrowseConfig) -> BrowseResult:
     tok, j = model.tokenizer, cfg.latent
     dec = pages.decoder(tok)
     labels = labels_beside(cfg.sae, sha)
-    lens = logit_effects(model, sae, [j], k=pages.LOGIT_TOKENS)[0]
-    near = nearest_latents(sae, [j], pages.NEAREST)[0]
+    lens, near = (d[j] for d in pages.extras(model, sae, [j]))
     if ex:
         facts = pages.facts(ex, dec, j, labels, ranking, lens, near, cfg.window, n=cfg.n, per_interval=2)
     else:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import torch
 
-from persona_sae import UserError, log, pages
+from persona_sae import log, pages
 from persona_sae import config as C
 from persona_sae import models as M
 from persona_sae.labels import labels_beside
@@ -55,10 +55,7 @@ def run(cfg: C.DashboardConfig) -> DashboardResult:
         latents = torch.nonzero(ex.state.fires > 0)[:, 0].tolist()
     labels = labels_beside(cfg.sae, sha, strict=True)
     model = M.load_model(cfg.model or ex.manifest["config"].get("model") or sae_model("", sae, log), log=log)
-    if where is not None:
-        check_fits(sae, model, where.layer, where.hook)
-    elif sae.cfg.d_in != model.d_model:
-        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {model.spec}'s d_model {model.d_model}")
+    check_fits(sae, model, where and where.layer, where and where.hook)
     hint = browse_hint(cfg.sae, cfg.examples) + (f" --ranking {shlex.quote(cfg.rank)}" if cfg.rank else "")
     t0 = time.time()
     lens, nearest = pages.extras(model, sae, latents)

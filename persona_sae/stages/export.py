@@ -42,10 +42,7 @@ def run(cfg: C.ExportConfig) -> ExportResult:
     spec = cfg.model or c.get("model") or sae_model("", sae, log)
     model = M.load_model(spec, log=log)
     layer = where.layer if where is not None else int(c.get("layer", 0))
-    if where is not None:
-        check_fits(sae, model, where.layer, where.hook)
-    elif sae.cfg.d_in != model.d_model:
-        raise UserError(f"SAE d_in {sae.cfg.d_in} does not match {model.spec}'s d_model {model.d_model}")
+    check_fits(sae, model, where and where.layer, where and where.hook)
     lens = logit_effects(model, sae, latents, k=cfg.logit_tokens, bins=exports.LOGIT_BINS)
     recs = exports.latent_records(ex, model.tokenizer, latents, lens, labels)
     model_id = cfg.model_id or exports.model_id_of(spec)

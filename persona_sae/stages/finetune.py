@@ -219,9 +219,10 @@ def run(cfg: FinetuneConfig, log=log) -> FinetuneResult:
     torch.manual_seed(cfg.seed)
     net = _lora(hf, cfg) if cfg.method == "lora" else hf
     if cfg.gradient_checkpointing:  # non-reentrant: works with frozen embeddings (LoRA) and keeps the RNG
-        on = getattr(hf, "activation_checkpointing_enable", None)  # transformers 5's name
-        on(activation_checkpointing_kwargs={"use_reentrant": False}) if on else hf.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(hf, "activation_checkpointing_enable"):  # its name since transformers 5.x
+            hf.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     lr = cfg.lr or (2e-4 if cfg.method == "lora" else 5e-5)

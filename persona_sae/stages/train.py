@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import os
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from persona_sae import distributed as D
 from persona_sae import models as M
 from persona_sae.activations import collate, iter_activations, plan_batches, selection_mask, sink_mask
 from persona_sae.config import TrainConfig
+from persona_sae.latents import TL_HOOK
 from persona_sae.runs import CHECKPOINTS, DONE, RUNNING, claim, is_done, load_checkpoint, save_checkpoint
 from persona_sae.text import STREAM_CHARS_PER_TOKEN, load_records
 from persona_sae.tokens import tokenize
@@ -94,7 +94,7 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
     if cfg.buffer_tokens < 2 * cfg.batch_size:
         raise UserError(f"--buffer-tokens ({cfg.buffer_tokens}) must be at least twice --batch-size ({cfg.batch_size})")
     if cfg.hook_name:
-        m = re.fullmatch(r"blocks\.(\d+)\.hook_(\w+)", cfg.hook_name)
+        m = TL_HOOK.fullmatch(cfg.hook_name)
         if not m:
             raise UserError(f"--hook-name must look like blocks.15.hook_resid_post, got {cfg.hook_name!r}")
         if (cfg.layers, cfg.hook) not in (([15], "resid_post"), ([int(m[1])], m[2])):
