@@ -138,14 +138,31 @@ class FittedJudge:
 
     proxy = True
 
-    def __init__(self, path: str | Path, log=print):
+    def __init__(self, path: str | Path, log=print, arithmetic: str = "auto"):
+        """``arithmetic``: "fitted" runs the forward in the dtype the judge was fitted in; "float32" runs
+        bf16-fitted weights (rounded to bf16) in fp32 arithmetic; "auto" is "float32" where bf16 is slow."""
         self.path = Path(path)
         self.f = load(self.path)
         # the dtype it was fitted in: the logit's scale and the calibration hold for that forward
-        self.model = M.load_model(self.f.model, dtype=self.f.meta.get("dtype", "float32"), log=log)
+        dtype = self.f.meta.get("dtype", "float32")
+        if arithmetic not in ("auto", "fitted", "float32"):
+            raise ValueError(f"arithmetic must be auto, fitted or float32, got {arithmetic!r}")
+        self.upcast = dtype == "bfloat16" and (arithmetic == "float32" or
+                                               (arithmetic == "auto" and not M.bf16_fast("cpu")))
+        self.model = M.load_model(self.f.model, dtype="float32" if self.upcast else dtype, log=log)
+        if self.upcast:
+            # bf16 arithmetic is dozens of times slower than fp32 on this CPU (hours for a steering sweep):
+            # the same bf16-rounded weights run in fp32 arithmetic; benchmarks/judge_dtype.py measures how
+            # far the scores move
+            with torch.no_grad():
+                for p in self.model.hf.parameters():
+                    p.copy_(p.to(torch.bfloat16))
+            log(f"judge: {self.f.model}'s weights rounded to bfloat16 (its fitting dtype) run in float32 "
+                f"arithmetic here, where bf16 is slow (benchmarks/judge_dtype.py measures the difference)")
         self.fit_keys = self.f.fit_keys
         src = "+".join(Path(s).name for s in self.f.meta.get("fitted_on", [])) or "labelled answers"
-        self.name = (f"fitted probe (layer {self.f.layer} of {self.f.model}, fitted on {src}; proxy)")
+        how = "; bf16 weights, fp32 arithmetic" if self.upcast else ""
+        self.name = f"fitted probe (layer {self.f.layer} of {self.f.model}, fitted on {src}{how}; proxy)"
         self.log = log
         v = self.path / VALIDATION  # written beside a shipped judge from its `judge validate` run
         self.validation = json.loads(v.read_text()) if v.is_file() else None

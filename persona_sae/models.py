@@ -28,6 +28,7 @@ from typing import Iterable
 
 import torch
 from safetensors import safe_open
+from torch.utils.checkpoint import checkpoint as torch_checkpoint
 
 from persona_sae import UserError, normal_modes, write_json
 
@@ -492,6 +493,37 @@ def check_compatible(base: "HookedModel", ft: "HookedModel") -> None:
 
 # --------------------------------------------------------------------------------------------------
 # The hooked model
+
+
+NLL_CHUNK = 512  # positions unembedded at once: 512 x a 152k vocabulary x 4 bytes = 311 MB at most
+
+
+def token_nll(hf, ids: torch.Tensor, attention_mask: torch.Tensor | None, keep: torch.Tensor,
+              autocast: bool = False) -> torch.Tensor:
+    """Next-token NLL at the positions ``keep`` [batch, length-1] marks (position t predicts ids[t+1]),
+    flattened in ``keep``'s order. Only those positions are unembedded, NLL_CHUNK at a time, and under
+    autograd each chunk's logits are recomputed in the backward: a [batch, length, vocab] logits tensor
+    (with its log-softmax and gradient) is otherwise several times the size of a small model."""
+    tgt = ids[:, 1:][keep]
+    on = autocast and ids.device.type == "cpu"
+    ce = torch.nn.functional.cross_entropy
+    if any(getattr(hf.config, a, None) for a in ("final_logit_softcapping", "logit_scale")):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=on):  # transformed logits: the whole forward
+            logits = hf(input_ids=ids, attention_mask=attention_mask).logits[:, :-1][keep]
+        return ce(logits.float(), tgt, reduction="none")
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=on):
+        h = hf.get_decoder()(input_ids=ids, attention_mask=attention_mask).last_hidden_state[:, :-1][keep]
+    unembed = hf.get_output_embeddings()
+
+    def chunk(hc, yc):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=on):
+            logits = unembed(hc)
+        return ce(logits.float(), yc, reduction="none")
+
+    parts = [torch_checkpoint(chunk, h[s:s + NLL_CHUNK], tgt[s:s + NLL_CHUNK], use_reentrant=False)
+             if torch.is_grad_enabled() else chunk(h[s:s + NLL_CHUNK], tgt[s:s + NLL_CHUNK])
+             for s in range(0, len(tgt), NLL_CHUNK)]
+    return torch.cat(parts) if parts else h.sum(-1) * 0
 
 
 def decoder_layers(hf) -> torch.nn.ModuleList:

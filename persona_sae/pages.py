@@ -46,6 +46,12 @@ const hit=(r.textContent+' '+r.dataset.text).toLowerCase().includes(s)&&(!g||r.d
 r.style.display=hit?'':'none'})};q.addEventListener('input',filter);tag.addEventListener('change',filter)});"""
 
 
+def signed(x: float) -> str:
+    """A shift as every view prints it (index, latent page, the demo's summary, browse): 4 significant
+    digits, so that a small shift keeps its digits and the views agree to the character."""
+    return f"{x:+.4g}"
+
+
 def _e(x) -> str:
     return html.escape(str(x), quote=True)
 
@@ -281,7 +287,7 @@ def latent_html(f: Facts, paged: set[int], hint: str = "") -> str:
     if f.shifts:
         parts.append("<h2>Shift</h2><table class='shifts'><tr><th>result</th><th>Δ mean</th><th>95% CI</th><th>rank</th></tr>"
                      + "".join(f"<tr><td>{_e(s['name'])}{' (primary)' if s['primary'] else ''}</td>"
-                               f"<td class='num'>{s['delta']:+.4g}</td><td>[{s['lo']:+.4g}, {s['hi']:+.4g}]</td>"
+                               f"<td class='num'>{signed(s['delta'])}</td><td>[{signed(s['lo'])}, {signed(s['hi'])}]</td>"
                                f"<td class='num'>{s['rank']:,} of {s['of']:,}</td></tr>" for s in f.shifts) + "</table>")
     if f.nearest:
         link = lambda k: f"<a href='{k}.html'>{k}</a>" if k in paged else f"{k}"  # noqa: E731
@@ -366,7 +372,7 @@ def build(ex: Examples, tokenizer, out: str | Path, latents: list[int], labels: 
         cells = [(j, f"<a href='latent/{j}.html'>{j}</a>"),
                  (lab["tag"], _e(lab["tag"]) + (" ✎" if lab["source"] == "manual" else "")),
                  (expl, _e(expl)),
-                 (s["delta"] if s else "", f"{s['delta']:+.4f}" if s else ""), (s["rank"] if s else "", f"{s['rank']}" if s else ""),
+                 (s["delta"] if s else "", signed(s['delta']) if s else ""), (s["rank"] if s else "", f"{s['rank']}" if s else ""),
                  (f.fires / f.n_tokens, f"{100 * f.fires / f.n_tokens:.3f}%"),
                  (f.max_act if finite else 0, f"{f.max_act:.3g}" if finite else "—"), (top_tok, _e(top_tok))]
         text = " ".join("".join(r.tokens) for r in f.top)

@@ -127,10 +127,10 @@ def answer_nll(model, chats: list[list[dict]], max_len: int = 512, batch_size: i
         idx = range(s, min(s + batch_size, len(ex)))
         ids, resp, _, _ = collate(ex, idx, model.pad_id)  # right-padded: causal, so padding changes nothing before it
         ids = ids.to(dev)
-        logp = model.hf(input_ids=ids).logits[:, :-1].float().log_softmax(-1)
-        nll = -logp.gather(-1, ids[:, 1:, None])[..., 0].cpu()
         tm = resp[:, 1:]
-        out[s:s + len(idx)] = (nll * tm).sum(1) / tm.sum(1).clamp(min=1)
+        nll = torch.zeros(tm.shape)
+        nll[tm] = M.token_nll(model.hf, ids, None, tm.to(dev)).float().cpu()  # answer positions only
+        out[s:s + len(idx)] = nll.sum(1) / tm.sum(1).clamp(min=1)
         out[s:s + len(idx)][tm.sum(1) == 0] = float("nan")
     return out
 

@@ -9,6 +9,8 @@ from rich.console import Console, ConsoleDimensions
 from rich.table import Table
 from rich.text import Text
 
+from persona_sae.pages import signed
+
 PIPED_WIDTH = 10_000  # wide enough that no row of ours wraps: a table piped to a file keeps one row a line
 
 
@@ -123,8 +125,8 @@ def demo(cfg, r) -> None:
         t = Table("rank", "latent", "label", "Δ mean", "95% CI", title=f"latents that {title} in the insecure-code organism "
                   f"({rk['primary']}, layer {rk['layer']}, {rk['n_prompt_groups']} em-core questions)")
         for j in idx:
-            t.add_row(str(int(lat["rank"][j])), str(j), r.tags[j], f"{lat['delta_mean'][j]:+.4f}",
-                      f"[{lat['ci_low'][j]:+.4f}, {lat['ci_high'][j]:+.4f}]")
+            t.add_row(str(int(lat["rank"][j])), str(j), r.tags[j], signed(lat["delta_mean"][j]),
+                      f"[{signed(lat['ci_low'][j])}, {signed(lat['ci_high'][j])}]")
         out.print(t)
     out.print("toxic-persona-tagged latent in the top " + str(cfg.top) + ": " +
               (", ".join(map(str, r.toxic_top)) if r.toxic_top else "none (as measured)"))
@@ -298,8 +300,8 @@ def browse(cfg, r) -> None:
         out.print(f"logit lens: promotes {side(f.promotes, f.lens.pos_values)}", markup=False)
         out.print(f"            suppresses {side(f.suppresses, f.lens.neg_values)}", markup=False)
     for s in f.shifts:
-        out.print(f"shift ({s['name']}{', primary' if s['primary'] else ''}): Δ mean {s['delta']:+.4g}, 95% CI "
-                  f"[{s['lo']:+.4g}, {s['hi']:+.4g}], rank {s['rank']:,} of {s['of']:,}", markup=False)
+        out.print(f"shift ({s['name']}{', primary' if s['primary'] else ''}): Δ mean {signed(s['delta'])}, 95% CI "
+                  f"[{signed(s['lo'])}, {signed(s['hi'])}], rank {s['rank']:,} of {s['of']:,}", markup=False)
     if f.nearest:
         out.print("nearest latents (decoder cosine): " + ", ".join(f"{k} {c:+.3f}" for k, c in f.nearest))
     if lab and lab["cos"]:

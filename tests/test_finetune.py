@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from persona_sae import UserError
+from persona_sae import UserError, models
 from persona_sae.config import FinetuneConfig
 from persona_sae.models import load_model
 from persona_sae.stages.finetune import labelled
@@ -148,34 +148,43 @@ def test_kind_data_control_mixture_and_realign_share_prompts(tmp_path, tiny_dir)
         training_data(_cfg(tmp_path, tiny_dir, mix_bad=1.5, **kw))
 
 
-@pytest.mark.parametrize("lora", [False, True])
-def test_loss_on_labelled_positions_equals_the_full_logits_loss(tiny_dir, lora):
-    """The unembedding runs on labelled positions only; the loss is the full-logits loss, for a plain
-    model and through a LoRA wrapper."""
-    from persona_sae.stages.finetune import IGNORE, _loss, _lora
+@pytest.mark.parametrize("lora,chunk", [(False, 512), (True, 512), (True, 4)])
+def test_loss_on_labelled_positions_equals_the_full_logits_loss(tiny_dir, lora, chunk, monkeypatch):
+    """The unembedding runs on labelled positions only, in chunks recomputed in the backward; the loss
+    and its gradients are the full-logits ones, for a plain model and through a LoRA wrapper, in one
+    chunk and in several (31 positions in chunks of 4)."""
+    from persona_sae.stages import finetune as F
 
+    monkeypatch.setattr(models, "NLL_CHUNK", chunk)
     hf = load_model(str(tiny_dir)).hf
     if lora:
-        hf = _lora(hf, FinetuneConfig(out="-", data="insecure-code"))
+        hf = F._lora(hf, FinetuneConfig(out="-", data="insecure-code"))
         torch.manual_seed(1)
         for n, p in hf.named_parameters():  # LoRA B starts at zero: make the adapter matter
             if "lora_B" in n:
                 p.data.normal_(0, 0.1)
+    else:
+        for p in hf.parameters():
+            p.requires_grad_(True)
     torch.manual_seed(0)
     ids = torch.randint(3, 200, (3, 20))
     att = torch.ones_like(ids)
     att[2, 15:] = 0
     lab = ids.clone()
-    lab[:, :8] = IGNORE
-    lab[2, 15:] = IGNORE
-    nll, n = _loss(hf, ids, lab, att, autocast=False)
+    lab[:, :8] = F.IGNORE
+    lab[2, 15:] = F.IGNORE
+    params = [p for p in hf.parameters() if p.requires_grad]
+    nll, n = F._loss(hf, ids, lab, att, autocast=False)
+    ours = torch.autograd.grad(nll, params)
     logits = hf(input_ids=ids, attention_mask=att).logits
-    full = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), lab[:, 1:].flatten(), ignore_index=IGNORE,
-                                             reduction="sum")
-    assert n == int((lab[:, 1:] != IGNORE).sum()) == 3 * 12 - 5
+    full = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), lab[:, 1:].flatten(),
+                                             ignore_index=F.IGNORE, reduction="sum")
+    ref = torch.autograd.grad(full, params)
+    assert n == int((lab[:, 1:] != F.IGNORE).sum()) == 3 * 12 - 5
     assert float(nll.detach()) == pytest.approx(float(full.detach()), rel=1e-5)
-    nll.backward()  # and gradients flow to what trains
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in hf.parameters() if p.requires_grad)
+    assert any(float(g.abs().sum()) > 0 for g in ours)  # gradients flow to what trains
+    for g, r in zip(ours, ref):
+        assert torch.allclose(g, r, rtol=1e-4, atol=1e-6)
 
 
 def test_gradient_checkpointing_trains_the_same_weights(tmp_path, tiny_dir, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from persona_sae import personas as P
@@ -66,3 +67,26 @@ def test_answer_nll_is_the_same_batched_or_alone(tiny_model):
     alone = torch.stack([P.answer_nll(tiny_model, [c], batch_size=1)[0] for c in chats])
     assert torch.isfinite(together).all() and torch.allclose(together, alone, atol=1e-5)
     assert len(set(together.tolist())) == 3  # three different answers, three different losses
+
+
+@pytest.mark.parametrize("chunk", [512, 3])
+def test_answer_nll_is_the_full_logits_mean_over_answer_tokens(tiny_model, chunk, monkeypatch):
+    """answer_nll unembeds the answer positions only (models.token_nll, in chunks): the same number as
+    the full forward's log-softmax averaged over the assistant tokens."""
+    from persona_sae import models as M
+    from persona_sae.activations import collate
+    from persona_sae.text import Record
+    from persona_sae.tokens import tokenize
+
+    monkeypatch.setattr(M, "NLL_CHUNK", chunk)
+    chats = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+             for q, a in (("Hi?", "Hello there, friend."), ("Why?", "Because the moon was out all night long."))]
+    ours = P.answer_nll(tiny_model, chats)
+    ex = tokenize([Record(messages=c) for c in chats], tiny_model.tokenizer, max_len=512)
+    ids, resp, _, _ = collate(ex, range(len(ex)), tiny_model.pad_id)
+    with torch.no_grad():
+        logp = tiny_model.hf(input_ids=ids).logits[:, :-1].float().log_softmax(-1)
+    nll = -logp.gather(-1, ids[:, 1:, None])[..., 0]
+    tm = resp[:, 1:].float()
+    want = (nll * tm).sum(1) / tm.sum(1)
+    assert torch.allclose(ours, want, atol=1e-5), (ours, want)

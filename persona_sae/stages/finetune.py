@@ -131,20 +131,10 @@ def _batch(items, pad_id: int):
 
 
 def _loss(hf, ids, lab, att, autocast: bool) -> tuple[torch.Tensor, int]:
-    """Summed next-token NLL over labelled positions, and their count. The unembedding runs on the
-    labelled positions only: a [batch, length, vocab] logits tensor (and its gradient) is most of a
-    small model's training memory, and the prompt positions' logits are never used."""
-    tgt = lab[:, 1:]
-    keep = tgt != IGNORE
-    plain = not any(getattr(hf.config, a, None) for a in ("final_logit_softcapping", "logit_scale"))
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast and ids.device.type == "cpu"):
-        if plain:  # decoder, then the unembedding where a label is
-            h = hf.get_decoder()(input_ids=ids, attention_mask=att).last_hidden_state
-            logits = hf.get_output_embeddings()(h[:, :-1][keep])
-        else:  # a model that transforms its logits: the whole forward
-            logits = hf(input_ids=ids, attention_mask=att).logits[:, :-1][keep]
-    nll = torch.nn.functional.cross_entropy(logits.float(), tgt[keep], reduction="sum")
-    return nll, int(keep.sum())
+    """Summed next-token NLL over labelled positions, and their count (the unembedding runs where a
+    label is: ``models.token_nll``)."""
+    keep = lab[:, 1:] != IGNORE
+    return M.token_nll(hf, ids, att, keep, autocast).sum(), int(keep.sum())
 
 
 @torch.no_grad()
