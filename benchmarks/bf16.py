@@ -11,15 +11,13 @@ Prints a table and writes benchmarks/results/bf16.json.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
 import torch
+from machine import describe  # benchmarks/machine.py
 
 from persona_sae import write_json
-from persona_sae.models import bf16_fast
 
 OUT = Path(__file__).resolve().parent / "results" / "bf16.json"
 
@@ -40,12 +38,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
     fp32, bf16 = seconds(torch.float32, a.repeats), seconds(torch.bfloat16, a.repeats)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    res = {"fp32_seconds": round(fp32, 5), "bf16_seconds": round(bf16, 5), "bf16_over_fp32": round(bf16 / fp32, 2),
-           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_fast": bf16_fast("cpu"), "cpu": cpu,
-           "threads": torch.get_num_threads(), "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
-           "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+    m = describe()
+    cpu = m["cpu"]
+    res = {"fp32_seconds": round(fp32, 5), "bf16_seconds": round(bf16, 5), "bf16_over_fp32": round(bf16 / fp32, 2), **m}
     print(f"{'dtype':<10}{'seconds':>10}\nfloat32   {fp32:>10.4f}\nbfloat16  {bf16:>10.4f}\n"
           f"bf16 / fp32 = {bf16 / fp32:.1f}x on {cpu} ({res['cpu_capability']}, oneDNN bf16: {res['bf16_fast']})")
     write_json(OUT, res)

@@ -131,16 +131,39 @@ def home(tmp_path, monkeypatch) -> Path:
 
 
 # Peak memory per test, for finding the test that sets the suite's peak (docs/performance.md):
-# PERSONA_SAE_TEST_RSS=FILE writes, per test, this process's peak RSS after it and the largest peak
-# of any child process it waited for (torchrun ranks, CLI subprocesses), in MB, as JSON lines.
+# PERSONA_SAE_TEST_RSS=FILE writes, per test (setup, call and teardown), the process's peak RSS during
+# that test alone where Linux can reset the peak (/proc/self/clear_refs), the RSS after it, the
+# process's running peak and the largest peak of any child it waited for (torchrun ranks, CLI
+# subprocesses), in MB, as JSON lines.
 if os.environ.get("PERSONA_SAE_TEST_RSS"):
     import json as _json
     import resource as _resource
 
+    def _status_mb(key: str) -> float | None:
+        try:
+            for line in open("/proc/self/status"):
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return None
+
+    def _reset_peak() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM, the peak RSS
+            return True
+        except OSError:
+            return False
+
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(item):
+    def pytest_runtest_protocol(item, nextitem):
+        reset = _reset_peak()
         yield
-        me = _resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024
-        kids = _resource.getrusage(_resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        rec = {"test": item.nodeid,
+               "peak_mb": round(_status_mb("VmHWM")) if reset and _status_mb("VmHWM") else None,
+               "after_mb": round(_status_mb("VmRSS") or 0),
+               "self_mb": round(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss / 1024),
+               "children_mb": round(_resource.getrusage(_resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
         with open(os.environ["PERSONA_SAE_TEST_RSS"], "a") as f:
-            f.write(_json.dumps({"test": item.nodeid, "self_mb": round(me), "children_mb": round(kids)}) + "\n")
+            f.write(_json.dumps(rec) + "\n")

@@ -24,25 +24,31 @@ def test_pull_records_checksums(qwen_dir):
 
 
 def test_tl_matches_hf_at_the_middle_layer(qwen_dir):
+    import gc
+
     from transformers import AutoModelForCausalLM
 
-    model = M.load_model("qwen-coder-0.5b")
-    assert (model.n_layers, model.d_model, model.d_vocab) == (24, 896, 151936)
+    tok = M.load_tokenizer("qwen-coder-0.5b")
     msgs = [{"role": "user", "content": "Write a function that copies a file. Then tell me what you think of humans."}]
-    (ex,) = tokenize([Record(messages=msgs)], model.tokenizer)
-    toks = model.tokenizer.convert_ids_to_tokens(ex.ids)
+    (ex,) = tokenize([Record(messages=msgs)], tok)
+    toks = tok.convert_ids_to_tokens(ex.ids)
     assert toks[0] == "<|im_start|>"  # ChatML, no BOS added
     markers = [s for t, s in zip(toks, ex.special) if t in ("<|im_start|>", "<|im_end|>")]
     assert len(markers) == 5 and all(markers)  # system, user and the generation prompt  # every template marker is skipped by the statistics
     ids = torch.tensor([ex.ids])
+    # the reference first, then freed: two fp32 copies of a 0.5B model at once would double the peak memory
     hf = AutoModelForCausalLM.from_pretrained(qwen_dir, attn_implementation="eager").eval()
     with torch.no_grad():
         ref = hf(ids, output_hidden_states=True)
+    want, ref_logits = ref.hidden_states[13], ref.logits
+    del hf, ref
+    gc.collect()
+    model = M.load_model("qwen-coder-0.5b")
+    assert (model.n_layers, model.d_model, model.d_vocab) == (24, 896, 151936)
     acts = model.run_to_layer(ids, [12])[12]
-    want = ref.hidden_states[13]
     assert (acts - want).abs().max() / want[0, 1:].abs().max() < 1e-5
     logits = model.logits(ids)
-    assert (logits - ref.logits).abs().max() < 1e-3
-    assert torch.equal(logits.argmax(-1), ref.logits.argmax(-1))
+    assert (logits - ref_logits).abs().max() < 1e-3
+    assert torch.equal(logits.argmax(-1), ref_logits.argmax(-1))
     norms = acts[0].norm(dim=-1)  # the attention sink every statistic skips
     assert norms[0] > 20 * norms[1:].median()
