@@ -39,8 +39,8 @@ def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_token
 
 def iter_tokenize(records: Iterable[Record], tokenizer, max_len: int = 512, max_tokens: int | None = None,
                   indices: Iterable[int] | None = None) -> Iterator[Example]:
-    """:func:`tokenize` as a stream: the same examples, made as ``records`` (any iterable, read 256 at
-    a time) are consumed, so memory stays that of one chunk. ``indices`` numbers the records (each
+    """:func:`tokenize` as a stream: the same examples, made as ``records`` (any iterable, read 256
+    records or 2^18 characters at a time) are consumed, so memory stays that of one chunk. ``indices`` numbers the records (each
     example's ``record``; default 0, 1, ...); ``max_tokens`` stops at or just past that many tokens.
     Plain texts are encoded in batches (the fast tokenizer's parallel path)."""
     if max_len < 2:
@@ -54,7 +54,7 @@ def _examples(records, tokenizer, max_len, max_tokens, indices) -> Iterator[Exam
     step = max_len - len(bos)
     pairs = zip(itertools.count() if indices is None else indices, records)
     n = 0
-    while chunk := list(itertools.islice(pairs, 256)):
+    while chunk := _chunk(pairs):
         texts = [(i, r) for i, r in chunk if r.messages is None]
         bodies = tokenizer([r.text for _, r in texts], add_special_tokens=False)["input_ids"] if texts else []
         bodies = iter(bodies)
@@ -75,6 +75,22 @@ def _examples(records, tokenizer, max_len, max_tokens, indices) -> Iterator[Exam
                         return
             if max_tokens is not None and n >= max_tokens:
                 return
+
+
+CHUNK_RECORDS, CHUNK_CHARS = 256, 1 << 18
+
+
+def _chunk(pairs) -> list:
+    """The next records for one tokenizer call: up to 256, and no more once they hold 2^18 characters,
+    since the tokenizer's working memory for a call is ~500 bytes per token it makes."""
+    out, chars = [], 0
+    for p in pairs:
+        out.append(p)
+        r = p[1]
+        chars += len(r.text) if r.messages is None else sum(len(m["content"]) for m in r.messages)
+        if len(out) == CHUNK_RECORDS or chars >= CHUNK_CHARS:
+            break
+    return out
 
 
 def special_token_ids(tokenizer) -> set[int]:
