@@ -1,6 +1,7 @@
 """Activations -> SAEs. sae-lens does the SAE math (its training SAE classes, losses incl. AuxK,
-optimizer and schedules via ``SAETrainer.step``); this module feeds it fast: a stop-at-layer
-forward, a bounded mixing buffer instead of a full shuffle, several SAEs from one activation
+optimizer and schedules via ``SAETrainer.step``); this module feeds it fast: streamed data (records
+read and tokenized as consumed, shuffled in blocks: memory does not grow with the dataset), a
+stop-at-layer forward, a bounded mixing buffer instead of a full shuffle, several SAEs from one activation
 stream, atomic checkpoints with exact resume, and held-out metrics (explained variance, L0, dead
 latents, CE-loss recovered and KL with the reconstruction spliced into the model).
 """
@@ -111,7 +112,8 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# Data: an endless, deterministic stream of model batches and a bounded mixing buffer
+# Data: a content-hash held-out split, an endless, deterministic, resumable stream of model batches
+# read from the records as they stream, and a bounded mixing buffer
 
 
 HELDOUT_FRACTION = 1 / 32  # of records, by a hash of their text: the pool the held-out set is drawn from
