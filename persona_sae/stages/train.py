@@ -609,12 +609,12 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     D.from_main(lambda: claim(out, "run.json", "persona-sae training run", cfg.resume, also_ours=CHECKPOINTS,
                               rerun_done=True))  # only rank 0 touches --out; the config is checked against the checkpoint
     dev = D.device(cfg.device)  # checked before the data and the model are loaded
-    def records():  # a fresh pass over the data; the first was opened before the weights load, to fail early
-        return first_pass.pop() if first_pass else iter_records(
-            cfg.dataset, column=cfg.text_column or None, split=cfg.split, config=cfg.data_config or None)
+    source = dict(column=cfg.text_column or None, split=cfg.split, config=cfg.data_config or None)
+    first_pass = [iter_records(cfg.dataset, **source)]  # opened before the weights load: a bad spec fails first
 
-    first_pass = []
-    first_pass.append(records())
+    def records():  # a fresh pass over the data each call
+        return first_pass.pop() if first_pass else iter_records(cfg.dataset, **source)
+
     model = D.load_model(cfg.model, cfg.dtype, log, dev)
     sae_dev = dev if W == 1 else "cpu"  # under torchrun the SAEs and their all-reduced sums stay on the CPU, as before
     autocast = M.use_autocast(cfg.autocast, str(sae_dev), log)
