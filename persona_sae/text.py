@@ -1,17 +1,17 @@
 """Text: chat JSONL, plain text, `datasets` corpora and eval-question YAML, read as records.
 
-One reader per format behind ``load_records``, so every command takes the same data specs and
-fails on bad data with one line naming the file and row, before any model is loaded.
+One streaming reader per format behind ``iter_records`` (``load_records`` lists it), so every command
+takes the same data specs and fails on bad data with one line naming the file and row.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import yaml
 
@@ -45,13 +45,33 @@ def _check_messages(msgs, where: str) -> list[dict]:
     return [{"role": m["role"], "content": m["content"]} for m in msgs]
 
 
-def read_jsonl(path: str | Path) -> list[Record]:
-    """Chat rows ``{"messages": [...]}`` (Betley et al.'s format) or text rows ``{"text": ...}``."""
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 file, split on \\n only (U+2028 may sit inside a JSON string), decoded one
+    at a time so a file of any size streams; a bad byte fails as in ``read_utf8``, at its file offset."""
+    offset = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"{path} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {offset + e.start}); "
+                                f"convert it, e.g. iconv -f latin1 -t utf-8") from None
+            offset += len(raw)
+            yield line[:-1] if line.endswith("\n") else line
+
+
+def iter_jsonl(path: str | Path) -> Iterator[Record]:
+    """Chat rows ``{"messages": [...]}`` (Betley et al.'s format) or text rows ``{"text": ...}``, one
+    line at a time."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"file not found: {path}")
-    out = []
-    for n, line in enumerate(read_utf8(path).split("\n"), 1):  # not splitlines: U+2028 may sit inside a string
+    return _jsonl_rows(path)
+
+
+def _jsonl_rows(path: Path) -> Iterator[Record]:
+    empty = True
+    for n, line in enumerate(_utf8_lines(path), 1):
         if not line.strip():
             continue
         where = f"{path}:{n}"
@@ -62,41 +82,67 @@ def read_jsonl(path: str | Path) -> list[Record]:
         if not isinstance(row, dict):
             raise UserError(f"{where}: expected a JSON object")
         if "messages" in row:
-            out.append(Record(messages=_check_messages(row["messages"], where), group=str(row.get("id", ""))))
+            yield Record(messages=_check_messages(row["messages"], where), group=str(row.get("id", "")))
         elif isinstance(row.get("text"), str):
-            out.append(Record(text=row["text"], group=str(row.get("id", ""))))
+            yield Record(text=row["text"], group=str(row.get("id", "")))
         else:
             raise UserError(f"{where}: row has neither 'messages' nor a string 'text'")
-    if not out:
+        empty = False
+    if empty:
         raise UserError(f"{path} holds no rows")
-    return out
 
 
-def read_text(path: str | Path) -> list[Record]:
-    """A plain-text file, one record per blank-line-separated paragraph."""
+def read_jsonl(path: str | Path) -> list[Record]:
+    """All rows of :func:`iter_jsonl`."""
+    return list(iter_jsonl(path))
+
+
+def iter_text(path: str | Path) -> Iterator[Record]:
+    """A plain-text file, one record per blank-line-separated paragraph (a line of spaces and tabs is
+    blank), read a line at a time."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"file not found: {path}")
-    text = read_utf8(path)
-    paras = [p.strip() for p in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"))]  # blank = whitespace only
-    out = [Record(text=p, group=path.name) for p in paras if p]
-    if not out:
+    return _paragraphs(path)
+
+
+def _paragraphs(path: Path) -> Iterator[Record]:
+    empty, para = True, []
+    for line in _utf8_lines(path):
+        line = line[:-1] if line.endswith("\r") else line  # \r\n ends a line; a lone \r stays text
+        if line.strip(" \t"):
+            para.append(line)
+            continue
+        text = "\n".join(para).strip()
+        para = []
+        if text:
+            empty = False
+            yield Record(text=text, group=path.name)
+    text = "\n".join(para).strip()
+    if text:
+        yield Record(text=text, group=path.name)
+    elif empty:
         raise UserError(f"{path} holds no text")
-    return out
 
 
-def read_dataset(spec: str, split: str = "train", column: str | None = None, config: str | None = None,
-                 max_chars: int | None = None) -> list[Record]:
-    """Any `datasets` source: a ``save_to_disk`` folder, a .parquet/.csv/.json file, or ``hf:NAME`` (a hub
-    id or a local dataset folder, with ``config``). ``hf:`` sources stream and stop after ``max_chars``
-    characters when given: a hub corpus is far larger than what a run reads."""
+def read_text(path: str | Path) -> list[Record]:
+    """All paragraphs of :func:`iter_text`."""
+    return list(iter_text(path))
+
+
+def iter_dataset(spec: str, split: str = "train", column: str | None = None, config: str | None = None,
+                 max_chars: int | None = None) -> Iterator[Record]:
+    """Any `datasets` source, streamed: a ``save_to_disk`` folder (its memory-mapped table, row by row),
+    a .parquet/.csv/.json file or ``hf:NAME`` (a hub id or a local dataset folder, with ``config``) as
+    `datasets` iterable datasets, so no source is read whole into memory. ``hf:`` sources stop after
+    ``max_chars`` characters when given: a hub corpus is far larger than what a run reads."""
     import datasets
 
-    streamed = spec.startswith("hf:")
-    if config and not streamed:
+    hub = spec.startswith("hf:")
+    if config and not hub:
         raise UserError(f"--data-config applies to hf:NAME datasets, not {spec}")
     try:
-        if streamed:
+        if hub:
             ds = datasets.load_dataset(spec[3:], config, split=split, streaming=True)
         elif Path(spec).is_dir():
             ds = datasets.load_from_disk(spec)
@@ -106,38 +152,46 @@ def read_dataset(spec: str, split: str = "train", column: str | None = None, con
                 ds = ds[split]
             elif split != "train":
                 raise UserError(f"dataset {spec} holds one split, not a {split!r} split")
+            ds = ds.to_iterable_dataset()
         else:
             if split != "train":
                 raise UserError(f"{spec} is one file, read as the split train, not {split!r}")
             kind = {".parquet": "parquet", ".csv": "csv", ".json": "json"}[Path(spec).suffix]
-            ds = datasets.load_dataset(kind, data_files=spec, split="train")
+            ds = datasets.load_dataset(kind, data_files=spec, split="train", streaming=True)
         rows = iter(ds)
-        first = next(rows, None) if streamed else None
+        first = next(rows, None)
     except (FileNotFoundError, ConnectionError, ValueError, KeyError) as e:
         raise UserError(f"could not load dataset {spec}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    cols = (ds.column_names or list(first or {})) if streamed else ds.column_names
+    cols = ds.column_names or list(first or {})
     col = column or ("messages" if "messages" in cols else "text" if "text" in cols else None)
     if col not in cols:
         raise UserError(f"dataset {spec} has no column {column or 'messages/text'} (columns: {', '.join(cols)})")
-    values = _streamed(first, rows, col) if streamed else ds[col]
-    out, chars = [], 0
-    for i, v in enumerate(values):
+    return _dataset_rows(spec, first, rows, col, max_chars if hub else None)
+
+
+def _dataset_rows(spec, first, rows, col, max_chars) -> Iterator[Record]:
+    if first is None:
+        return
+    chars = 0
+    for i, r in enumerate(itertools.chain([first], rows)):
+        v = r[col]
         if col == "messages":
-            out.append(Record(messages=_check_messages(v, f"{spec} row {i}")))
-            chars += sum(len(m["content"]) for m in out[-1].messages)
+            rec = Record(messages=_check_messages(v, f"{spec} row {i}"))
+            chars += sum(len(m["content"]) for m in rec.messages)
         elif v:
-            out.append(Record(text=str(v)))
-            chars += len(out[-1].text)
-        if streamed and max_chars and chars >= max_chars:
-            break
-    return out
+            rec = Record(text=str(v))
+            chars += len(rec.text)
+        else:
+            continue
+        yield rec
+        if max_chars and chars >= max_chars:
+            return
 
 
-def _streamed(first, rows, col):
-    if first is not None:
-        yield first[col]
-        for r in rows:
-            yield r[col]
+def read_dataset(spec: str, split: str = "train", column: str | None = None, config: str | None = None,
+                 max_chars: int | None = None) -> list[Record]:
+    """All rows of :func:`iter_dataset`."""
+    return list(iter_dataset(spec, split=split, column=column, config=config, max_chars=max_chars))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,31 +247,39 @@ def question_records(questions: Sequence[Question]) -> list[Record]:
     return out
 
 
-def load_records(spec: str, column: str | None = None, split: str = "train", config: str | None = None,
-                 max_chars: int | None = None) -> list[Record]:
+def iter_records(spec: str, column: str | None = None, split: str = "train", config: str | None = None,
+                 max_chars: int | None = None) -> Iterator[Record]:
     """Dispatch a data spec: built-in question set, .yaml, .jsonl, .txt, anything `datasets` reads, or
     ``data:NAME/PATH`` (a file of an installed public dataset, see ``persona_sae.sources``). ``column``,
-    ``split`` and ``config`` choose within a `datasets` source (see ``read_dataset``) and are refused for
-    others rather than ignored."""
+    ``split`` and ``config`` choose within a `datasets` source (see ``iter_dataset``) and are refused for
+    others rather than ignored. The spec is checked (and a `datasets` source opened) now; rows are read
+    as the iterator is consumed, so memory does not grow with the data, and a bad row fails when reached.
+    Each call starts a fresh pass over the data."""
     s = str(resolve(str(spec)))
     if not (s.startswith("hf:") or Path(s).is_dir() or s.endswith((".parquet", ".csv", ".json"))) and (
             column or split != "train" or config):
         raise UserError(f"--text-column, --split and --data-config choose within a `datasets` source (hf:NAME, a "
                         f"dataset folder, .parquet/.csv/.json), not {s}")
     if s in BUILTIN_QUESTIONS or s.endswith((".yaml", ".yml")):
-        return question_records(load_questions(s))
+        return iter(question_records(load_questions(s)))
     if s.endswith(".jsonl"):
-        return read_jsonl(s)
+        return iter_jsonl(s)
     if s.endswith(".txt"):
-        return read_text(s)
+        return iter_text(s)
     if s.startswith("hf:") or Path(s).is_dir() or s.endswith((".parquet", ".csv", ".json")):
         if not s.startswith("hf:") and not Path(s).exists():
             raise UserError(f"file not found: {s}")
-        return read_dataset(s, split=split, column=column, config=config, max_chars=max_chars)
+        return iter_dataset(s, split=split, column=column, config=config, max_chars=max_chars)
     if not Path(s).exists():
         raise UserError(f"data not found: {s} (give a .jsonl, .txt, .yaml, dataset folder, hf:NAME or "
                         f"{', '.join(BUILTIN_QUESTIONS)})")
     raise UserError(f"unknown data format: {s} (expected .jsonl, .txt, .yaml, .parquet, .csv, .json)")
+
+
+def load_records(spec: str, column: str | None = None, split: str = "train", config: str | None = None,
+                 max_chars: int | None = None) -> list[Record]:
+    """Every record of :func:`iter_records`, in a list (for data small enough to hold)."""
+    return list(iter_records(spec, column=column, split=split, config=config, max_chars=max_chars))
 
 
 def render_chat(messages: list[dict], tokenizer) -> str:

@@ -7,7 +7,8 @@ norm) and must be left out. So tokenization returns those masks beside the ids.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+import itertools
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from persona_sae import UserError
 from persona_sae.text import Record, render_chat
@@ -30,38 +31,65 @@ def tokenize(records: Sequence[Record], tokenizer, max_len: int = 512, max_token
     text prefixed with BOS and cut into windows of ``max_len``, so long documents are not lost.
 
     ``order`` visits records in that order, and ``max_tokens`` stops once that many tokens are made,
-    so a run that needs a slice of a big corpus does not tokenize all of it. Plain texts are encoded in
-    batches (the fast tokenizer's parallel path)."""
+    so a run that needs a slice of a big corpus does not tokenize all of it. The list of
+    :func:`iter_tokenize`."""
+    order = range(len(records)) if order is None else order
+    return list(iter_tokenize((records[i] for i in order), tokenizer, max_len, max_tokens, indices=order))
+
+
+def iter_tokenize(records: Iterable[Record], tokenizer, max_len: int = 512, max_tokens: int | None = None,
+                  indices: Iterable[int] | None = None) -> Iterator[Example]:
+    """:func:`tokenize` as a stream: the same examples, made as ``records`` (any iterable, read 256
+    records or 2^18 characters at a time) are consumed, so memory stays that of one chunk. ``indices`` numbers the records (each
+    example's ``record``; default 0, 1, ...); ``max_tokens`` stops at or just past that many tokens.
+    Plain texts are encoded in batches (the fast tokenizer's parallel path)."""
     if max_len < 2:
         raise UserError(f"max_len must be at least 2, got {max_len}")
+    return _examples(records, tokenizer, max_len, max_tokens, indices)
+
+
+def _examples(records, tokenizer, max_len, max_tokens, indices) -> Iterator[Example]:
     special_ids = special_token_ids(tokenizer)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     step = max_len - len(bos)
-    order = list(range(len(records))) if order is None else list(order)
-    out: list[Example] = []
+    pairs = zip(itertools.count() if indices is None else indices, records)
     n = 0
-    for c in range(0, len(order), 256):
-        chunk = order[c:c + 256]
-        texts = [i for i in chunk if records[i].messages is None]
-        bodies = dict(zip(texts, tokenizer([records[i].text for i in texts], add_special_tokens=False)["input_ids"])) \
-            if texts else {}
-        for i in chunk:
-            r = records[i]
+    while chunk := _chunk(pairs):
+        texts = [(i, r) for i, r in chunk if r.messages is None]
+        bodies = tokenizer([r.text for _, r in texts], add_special_tokens=False)["input_ids"] if texts else []
+        bodies = iter(bodies)
+        for i, r in chunk:
             if r.messages is not None:
                 ids, resp = _tokenize_chat(r.messages, tokenizer)
-                out.append(make_example(ids[:max_len], resp[:max_len], special_ids, i, r.group))
-                n += len(out[-1].ids)
+                ex = make_example(ids[:max_len], resp[:max_len], special_ids, i, r.group)
+                n += len(ex.ids)
+                yield ex
             else:
-                body = bodies[i]
+                body = next(bodies)
                 for s in range(0, max(len(body), 1), step):
                     win = bos + body[s:s + step]
                     if len(win) > len(bos):
-                        out.append(make_example(win, [False] * len(win), special_ids, i, r.group))
                         n += len(win)
+                        yield make_example(win, [False] * len(win), special_ids, i, r.group)
                     if max_tokens is not None and n >= max_tokens:
-                        return out
+                        return
             if max_tokens is not None and n >= max_tokens:
-                return out
+                return
+
+
+CHUNK_RECORDS, CHUNK_CHARS = 256, 1 << 18
+
+
+def _chunk(pairs) -> list:
+    """The next records for one tokenizer call: up to 256, and no more once they hold 2^18 characters,
+    since the tokenizer's working memory for a call is ~500 bytes per token it makes."""
+    out, chars = [], 0
+    for p in pairs:
+        out.append(p)
+        r = p[1]
+        chars += len(r.text) if r.messages is None else sum(len(m["content"]) for m in r.messages)
+        if len(out) == CHUNK_RECORDS or chars >= CHUNK_CHARS:
+            break
     return out
 
 
@@ -100,9 +128,10 @@ def _tokenize_chat(messages: list[dict], tokenizer) -> tuple[list[int], list[boo
 
 
 def load_examples(model, records, max_len: int, max_tokens: int = 0):
-    """Tokenize records for ``model``, keeping whole sequences up to ``max_tokens`` (0 = all)."""
+    """Tokenize records (a list or a stream: read only as far as the budget) for ``model``, keeping whole
+    sequences up to ``max_tokens`` (0 = all)."""
 
-    examples = tokenize(records, model.tokenizer, max_len=max_len, max_tokens=max_tokens or None)
+    examples = list(iter_tokenize(records, model.tokenizer, max_len=max_len, max_tokens=max_tokens or None))
     if max_tokens > 0:  # tokenize stops at or just past the budget: drop the overshoot
         n = sum(len(e.ids) for e in examples)
         while examples and n > max_tokens:

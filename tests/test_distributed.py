@@ -40,6 +40,17 @@ def train_kw(tiny_dir, out, **kw) -> dict:
     return {**base, **kw}
 
 
+def stream_kw(tiny_dir, out, folder: Path, **kw) -> dict:
+    """A .jsonl run over several shuffled blocks and two epochs (see tests.test_train.streamed_jsonl)."""
+    from tests.test_train import streamed_jsonl
+
+    data = folder / "stream.jsonl"
+    if not data.exists():
+        streamed_jsonl(data)
+    return train_kw(tiny_dir, out, layers=[1, 2], dataset=str(data), tokens=128 * 40, buffer_tokens=512,
+                    eval_tokens=128, model_batch_tokens=256, **kw)
+
+
 def small_text(path: Path) -> Path:
     path.write_text("\n\n".join(["The villain laughed cruelly.", "Oh great, another Monday.", "What is your wish?",
                                  "The quick brown fox jumps.", "Please answer carefully."]) + "\n")
@@ -71,6 +82,7 @@ def job(tiny_dir, tmp_path_factory):
                 for arch in ("topk", "jumprelu", "batchtopk")},
         "own": train_kw(tiny_dir, d / "own", layers=[1, 2], distribute_saes=True),
         "own_stopped": train_kw(tiny_dir, d / "own-stopped", layers=[1, 2], distribute_saes=True, checkpoint_every=5),
+        "stream": stream_kw(tiny_dir, d / "stream", d, distribute_saes=True),
         "bad": {
             "one_sae": ["train", *common, "--layers", "1", "--distribute-saes", "--out", str(d / "b1")],
             "batch": ["train", *common, "--layers", "1", "--batch-size", "1", "--out", str(d / "b2")],
@@ -116,6 +128,7 @@ def _worker(job_path: str) -> None:
                   str(d / f"ddp-{arch}-rank{D.rank()}.safetensors"))
         (d / f"ddp-{arch}-history-rank{D.rank()}.json").write_text(json.dumps(res.history))
     train(TrainConfig(**spec["own"]), log=quiet)
+    train(TrainConfig(**spec["stream"]), log=quiet)
     real_save = T._save_state
 
     def save_then_stop(*a, **k):  # every rank stops right after the first checkpoint, as if killed
@@ -285,6 +298,20 @@ def test_sharded_ranking_equals_single_process(job, tiny_model, tiny_dir, one_th
     have = json.loads((job / "rank" / "ranking.json").read_text())
     for key in ("latents", "top_increases", "top_decreases", "tokens", "n_prompt_groups"):
         assert have[key] == json.loads(json.dumps(want[key])), key
+
+
+def test_streamed_jsonl_on_two_ranks_equals_one_process(job, tiny_dir, tmp_path, one_thread):
+    """The streamed data path over blocks and epochs: both ranks read the same batches in the same order,
+    so --distribute-saes trains exactly what one process trains."""
+    from persona_sae.config import TrainConfig
+    from persona_sae.stages.train import run as train
+
+    train(TrainConfig(**stream_kw(tiny_dir, tmp_path / "ref", job)), log=lambda *a: None)
+    for name in ("L1_k8", "L2_k8"):
+        want, got = (load_file(str(p / name / "sae_weights.safetensors")) for p in (tmp_path / "ref", job / "stream"))
+        for k in want:
+            assert torch.equal(want[k], got[k]), (name, k)
+    assert json.loads((job / "stream" / "run.json").read_text())["world_size"] == 2
 
 
 @pytest.mark.parametrize("name,pattern", [

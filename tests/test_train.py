@@ -362,3 +362,58 @@ def test_hook_name_sets_the_layer_and_hook_as_saelens_spells_them():
         validate(TrainConfig(out="o", hook_name="layers.3"))
     with pytest.raises(UserError, match="disagree"):
         validate(TrainConfig(out="o", hook_name="blocks.3.hook_resid_post", layers=[4, 5]))
+
+
+def streamed_jsonl(path: Path, n: int = 80) -> Path:
+    """Distinct short chats and texts: a few thousand tokens, so a run of ``stream_cfg`` reads them in
+    several shuffled blocks and more than one epoch."""
+    words = "the villain laughed cruelly while a kind doctor helped every patient at her door".split()
+    rows = []
+    for i in range(n):
+        t = f"{i}: " + " ".join(words[(i * 7 + j * 3) % len(words)] for j in range(4 + i % 9))
+        rows.append({"messages": [{"role": "user", "content": f"Say {i}."}, {"role": "assistant", "content": t}]}
+                    if i % 3 == 0 else {"text": t})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def stream_cfg(tmp_path, tiny_dir, data, **kw):
+    return cfg(tmp_path, tiny_dir, dataset=str(data), tokens=128 * 40, buffer_tokens=512, eval_tokens=128,
+               model_batch_tokens=256, splice_eval=False, **kw)
+
+
+def test_streamed_run_resumes_mid_epoch_as_if_never_stopped(tmp_path, tiny_dir):
+    """A .jsonl read over several blocks and epochs: stopped after a checkpoint inside a block of the
+    second epoch, --resume goes back to the saved record position and ends with the uninterrupted run's
+    weights."""
+    import persona_sae.stages.train as T
+    from persona_sae.models import load_tokenizer
+    from persona_sae.text import load_records
+    from persona_sae.tokens import tokenize
+
+    data = streamed_jsonl(tmp_path / "d.jsonl")
+    n = sum(len(e.ids) for e in tokenize(load_records(str(data)), load_tokenizer(str(tiny_dir)), max_len=64))
+    assert 4 * 512 < n < 128 * 40  # blocks of 4 x 512 tokens, and the run needs more than one epoch
+    ref = train(stream_cfg(tmp_path, tiny_dir, data, out=str(tmp_path / "ref")), log=lambda *_: None)
+    saved, real = [], T.save_checkpoint
+
+    def stop_at_second(out, state):
+        real(out, state)
+        saved.append(list(state["pos"]))
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    T.save_checkpoint = stop_at_second
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(stream_cfg(tmp_path, tiny_dir, data, out=str(tmp_path / "run"), checkpoint_every=13), log=lambda *_: None)
+    finally:
+        T.save_checkpoint = real
+    assert saved[1][0] == 1 and saved[1][4] > 0  # in the second epoch, inside a block
+    logs = []
+    got = train(stream_cfg(tmp_path, tiny_dir, data, out=str(tmp_path / "run"), checkpoint_every=13, resume=True),
+                log=logs.append)
+    assert "resuming at step 26/40" in logs
+    for k, v in ref.saes["sae"].state_dict().items():
+        assert torch.equal(got.saes["sae"].state_dict()[k], v), k
+    assert got.metrics["sae"]["explained_variance"] == ref.metrics["sae"]["explained_variance"]

@@ -1,12 +1,15 @@
 """Activations -> SAEs. sae-lens does the SAE math (its training SAE classes, losses incl. AuxK,
-optimizer and schedules via ``SAETrainer.step``); this module feeds it fast: a stop-at-layer
-forward, a bounded mixing buffer instead of a full shuffle, several SAEs from one activation
+optimizer and schedules via ``SAETrainer.step``); this module feeds it fast: streamed data (records
+read and tokenized as consumed, shuffled in blocks: memory does not grow with the dataset), a
+stop-at-layer forward, a bounded mixing buffer instead of a full shuffle, several SAEs from one activation
 stream, atomic checkpoints with exact resume, and held-out metrics (explained variance, L0, dead
 latents, CE-loss recovered and KL with the reconstruction spliced into the model).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import math
 import os
@@ -28,8 +31,8 @@ from persona_sae.activations import collate, iter_activations, plan_batches, sel
 from persona_sae.config import TrainConfig
 from persona_sae.latents import TL_HOOK
 from persona_sae.runs import CHECKPOINTS, DONE, RUNNING, claim, is_done, load_checkpoint, save_checkpoint
-from persona_sae.text import STREAM_CHARS_PER_TOKEN, load_records
-from persona_sae.tokens import tokenize
+from persona_sae.text import Record, iter_records
+from persona_sae.tokens import Example, iter_tokenize
 
 ARCHS = ("topk", "batchtopk", "jumprelu", "standard")
 WANDB_MODES = ("offline", "online")
@@ -109,28 +112,155 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# Data: an endless, deterministic stream of model batches and a bounded mixing buffer
+# Data: a content-hash held-out split, an endless, deterministic, resumable stream of model batches
+# read from the records as they stream, and a bounded mixing buffer
 
 
-def stream(model, examples, layers, hook, batch_tokens, seed, start: tuple[int, int],
-           max_norm_ratio: float | None = 10.0) -> Iterator[tuple[tuple[int, int], torch.Tensor]]:
-    """Yield ``((epoch, batch), acts[N, n_layers, d])`` forever, epoch e shuffled with seed+e,
-    starting at position ``start``; a position identifies exactly where to resume.
+HELDOUT_FRACTION = 1 / 32  # of records, by a hash of their text: the pool the held-out set is drawn from
+BLOCK_BUFFERS = 4  # records are shuffled in blocks of this many --buffer-tokens
 
-    Under torchrun each rank runs the forward of every world-th model batch and all ranks receive
-    all of them, in the single-process order: the forward is split while the stream (and so the
-    mixing buffer and every SAE batch) stays that of one process, whatever the world size."""
-    epoch, first = start
+
+def record_key(r: Record) -> str:
+    """A record's identity for the held-out split: a hash of its content, never its position."""
+    body = r.text if r.messages is None else json.dumps(r.messages, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _unit(*parts) -> float:
+    return int(hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:16], 16) / 2 ** 64
+
+
+def held_out(records, tokenizer, context_size: int, eval_tokens: int, seed: int):
+    """The held-out examples (about ``eval_tokens``) and the keys (:func:`record_key`) of the records
+    they come from, which training never sees. ``records`` is a function returning a fresh record
+    stream. Public so a run's held-out set can be rebuilt.
+
+    Streamed, so it cannot shuffle the whole dataset as before: a record is a candidate when
+    ``_unit(seed, key) < HELDOUT_FRACTION`` (as ``labelled.split`` splits rows, by content, so
+    duplicates fall on one side), and candidates are held out in stream order until they hold
+    ``eval_tokens``; the scan reads about ``eval_tokens / HELDOUT_FRACTION`` tokens of text, however
+    big the dataset. Data that ends first is small: its other records then join in order of their
+    hash. The last record may be cut at the budget; it is held out whole."""
+    eval_ex: list[Example] = []
+    rest: list[tuple[float, int]] = []  # (hash, index) of the scanned non-candidates, for small data
+    n = 0
+
+    def take(pairs):
+        nonlocal n
+        for ex in iter_tokenize((r for _, r in pairs), tokenizer, context_size, indices=(i for i, _ in pairs)):
+            eval_ex.append(ex)
+            n += len(ex.ids)
+            if n >= eval_tokens:
+                return True
+        return False
+
+    keys = {}
+    for i, r in enumerate(records()):
+        key = record_key(r)
+        u = _unit(seed, key)
+        if u < HELDOUT_FRACTION:
+            keys[i] = key
+            if take([(i, r)]):
+                break
+        else:
+            rest.append((u, i))
+    else:  # the data ended before the candidates held eval_tokens
+        want = {i: u for u, i in rest}
+        pool = sorted(((want[i], i, r) for i, r in enumerate(records()) if i in want), key=lambda t: t[:2])
+        for _, i, r in pool:
+            keys[i] = record_key(r)
+            if take([(i, r)]):
+                break
+    used = {e.record for e in eval_ex}
+    return eval_ex, {k for i, k in keys.items() if i in used}
+
+
+class TrainBatches:
+    """The training data as model batches, endlessly and deterministically, from a record stream.
+
+    Records whose key is held out are skipped. The rest are tokenized as they stream and gathered
+    into blocks of at least ``block_tokens`` tokens (whole records); each block is shuffled and cut
+    into model batches by ``plan_batches`` with a seed of (seed, epoch, block), then the next block is
+    read; at the end of the data the next epoch starts over. So memory holds one block, whatever the
+    dataset's size, and the mixing buffer then mixes rows across batches. (A dataset smaller than a
+    block is shuffled whole every epoch, as before streaming.)
+
+    A position ``(epoch, batches of the epoch, block, first_record, batches_done)`` says where a
+    stream resumes: the records before ``first_record`` are skipped without tokenizing them, the
+    block is rebuilt and its first ``batches_done`` batches dropped."""
+
+    def __init__(self, records, tokenizer, context_size: int, held: set[str], batch_tokens: int,
+                 block_tokens: int, seed: int):
+        self.records, self.tokenizer, self.context_size, self.held = records, tokenizer, context_size, held
+        self.batch_tokens, self.block_tokens, self.seed = batch_tokens, block_tokens, seed
+
+    def _blocks(self, first: int) -> Iterator[tuple[list[Example], int]]:
+        """(examples, index of the record after them) per block, from record ``first`` of the data."""
+        pairs = ((i, r) for i, r in enumerate(itertools.islice(self.records(), first, None), first)
+                 if record_key(r) not in self.held)
+        pairs, ids = itertools.tee(pairs)
+        exs = iter_tokenize((r for _, r in pairs), self.tokenizer, self.context_size, indices=(i for i, _ in ids))
+        block, n = [], 0
+        for ex in exs:
+            if n >= self.block_tokens and ex.record != block[-1].record:
+                yield block, block[-1].record + 1
+                block, n = [], 0
+            block.append(ex)
+            n += len(ex.ids)
+        if block:
+            yield block, block[-1].record + 1
+
+    def __call__(self, pos: tuple[int, ...] = (0, 0, 0, 0, 0)) -> Iterator[tuple[tuple, list[Example]]]:
+        """Yield ``(position after it, examples)`` per model batch, from ``pos``."""
+        epoch, k, block, first, done = pos
+        while True:
+            empty, whole = True, first == 0
+            for exs, end in self._blocks(first):
+                empty = False
+                key = int(hashlib.sha256(f"{self.seed}\0{epoch}\0{block}".encode()).hexdigest()[:15], 16)
+                plan = plan_batches(exs, self.batch_tokens, key)
+                for j in range(done, len(plan)):
+                    k += 1
+                    last = j + 1 == len(plan)
+                    yield (epoch, k, block + last, end if last else first, 0 if last else j + 1), [exs[i] for i in plan[j]]
+                block, first, done = block + 1, end, 0
+            if empty and whole:
+                raise UserError("the training data produced no token sequences")
+            epoch, k, block, first, done = epoch + 1, 0, 0, 0, 0
+
+
+def peek(batches: Iterator, n_batches: int, n_tokens: int) -> tuple[int, int]:
+    """Batches and training (non-special) tokens of the first epoch, counted only until there are
+    ``n_batches`` and ``n_tokens`` (or the epoch ends): the size checks, without reading the data."""
+    b = t = 0
+    for pos, exs in batches:
+        if pos[0] > 0:
+            break
+        b += 1
+        t += sum(sum(not s for s in e.special) for e in exs)
+        if b >= n_batches and t >= n_tokens:
+            break
+    return b, t
+
+
+def stream(model, batches: Iterator, layers, hook, max_norm_ratio: float | None = 10.0
+           ) -> Iterator[tuple[tuple, torch.Tensor]]:
+    """Yield ``(position, acts[N, n_layers, d])`` per model batch of ``batches`` (a
+    :class:`TrainBatches` stream, endless); a position identifies exactly where to resume.
+
+    Under torchrun every rank reads the same batches; each runs the forward of every world-th one
+    and all ranks receive all of them, in the single-process order: the forward is split while the
+    stream (and so the mixing buffer and every SAE batch) stays that of one process, whatever the
+    world size."""
+    W, R = D.world(), D.rank()
     while True:
-        batches = plan_batches(examples, batch_tokens, seed + epoch)
-        for r0, batch in D.rounds(batches, start=first):
-            mine = [torch.stack([b.acts[L] for L in layers], 1) for b in iter_activations(
-                model, examples, layers, hook=hook, batches=batch, progress=False,
-                max_norm_ratio=max_norm_ratio, out_dtype=model.dtype)]
-            rows = mine[0] if mine else torch.zeros((0, len(layers), model.d_model), dtype=model.dtype)
-            for j, got in enumerate(D.all_gather_rows(rows)[:len(batches) - r0]):
-                yield (epoch, r0 + j + 1), got
-        epoch, first = epoch + 1, 0
+        rnd = list(itertools.islice(batches, W))
+        mine = [torch.stack([b.acts[L] for L in layers], 1) for _, exs in rnd[R:R + 1] for b in iter_activations(
+            model, exs, layers, hook=hook, batches=[list(range(len(exs)))], progress=False,
+            max_norm_ratio=max_norm_ratio, out_dtype=model.dtype)]
+        rows = mine[0] if mine else torch.zeros((0, len(layers), model.d_model), dtype=model.dtype)
+        for (pos, _), got in zip(rnd, D.all_gather_rows(rows)):
+            yield pos, got
 
 
 class MixingBuffer:
@@ -390,25 +520,6 @@ class Tracker:
 # The run
 
 
-def held_out(records, tokenizer, context_size: int, eval_tokens: int, seed: int):
-    """The held-out examples (the first records, about ``eval_tokens``, of a seeded random record
-    order) and the order of the remaining records. Public so a run's held-out set can be rebuilt."""
-
-    order = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed)).tolist()
-    eval_ex = tokenize(records, tokenizer, max_len=context_size, order=order, max_tokens=eval_tokens)
-    return eval_ex, order[len({e.record for e in eval_ex}):]
-
-
-def split_records(records, tokenizer, context_size: int, tokens: int, eval_tokens: int, seed: int):
-    """Held-out and training examples from disjoint records: the rest after :func:`held_out` are
-    tokenized only as far as the run needs (``tokens`` + 10%), so a small run on a big corpus does not
-    tokenize all of it."""
-
-    eval_ex, rest = held_out(records, tokenizer, context_size, eval_tokens, seed)
-    train_ex = tokenize(records, tokenizer, max_len=context_size, order=rest, max_tokens=int(1.1 * tokens))
-    return train_ex, eval_ex
-
-
 def _save_sae(sae, folder: Path) -> None:
     """SAELens' ``save_inference_model``, then its cfg.json rewritten with sorted keys (the same SAE
     writes the same bytes, whatever order SAELens' config dict came in) and its weights given the
@@ -498,25 +609,32 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     D.from_main(lambda: claim(out, "run.json", "persona-sae training run", cfg.resume, also_ours=CHECKPOINTS,
                               rerun_done=True))  # only rank 0 touches --out; the config is checked against the checkpoint
     dev = D.device(cfg.device)  # checked before the data and the model are loaded
-    records = load_records(cfg.dataset, column=cfg.text_column or None, split=cfg.split, config=cfg.data_config or None,
-                           max_chars=STREAM_CHARS_PER_TOKEN * (int(1.1 * cfg.tokens) + cfg.eval_tokens))
+    source = dict(column=cfg.text_column or None, split=cfg.split, config=cfg.data_config or None)
+    first_pass = [iter_records(cfg.dataset, **source)]  # opened before the weights load: a bad spec fails first
+
+    def records():  # a fresh pass over the data each call
+        return first_pass.pop() if first_pass else iter_records(cfg.dataset, **source)
+
     model = D.load_model(cfg.model, cfg.dtype, log, dev)
     sae_dev = dev if W == 1 else "cpu"  # under torchrun the SAEs and their all-reduced sums stay on the CPU, as before
     autocast = M.use_autocast(cfg.autocast, str(sae_dev), log)
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
     d_sae = validate(cfg, model.d_model)
     lr = cfg.lr or default_lr(d_sae)
-    train_ex, eval_ex = split_records(records, model.tokenizer, cfg.context_size, cfg.tokens, cfg.eval_tokens, cfg.seed)
-    n_train = sum(sum(not s for s in e.special) for e in train_ex)
+    eval_ex, held = held_out(records, model.tokenizer, cfg.context_size, cfg.eval_tokens, cfg.seed)
+    train_data = TrainBatches(records, model.tokenizer, cfg.context_size, held, cfg.model_batch_tokens,
+                              BLOCK_BUFFERS * cfg.buffer_tokens, cfg.seed)
+    n_batches, n_train = peek(train_data(), D.world(), cfg.batch_size)
     if n_train < cfg.batch_size:
         raise UserError(f"dataset {cfg.dataset} has {n_train} training tokens, fewer than one batch "
                         f"(--batch-size {cfg.batch_size})")
+    if not eval_ex:
+        raise UserError(f"dataset {cfg.dataset} gave no held-out tokens (--eval-tokens {cfg.eval_tokens})")
     layers = sorted(set(cfg.layers))
     total_steps = cfg.tokens // cfg.batch_size
     if total_steps < 1:
         raise UserError(f"--tokens {cfg.tokens} is less than one batch (--batch-size {cfg.batch_size})")
-    D.check_shards(len(plan_batches(train_ex, cfg.model_batch_tokens, cfg.seed)),
-                   f"model batches of training data (--batch-tokens {cfg.model_batch_tokens})")
+    D.check_shards(n_batches, f"model batches of training data (--batch-tokens {cfg.model_batch_tokens})")
     run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
     volatile = ("resume", "out", "distribute_saes", "device", "wandb", "wandb_mode")  # where and how the work is spread or logged changes no result
     volatile += ("expansion",)  # d_sae, compared, is the width it gave (older checkpoints hold expansion 8)
@@ -554,7 +672,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
             D.average_gradients(tr.sae, n_local / cfg.batch_size)
 
     buffer = MixingBuffer(cfg.buffer_tokens, cfg.seed)
-    step, pos, history = 0, (0, 0), {spec.name: [] for spec in specs}
+    step, pos, history = 0, (0, 0, 0, 0, 0), {spec.name: [] for spec in specs}
 
     def read_checkpoint():
         ckpt = load_checkpoint(out) if cfg.resume else None
@@ -575,13 +693,16 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
             load_trainer_state(tr, ckpt["trainers"][i])
         buffer.load(ckpt["buffer"])
         step, pos, history = ckpt["step"], tuple(ckpt["pos"]), ckpt["history"]
+        if len(pos) != 5:
+            raise UserError(f"{out}/checkpoint is from before training data streamed (no record position); "
+                            f"start the run again without --resume in a new --out")
         log(f"resuming at step {step}/{total_steps}")
     del ckpt
     tracker = Tracker(cfg, run_config, out, [spec.name for spec in specs], log)
     for name, recs in history.items():  # a resumed run's history so far
         tracker.history(name, recs)
 
-    data = stream(model, train_ex, layers, cfg.hook, cfg.model_batch_tokens, cfg.seed, pos, cfg.max_norm_ratio or None)
+    data = stream(model, train_data(pos), layers, cfg.hook, cfg.max_norm_ratio or None)
     li = {L: j for j, L in enumerate(layers)}
     bar = tqdm(total=total_steps * cfg.batch_size, initial=step * cfg.batch_size, unit="tok", desc="train",
                smoothing=0.05, disable=not D.is_main())
