@@ -6,14 +6,15 @@ SmolLM2 tokenizer and train's default shapes (--context-size 256, --model-batch-
 the tokenizer); the whole-list path of before streaming
 (``load_records`` + ``tokenize``) runs beside it at the smaller sizes for contrast.
 
-The text is the corpora folder's plain-text files (/work/shared/data/corpora: Gutenberg novels,
-WikiText-2, Shakespeare, review sentences), one paragraph per JSONL row (CR-only line endings read as
+The text is the plain-text files of four corpora of the data manifest (Gutenberg novels, WikiText-2,
+Shakespeare, review sentences; `persona-sae data fetch corpus-gutenberg` etc. installs them, `--from
+DIR` from a local mirror), one paragraph per JSONL row (CR-only line endings read as
 line ends), repeated as often as the size
 needs, written to a temporary folder outside the repository and deleted afterwards.
 
     python benchmarks/data_memory.py [--sizes 200000 2000000 20000000] [--whole-up-to 2000000]
 
-Prints a table and writes benchmarks/results/data_memory.json (``memory_ratio_20m_vs_2m``: streamed peak
+Prints a table, writes benchmarks/results/data_memory.json and the table of docs/performance.md (``memory_ratio_20m_vs_2m``: streamed peak
 RSS at 20M tokens over that at 2M; bounded memory means about 1).
 """
 
@@ -30,29 +31,23 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe  # benchmarks/machine.py
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "data_memory.json"
-CORPORA = Path("/work/shared/data/corpora")
+DOC = ROOT / "docs" / "performance.md"
+CORPORA = ("corpus-gutenberg", "corpus-wikitext-2", "corpus-tinyshakespeare", "corpus-sentiment-labelled-sentences")
 SKIP = {"LICENSE.txt", "readme.txt", "README"}
+
+
+def corpus_files() -> list[tuple[str, Path]]:
+    """(manifest name/file, installed path) of every plain-text file of CORPORA (fails with the fetch
+    command when one is not installed)."""
+    from persona_sae import sources
+
+    return [(f"{n}/{rel}", sources.file(n, rel)) for n in CORPORA for rel in sorted(sources.get(n).files)
+            if rel.endswith(".txt") and Path(rel).name not in SKIP]
 SHAPES = dict(context_size=256, model_batch_tokens=2048, buffer_tokens=65536, eval_tokens=8192, seed=0)
-
-
-def machine() -> dict:
-    try:
-        sys.path.insert(0, str(ROOT))
-        from benchmarks.machine import describe
-
-        return describe()
-    except ImportError:  # benchmarks/machine.py not on this branch: the same facts, fewer of them
-        import platform
-
-        import torch
-
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), platform.processor())
-        return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-                "load_1min": round(os.getloadavg()[0], 2), "python": platform.python_version(),
-                "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
 
 
 def rss_mb() -> float:
@@ -61,9 +56,8 @@ def rss_mb() -> float:
 
 def write_corpus(path: Path, tokens: int, tok) -> dict:
     """Paragraphs of the corpora's text files as {"text": ...} rows, repeated until ``tokens`` tokens."""
-    files = sorted(p for p in CORPORA.rglob("*.txt") if p.name not in SKIP)
     paras = []
-    for f in files:  # two books have old-Mac CR-only line endings (SOURCES.md): as lines, not one paragraph
+    for _, f in corpus_files():  # two books have old-Mac CR-only line endings (SOURCES.md): as lines, not one paragraph
         text = f.read_text(encoding="utf-8").replace("\r\n", "\n").replace("\r", "\n")
         paras += [q.strip() for q in re.split(r"\n[ \t]*\n", text) if q.strip()]
     counts = [len(ids) + 1 for ids in tok(paras, add_special_tokens=False)["input_ids"]]  # + BOS
@@ -117,7 +111,10 @@ def main() -> None:
     ap.add_argument("--whole-up-to", type=int, default=2_000_000, help="also run the whole-list path up to this size")
     ap.add_argument("--child", nargs=2, metavar=("JSONL", "MODE"), help=argparse.SUPPRESS)
     ap.add_argument("--write", nargs=2, metavar=("JSONL", "TOKENS"), help=argparse.SUPPRESS)
+    ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")
     a = ap.parse_args()
+    if a.table_only:
+        return write_table(json.loads(OUT.read_text()))
     if a.child:
         return child(*a.child)
     if a.write:
@@ -152,16 +149,31 @@ def main() -> None:
               f"(above the tokenizer: {big['data_path_mb']:.0f} vs {small['data_path_mb']:.0f} MB)")
     from persona_sae import write_json
 
-    write_json(OUT, {"runs": rows, "memory_ratio_20m_vs_2m": round(ratio, 3) if ratio else None,
+    res = {"runs": rows, "memory_ratio_20m_vs_2m": round(ratio, 3) if ratio else None,
                      "data_path_mb_ratio_20m_vs_2m": round(big["data_path_mb"] / small["data_path_mb"], 3) if ratio else None,
                      "shapes": SHAPES, "tokenizer": "smollm2",
-                     "corpus": {"source": str(CORPORA), "files": write_corpus_files(), "per_size": corpora},
-                     "command": "python benchmarks/data_memory.py", "machine": machine(),
-                     "date": time.strftime("%Y-%m-%d")})
+                     "corpus": {"files": [n for n, _ in corpus_files()], "per_size": corpora},
+                     "command": "python benchmarks/data_memory.py", "machine": describe(),
+                     "date": time.strftime("%Y-%m-%d")}
+    write_json(OUT, res)
+    write_table(res)
 
 
-def write_corpus_files() -> list[str]:
-    return [str(p.relative_to(CORPORA)) for p in sorted(CORPORA.rglob("*.txt")) if p.name not in SKIP]
+def write_table(res: dict) -> None:
+    """The runs into docs/performance.md's data-memory block."""
+    sys.path.insert(0, str(ROOT))
+    from experiments.common.tables import fill, table
+
+    m = res["machine"]
+    rows = [[f"{r['size'] / 1e6:g}M", "streamed" if r["mode"] == "streamed" else "whole list (before streaming)",
+             f"{r['peak_rss_mb']:,.0f}", f"{r['data_path_mb']:,.0f}", f"{r['seconds']:.1f}"] for r in res["runs"]]
+    ratio = res["memory_ratio_20m_vs_2m"]
+    fill(DOC, {"data-memory": table(["tokens", "path", "peak RSS (MB)", "above imports + tokenizer (MB)", "seconds"], rows,
+                                    ["---:", "---", "---:", "---:", "---:"])
+               + (f"\n\nStreamed peak RSS at 20M tokens is {ratio:.2f}× that at 2M (`memory_ratio_20m_vs_2m`; target ≤ 1.2). "
+                  if ratio else "\n\n")
+               + f"{m['cpu']}, {m['cores']} cores, 1-minute load {m['load_1min']} "
+               f"([results](../benchmarks/results/data_memory.json))."})
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ def write_table(res: dict) -> None:
             + f"\n\n{res['judge']}, {res['answers']} answers ("
             + ", ".join(f"{v} {k}" for k, v in res["kinds"].items())
             + f"); bf16 forward {res['seconds_fitted_dtype']:.0f} s, fp32 arithmetic {res['seconds_fp32_arithmetic']:.0f} s "
-            f"({res['speedup']:.1f}x) on {m['cpu']} with {m['threads']} threads (fast bf16: {'yes' if m['bf16_fast'] else 'no'}).")
+            f"({res['speedup']:.1f}x) on {m['cpu']} with {m['threads']} threads (fast bf16: {'yes' if m['bf16_fast'] else 'no'}; "
+            f"1-minute load {m['load_1min']} at the end).")
     fill(DOC, {"judge-dtype": body})
 
 
