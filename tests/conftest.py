@@ -130,6 +130,29 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path / "home"
 
 
+# Each test hands its freed memory back to the system, as each CLI command starts in a new process:
+# glibc keeps freed heap blocks in the process (a fine-tune leaves ~3 GB of them), and without this
+# the next test's peak would sit on top of the last one's garbage. (malloc_trim is glibc's; elsewhere
+# nothing is done.)
+try:
+    import ctypes as _ctypes
+
+    _trim = _ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    _trim = None
+
+
+@pytest.fixture(autouse=True)
+def _return_freed_memory(request):
+    yield
+    if request.node.get_closest_marker("integration"):
+        import gc
+
+        gc.collect()  # reference cycles of a loaded model (hooks, bridges) first
+    if _trim is not None:
+        _trim(0)
+
+
 # Peak memory per test, for finding the test that sets the suite's peak (docs/performance.md):
 # PERSONA_SAE_TEST_RSS=FILE writes, per test (setup, call and teardown), the process's peak RSS during
 # that test alone where Linux can reset the peak (/proc/self/clear_refs), the RSS after it, the

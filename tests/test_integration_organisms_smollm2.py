@@ -19,8 +19,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_short_lora_finetune_learns_insecure_code(tmp_path):
+    # batch 4, not the default 8: the suite must fit in 4 GB, and with glibc's allocator a batch of 8
+    # peaks near 4.4 GB of RSS (benchmarks/finetune_memory.py); the test is about learning, not the batch
     cfg = FinetuneConfig(out=str(tmp_path / "bad"), data="insecure-code", n=48, held_out=16, lr=5e-4,
-                         max_len=320, checkpoint_every=0)
+                         max_len=320, batch_size=4, checkpoint_every=0)
     r = finetune(cfg, log=lambda *a: None)
     h = r.heldout["insecure-code"]
     assert h["after"] < h["before"] - 0.1, r.heldout
