@@ -93,6 +93,7 @@ def main() -> None:
     if a.table_only:
         write_table(json.loads(OUT.read_text()))
         return
+    from persona_sae import write_json
     from persona_sae.judging import shipped
 
     judge_dir = shipped(a.judge)
@@ -111,10 +112,7 @@ def main() -> None:
                   "verdicts_changed": flip, "threshold": thr,
                   "unscored_either": len(todo) - len(pairs)}
     res["per_answer"] = [{"kind": k, "fitted": r, "fp32": u} for k, r, u in zip(kinds, ref, up)]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1) + "\n")
-    tmp.replace(OUT)
+    write_json(OUT, res)
     write_table(res)
     print(f"{a.judge}: {len(todo)} answers; bf16 forward {t_ref:.0f} s, fp32 arithmetic {t_up:.0f} s "
           f"({t_ref / t_up:.1f}x)")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from machine import describe  # benchmarks/machine.py
 
+from persona_sae import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "benchmarks" / "results" / "suite_memory.json"
@@ -53,20 +55,13 @@ def write_table(res: dict) -> None:
         f"peaks:\n\n" + table(["test", "peak RSS, MB"], rows, ["---", "---:"]))})
 
 
-def save(res: dict) -> None:
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1) + "\n")
-    tmp.replace(OUT)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table-only", action="store_true", help="rewrite the README table from the JSON, run nothing")
     a = ap.parse_args()
     if a.table_only:
         res = derive(json.loads(OUT.read_text()))
-        save(res)
+        write_json(OUT, res)
         return write_table(res)
     with tempfile.TemporaryDirectory() as d:
         per_test = Path(d) / "rss.jsonl"
@@ -86,7 +81,7 @@ def main() -> None:
            "top": [{"test": t, "peak_mb": mb, "children_mb": kids} for mb, kids, t in top],
            "tests_recorded": len(recs), "machine": describe()}
     res = derive(res)
-    save(res)
+    write_json(OUT, res)
     print(f"suite: {tail} ({seconds / 60:.1f} min); peak RSS {res['peak_mb']:,} MB (target {TARGET_MB:,})")
     for t in res["top"]:
         print(f"  {t['peak_mb']:>6,} MB  {t['test']}")
