@@ -114,9 +114,10 @@ def iter_activations(model, examples: Sequence[Example], layers: Sequence[int], 
                      select: str = "all", batch_tokens: int = 2048, seed: int | None = 0, stop: bool = True,
                      batches: list[list[int]] | None = None, progress: bool = True,
                      out_dtype: torch.dtype = torch.float32, bar: tqdm | None = None,
-                     max_norm_ratio: float | None = 10.0) -> Iterator[ActivationBatch]:
+                     max_norm_ratio: float | None = 10.0, out_device: str = "cpu") -> Iterator[ActivationBatch]:
     """Stream :class:`ActivationBatch` es over ``examples`` (see module docstring); ``bar`` lets a
-    caller that streams in parts keep one progress bar.
+    caller that streams in parts keep one progress bar. Activations come back on ``out_device`` (the
+    model's device keeps training on a GPU free of host copies).
 
     Attention sinks are not always at position 0: in SmolLM2 about 1 token in 8,000 (at position 1)
     has a residual norm of ~20,000 against a median of ~170, and one such token outweighs thousands
@@ -141,7 +142,7 @@ def iter_activations(model, examples: Sequence[Example], layers: Sequence[int], 
         keep &= ~sink
         b, p = keep.nonzero(as_tuple=True)
         yield ActivationBatch(
-            acts={L: a[keep.to(a.device)].to("cpu", out_dtype) for L, a in acts.items()},
+            acts={L: a[keep.to(a.device)].to(out_device, out_dtype) for L, a in acts.items()},
             example=torch.tensor(idx, dtype=torch.long)[b], pos=p, token=ids[b, p], response=resp[b, p],
             n_sinks=n_sinks)
         bar.update(int(valid.sum()))

@@ -182,8 +182,8 @@ class TrainConfig(OutputOption, ModelOption):
     """Config (subset) of an hf:NAME dataset that has several."""
     arch: str = "topk"
     """SAE architecture: topk, batchtopk, jumprelu or standard."""
-    d_sae: int = 0
-    """Number of latents (0: --expansion-factor times d_model)."""
+    d_sae: list[int] = field(default_factory=lambda: [0])
+    """Number of latents (0: --expansion-factor times d_model); several values train several SAEs."""
     expansion: int = field(default=0, alias="expansion_factor")
     """Width as a multiple of d_model (0: 8 when --d-sae is 0 too); with --d-sae the two must agree."""
     k: list[int] = field(default_factory=lambda: [32])

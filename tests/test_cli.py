@@ -190,7 +190,7 @@ def test_underscore_and_dash_spellings_and_saelens_aliases():
               "--training_tokens", "5k", "--context_size", "32", "--dataset_path", "x.txt")
     b = parse("train", "--out", "o", "--d-sae", "1024", "--train-batch-size-tokens", "64", "--lr-warmup-steps", "3",
               "--training-tokens", "5000", "--context-size", "32", "--dataset-path", "x.txt")
-    assert a == b and (a.d_sae, a.batch_size, a.tokens, a.context_size, a.dataset) == (1024, 64, 5000, 32, "x.txt")
+    assert a == b and (a.d_sae, a.batch_size, a.tokens, a.context_size, a.dataset) == ([1024], 64, 5000, 32, "x.txt")
     assert parse("train", "--out", "o", "--expansion-factor", "16").expansion == 16
     for cmd in (["activations", "--out", "o"], ["examples", "--out", "o", "--sae", "s", "--dataset", "d"],
                 ["rank", "--out", "o", "--sae", "s"], ["label", "--sae", "s"]):
@@ -220,9 +220,9 @@ def test_config_file_values_numbers_and_flag_override(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("out: runs/x\ntokens: 2M\nd-sae: 64\nk: [16, '2,4']\nexpansion_factor: 0\nlr: 1e-3\nsplice_eval: false\n")
     c = parse("train", "--config", str(p))
-    assert (c.out, c.tokens, c.d_sae, c.k, c.lr, c.splice_eval) == ("runs/x", 2_000_000, 64, [16, 2, 4], 1e-3, False)
+    assert (c.out, c.tokens, c.d_sae, c.k, c.lr, c.splice_eval) == ("runs/x", 2_000_000, [64], [16, 2, 4], 1e-3, False)
     c = parse("train", "--config", str(p), "--tokens", "5k", "--out", "elsewhere", "--splice-eval")
-    assert (c.out, c.tokens, c.d_sae, c.splice_eval) == ("elsewhere", 5000, 64, True)
+    assert (c.out, c.tokens, c.d_sae, c.splice_eval) == ("elsewhere", 5000, [64], True)
     j = tmp_path / "b.json"
     j.write_text(json.dumps({"latent": 7, "n": "2k"}))
     assert (parse("browse", "--config", str(j)).latent, parse("browse", "--config", str(j), "9").latent) == (7, 9)
@@ -267,20 +267,28 @@ def test_a_shipped_run_record_replays_its_config():
     assert c.resume is False and c.expansion == 0 and c.out == "again"  # a replay starts fresh
     for k, v in saved.items():
         if k not in ("resume", "expansion", "out"):
-            assert getattr(c, k) == v, k
-    assert c == TrainConfig(**{**saved, "resume": False, "expansion": 0, "out": "again"})
+            assert getattr(c, k) == ([v] if k == "d_sae" else v), k  # one width: a number in the record
+    assert c == TrainConfig(**{**saved, "resume": False, "expansion": 0, "out": "again", "d_sae": [saved["d_sae"]]})
 
 
 def test_expansion_factor_and_d_sae():
     from persona_sae.config import TrainConfig
     from persona_sae.stages.train import validate
 
-    assert validate(TrainConfig(out="o"), 64) == 512  # neither given: 8 x d_model
-    assert validate(TrainConfig(out="o", expansion=4), 64) == 256
-    assert validate(TrainConfig(out="o", d_sae=100), 64) == 100
-    assert validate(TrainConfig(out="o", d_sae=256, expansion=4), 64) == 256  # agreeing is fine
+    assert validate(TrainConfig(out="o"), 64) == [512]  # neither given: 8 x d_model
+    assert validate(TrainConfig(out="o", expansion=4), 64) == [256]
+    assert validate(TrainConfig(out="o", d_sae=[100]), 64) == [100]
+    assert validate(TrainConfig(out="o", d_sae=100), 64) == [100]  # a single width given in code
+    assert validate(TrainConfig(out="o", d_sae=[256], expansion=4), 64) == [256]  # agreeing is fine
+    assert validate(TrainConfig(out="o", d_sae=[256, 128]), 64) == [256, 128]  # several: one SAE each
+    assert parse("train", "--out", "o", "--d-sae", "4608", "9216").d_sae == [4608, 9216]
+    for bad in ([128, 128], [0, 128]):
+        with pytest.raises(UserError, match="give each width once, and no 0 among several"):
+            validate(TrainConfig(out="o", d_sae=bad), 64)
+    with pytest.raises(UserError, match=r"--k 200 is larger than --d-sae 128"):
+        validate(TrainConfig(out="o", d_sae=[256, 128], k=[200]), 64)
     with pytest.raises(UserError, match=r"--d-sae 100 and --expansion-factor 4 disagree \(4 x d_model 64 = 256\)"):
-        validate(TrainConfig(out="o", d_sae=100, expansion=4), 64)
+        validate(TrainConfig(out="o", d_sae=[100], expansion=4), 64)
     with pytest.raises(UserError, match="--expansion-factor must be positive"):
         validate(TrainConfig(out="o", expansion=-2), 64)
 

@@ -406,3 +406,39 @@ def test_device_choice_without_torchrun(monkeypatch):
         D.device("cuda:1")
     with pytest.raises(UserError, match="unknown --device 'gpu'"):
         D.device("gpu")
+
+
+def test_torchrun_with_cuda_puts_each_rank_on_its_gpu_over_nccl(monkeypatch):
+    """Faked CUDA under torchrun: the group is gloo for CPU tensors and NCCL for CUDA ones, the rank
+    sits on cuda:LOCAL_RANK, and that is where train puts the model, the SAEs and the gathered rows."""
+    import torch.distributed as dist
+
+    from persona_sae import distributed as D
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: seen.update(device=i))
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: seen.update(backend=backend))
+    monkeypatch.setattr(D, "active", lambda: "backend" in seen)
+    monkeypatch.setattr("atexit.register", lambda fn: None)
+    assert D.init() and seen == {"device": 3, "backend": "cpu:gloo,cuda:nccl"}
+    assert D.device("auto") == D.device("cpu") == "cuda:3"  # torchrun with CUDA: the rank's own GPU
+
+
+def test_buffer_and_activations_stay_on_their_device(tiny_model):
+    """Nothing in the train data path assumes the CPU: rows stay on the device they come from (the
+    meta device stands in for a GPU) while the shuffle draws its permutation on the CPU."""
+    from persona_sae.activations import iter_activations
+    from persona_sae.stages.train import MixingBuffer
+    from persona_sae.tokens import Example
+
+    ex = [Example(ids=[1, 5, 6, 7, 8], response=[False] * 5, special=[True] + [False] * 4, record=0, group="")]
+    got = next(iter_activations(tiny_model, ex, [1], progress=False, out_device="meta"))
+    assert got.acts[1].device.type == "meta" and got.acts[1].shape == (4, tiny_model.d_model)
+    buf = MixingBuffer(8, seed=0)
+    for _ in range(3):
+        buf.push(torch.zeros(4, 1, 16, device="meta"))
+    out = buf.pop(2)
+    assert out.device.type == "meta" and out.shape == (2, 1, 16) and out.dtype == torch.float32

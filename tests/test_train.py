@@ -348,6 +348,28 @@ def test_wandb_offline_logs_the_history_and_the_metrics(tmp_path, tiny_dir, monk
     assert config["k"] == [4, 16] and config["d_sae"] == 128
 
 
+def test_several_widths_train_from_one_stream(tmp_path, tiny_dir):
+    """--d-sae 64 128 with --k 4 8: four SAEs from one activation stream, each with its own width and its
+    width's default learning rate, named by what varies; the record keeps the list."""
+    from persona_sae.stages.train import default_lr
+
+    out = tmp_path / "sae"
+    res = train(cfg(tmp_path, tiny_dir, d_sae=[64, 128], k=[4, 8], tokens=2048), log=lambda *_: None)
+    names = {"L1_k4_d64", "L1_k4_d128", "L1_k8_d64", "L1_k8_d128"}
+    assert set(res.saes) == set(res.metrics) == names
+    for name, sae in res.saes.items():
+        d = int(name.rsplit("_d", 1)[1])
+        assert sae.W_enc.shape[1] == d and res.metrics[name]["d_sae"] == d
+        assert res.metrics[name]["k"] == int(name.split("_k")[1].split("_")[0])
+        assert json.loads((out / name / "cfg.json").read_text())["d_sae"] == d
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["config"]["d_sae"] == [64, 128] and rec["config"]["lr"] == 0  # 0: each width's default
+    assert all(res.metrics[n]["lr"] == default_lr(res.metrics[n]["d_sae"]) for n in names)
+    assert main(["train", "--config", str(out / "run.json"), "--out", str(tmp_path / "again"), "--tokens", "512",
+                 "--nosplice-eval"]) == 0  # the record replays
+    assert set(json.loads((tmp_path / "again" / "run.json").read_text())["saes"]) == names
+
+
 def test_hook_name_sets_the_layer_and_hook_as_saelens_spells_them():
     from persona_sae import UserError
     from persona_sae.config import TrainConfig

@@ -46,12 +46,13 @@ def sae_classes(arch: str):
         JumpReLUTrainingSAEConfig,
         StandardTrainingSAE,
         StandardTrainingSAEConfig,
-        TopKTrainingSAE,
         TopKTrainingSAEConfig,
     )
 
+    from persona_sae.sparse_topk import SparseTopKTrainingSAE
+
     return {
-        "topk": (TopKTrainingSAE, TopKTrainingSAEConfig),
+        "topk": (SparseTopKTrainingSAE, TopKTrainingSAEConfig),  # sae-lens' TopK, its dense zeros skipped
         "batchtopk": (BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig),
         "jumprelu": (JumpReLUTrainingSAE, JumpReLUTrainingSAEConfig),
         "standard": (StandardTrainingSAE, StandardTrainingSAEConfig),
@@ -62,11 +63,15 @@ class SAESpec(NamedTuple):
     name: str
     layer: int
     k: int
+    d_sae: int
+    lr: float
 
 
-def sae_specs(cfg: TrainConfig) -> list[SAESpec]:
-    multi = len(cfg.layers) * len(cfg.k) > 1
-    return [SAESpec(f"L{L}_k{k}" if multi else "sae", L, k) for L in cfg.layers for k in cfg.k]
+def sae_specs(cfg: TrainConfig, widths: list[int]) -> list[SAESpec]:
+    """One SAE per layer, k and width (``widths``: --d-sae resolved by :func:`validate`), named by what varies."""
+    multi = len(cfg.layers) * len(cfg.k) * len(widths) > 1
+    return [SAESpec((f"L{L}_k{k}" + (f"_d{d}" if len(widths) > 1 else "")) if multi else "sae", L, k, d,
+                    cfg.lr or (default_lr(d) if d else 0.0)) for L in cfg.layers for k in cfg.k for d in widths]
 
 
 def default_lr(d_sae: int) -> float:
@@ -75,22 +80,29 @@ def default_lr(d_sae: int) -> float:
     return 1e-3 / math.sqrt(d_sae / 2**14)
 
 
-def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
-    """Check the config before any heavy work; return d_sae."""
+def validate(cfg: TrainConfig, d_model: int | None = None) -> list[int]:
+    """Check the config before any heavy work; return the widths (--d-sae, 0 resolved by the factor;
+    zeros while d_model is not known)."""
     if cfg.arch not in ARCHS:
         raise UserError(f"unknown --arch '{cfg.arch}' (choose from {', '.join(ARCHS)})")
-    if cfg.d_sae < 0:
-        raise UserError(f"--d-sae must be positive, got {cfg.d_sae}")
+    if isinstance(cfg.d_sae, int):  # a single width given in code
+        cfg.d_sae = [cfg.d_sae]
+    given = cfg.d_sae or [0]
+    if any(d < 0 for d in given):
+        raise UserError(f"--d-sae must be positive, got {' '.join(map(str, given))}")
+    if len(set(given)) < len(given) or (len(given) > 1 and 0 in given):
+        raise UserError(f"--d-sae {' '.join(map(str, given))}: give each width once, and no 0 among several")
     if cfg.expansion < 0:
         raise UserError(f"--expansion-factor must be positive, got {cfg.expansion}")
-    if cfg.d_sae and cfg.expansion and d_model and cfg.d_sae != cfg.expansion * d_model:
-        raise UserError(f"--d-sae {cfg.d_sae} and --expansion-factor {cfg.expansion} disagree ({cfg.expansion} x d_model "
-                        f"{d_model} = {cfg.expansion * d_model}): give one of them (--d-sae 0 uses the factor)")
-    d_sae = cfg.d_sae or ((cfg.expansion or 8) * d_model if d_model else 0)
+    if cfg.expansion and d_model and any(d and d != cfg.expansion * d_model for d in given):
+        raise UserError(f"--d-sae {' '.join(map(str, given))} and --expansion-factor {cfg.expansion} disagree "
+                        f"({cfg.expansion} x d_model {d_model} = {cfg.expansion * d_model}): give one of them "
+                        f"(--d-sae 0 uses the factor)")
+    widths = [d or ((cfg.expansion or 8) * d_model if d_model else 0) for d in given]
     if not cfg.k or any(k <= 0 for k in cfg.k):
         raise UserError(f"--k must be positive, got {cfg.k}")
-    if d_sae and any(k > d_sae for k in cfg.k) and cfg.arch in ("topk", "batchtopk"):
-        raise UserError(f"--k {max(cfg.k)} is larger than --d-sae {d_sae}")
+    if min(widths) and any(k > min(widths) for k in cfg.k) and cfg.arch in ("topk", "batchtopk"):
+        raise UserError(f"--k {max(cfg.k)} is larger than --d-sae {min(widths)}")
     for name in ("tokens", "batch_size", "buffer_tokens", "checkpoint_every"):
         if getattr(cfg, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
@@ -108,7 +120,7 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> int:
         raise UserError("give at least one --layers")
     if cfg.wandb_mode not in WANDB_MODES:
         raise UserError(f"--wandb-mode must be {' or '.join(WANDB_MODES)}, got {cfg.wandb_mode!r}")
-    return d_sae
+    return widths
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,8 +269,8 @@ def stream(model, batches: Iterator, layers, hook, max_norm_ratio: float | None 
         rnd = list(itertools.islice(batches, W))
         mine = [torch.stack([b.acts[L] for L in layers], 1) for _, exs in rnd[R:R + 1] for b in iter_activations(
             model, exs, layers, hook=hook, batches=[list(range(len(exs)))], progress=False,
-            max_norm_ratio=max_norm_ratio, out_dtype=model.dtype)]
-        rows = mine[0] if mine else torch.zeros((0, len(layers), model.d_model), dtype=model.dtype)
+            max_norm_ratio=max_norm_ratio, out_dtype=model.dtype, out_device=model.device)]
+        rows = mine[0] if mine else torch.zeros((0, len(layers), model.d_model), dtype=model.dtype, device=model.device)
         for (pos, _), got in zip(rnd, D.all_gather_rows(rows)):
             yield pos, got
 
@@ -266,8 +278,10 @@ def stream(model, batches: Iterator, layers, hook, max_norm_ratio: float | None 
 class MixingBuffer:
     """Pool ``capacity`` rows, shuffle, hand out the first half in batches, keep the rest.
 
-    Bounded memory (about two pools at the peak, stored in the model's dtype), and a row meets rows
-    from many documents before it is used — the point of SAELens' shuffle, without holding the dataset."""
+    Bounded memory (about two pools at the peak, stored in the model's dtype, on the device the rows
+    come from), and a row meets rows from many documents before it is used — the point of SAELens'
+    shuffle, without holding the dataset. The shuffle's generator is on the CPU, so a GPU run and a
+    CPU run draw the same permutations."""
 
     def __init__(self, capacity: int, seed: int):
         self.capacity = capacity
@@ -296,7 +310,7 @@ class MixingBuffer:
             pool = torch.cat(parts)
             self.out = self.rows = None
             self.pending, self.n_pending = [], 0
-            mixed = pool[torch.randperm(len(pool), generator=self.gen)]
+            mixed = pool[torch.randperm(len(pool), generator=self.gen).to(pool.device)]
             del pool
             half = len(mixed) // 2
             self.out, self.rows = mixed[:half], mixed[half:]
@@ -308,13 +322,13 @@ class MixingBuffer:
             self.rows = torch.cat(([self.rows] if self.rows is not None else []) + self.pending)
             self.pending, self.n_pending = [], 0
         empty = torch.zeros(0)
-        return {"buffer.rows": self.rows if self.rows is not None else empty,
-                "buffer.out": self.out if self.out is not None else empty,
+        return {"buffer.rows": self.rows.cpu() if self.rows is not None else empty,
+                "buffer.out": self.out.cpu() if self.out is not None else empty,
                 "buffer.rng": self.gen.get_state()}
 
-    def load(self, t: dict[str, torch.Tensor]) -> None:
-        self.rows = t["buffer.rows"] if t["buffer.rows"].numel() else None
-        self.out = t["buffer.out"] if t["buffer.out"].numel() else None
+    def load(self, t: dict[str, torch.Tensor], device: str = "cpu") -> None:
+        self.rows = t["buffer.rows"].to(device) if t["buffer.rows"].numel() else None
+        self.out = t["buffer.out"].to(device) if t["buffer.out"].numel() else None
         self.gen.set_state(t["buffer.rng"])
 
 
@@ -538,44 +552,48 @@ class TrainResult(NamedTuple):
     """Per SAE name: loss, MSE, aux loss and L0 at ~200 points of the run."""
 
 
-def _step_values(res) -> list:
-    """Loss, MSE, L0 and summed auxiliary loss (None when the arch has none) of one SAE step."""
-    aux = [float(v.detach()) for k, v in res.losses.items() if k != "mse_loss"]
-    return [float(res.loss.detach()), float(res.losses["mse_loss"].detach()),
-            float((res.feature_acts.detach() != 0).sum(-1).float().mean()), sum(aux) if aux else None]
+def _step_values(res) -> torch.Tensor:
+    """Loss, MSE, L0 and summed auxiliary loss (0 when the arch has none) of one SAE step, as one
+    float64 tensor on the SAE's device: read on the host only where a step is logged, so a GPU run
+    does not wait for every step."""
+    aux = [v.detach() for k, v in res.losses.items() if k != "mse_loss"]
+    return torch.stack([res.loss.detach().double(), res.losses["mse_loss"].detach().double(),
+                        (res.feature_acts.detach() != 0).sum(-1).double().mean(),
+                        torch.stack(aux).double().sum() if aux else res.loss.new_zeros((), dtype=torch.float64)])
 
 
-def _merge_step(trainers: list, results: list, n_local: int, batch: int, thresholds: list) -> list[list]:
+def _merge_counts(trainers: list, results: list, n_local: int, batch: int, thresholds: list) -> None:
     """Data-parallel: turn this rank's view of one step into the global batch's. sae-lens counted
     firing latents over this rank's rows only: add the other ranks' counts, so the dead-latent mask
-    (and with it AuxK) is the one a single process would use next step; average the logged losses
-    weighted by rows; for BatchTopK, move the threshold towards the smallest positive activation of
-    the whole batch, so every rank keeps the same SAE."""
+    (and with it AuxK) is the one a single process would use next step; for BatchTopK, move the
+    threshold towards the smallest positive activation of the whole batch, so every rank keeps the
+    same SAE. Tensor work on the SAEs' device only (NCCL on GPUs): no host sync."""
     import torch.distributed as dist
 
-    w = n_local / batch
-    vals = [_step_values(r) for r in results]
     counts = [r.feature_acts.detach().bool().float().sum(0) for r in results]
-    flat = torch.cat([torch.tensor([[w * (v if v is not None else 0.0) for v in row] for row in vals],
-                                   dtype=torch.float64).flatten()] + [c.double() for c in counts])
-    D.all_reduce(flat)
-    merged = flat[:4 * len(results)].view(-1, 4).tolist()
-    off = 4 * len(results)
-    for tr, res, row, mrow, c, thr in zip(trainers, results, vals, merged, counts, thresholds):
+    flat = D.all_reduce(torch.cat([c.double() for c in counts]))
+    off = 0
+    for tr, res, c, thr in zip(trainers, results, counts, thresholds):
         g = flat[off:off + len(c)].to(c.dtype)
         off += len(c)
         tr.act_freq_scores += g - c
         tr.n_forward_passes_since_fired[g > 0] = 0
         tr.n_training_samples += batch - n_local
-        if row[3] is None:
-            mrow[3] = None
         if thr is not None:  # BatchTopK: redo the EMA step sae-lens just made, with the global minimum
             acts = res.feature_acts.detach()
-            m = acts[acts > 0].min().double() if (acts > 0).any() else torch.tensor(math.inf, dtype=torch.double)
+            m = acts.masked_fill(acts <= 0, math.inf).amin().double()  # inf when nothing fired here
             D.all_reduce(m, dist.ReduceOp.MIN)
             lr = tr.sae.cfg.topk_threshold_lr
-            tr.sae.topk_threshold = (1 - lr) * thr + lr * m if torch.isfinite(m) else thr
-    return merged
+            tr.sae.topk_threshold = torch.where(torch.isfinite(m), (1 - lr) * thr + lr * m, thr).to(thr.dtype)
+
+
+def _logged_values(results: list, n_local: int, batch: int, split: bool) -> list[list]:
+    """``[loss, mse, l0, aux or None]`` per SAE of a logged step (one host sync); data-parallel, the
+    global batch's, averaged over ranks weighted by rows."""
+    vals = torch.stack([_step_values(r) for r in results])
+    if split:
+        D.all_reduce(vals.mul_(n_local / batch))
+    return [row[:3] + [row[3] if len(r.losses) > 1 else None] for row, r in zip(vals.tolist(), results)]
 
 
 def run(cfg: TrainConfig, log=log) -> TrainResult:
@@ -596,8 +614,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     D.init()
     W, R = D.world(), D.rank()
     log = D.main_log(log)
-    validate(cfg)
-    specs = sae_specs(cfg)
+    specs = sae_specs(cfg, validate(cfg))  # the number of SAEs and their names; widths from the factor come below
     own_saes = W > 1 and cfg.distribute_saes
     split = W > 1 and not cfg.distribute_saes  # data-parallel: every rank steps every SAE on its slice
     if own_saes and len(specs) < W:
@@ -616,11 +633,11 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         return first_pass.pop() if first_pass else iter_records(cfg.dataset, **source)
 
     model = D.load_model(cfg.model, cfg.dtype, log, dev)
-    sae_dev = dev if W == 1 else "cpu"  # under torchrun the SAEs and their all-reduced sums stay on the CPU, as before
+    sae_dev = dev  # under torchrun with CUDA: this rank's GPU, where the gathered activations and the all-reduces (NCCL) stay
     autocast = M.use_autocast(cfg.autocast, str(sae_dev), log)
     hook_names = {L: model.hook_name(L, cfg.hook) for L in cfg.layers}
-    d_sae = validate(cfg, model.d_model)
-    lr = cfg.lr or default_lr(d_sae)
+    widths = validate(cfg, model.d_model)
+    specs = sae_specs(cfg, widths)
     eval_ex, held = held_out(records, model.tokenizer, cfg.context_size, cfg.eval_tokens, cfg.seed)
     train_data = TrainBatches(records, model.tokenizer, cfg.context_size, held, cfg.model_batch_tokens,
                               BLOCK_BUFFERS * cfg.buffer_tokens, cfg.seed)
@@ -635,7 +652,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     if total_steps < 1:
         raise UserError(f"--tokens {cfg.tokens} is less than one batch (--batch-size {cfg.batch_size})")
     D.check_shards(n_batches, f"model batches of training data (--batch-tokens {cfg.model_batch_tokens})")
-    run_config = {**asdict(cfg), "d_sae": d_sae, "lr": lr}
+    one = len(widths) == 1  # one width records as before: a number, and the learning rate it gave
+    run_config = {**asdict(cfg), "d_sae": widths[0] if one else widths, "lr": specs[0].lr if one else cfg.lr}
     volatile = ("resume", "out", "distribute_saes", "device", "wandb", "wandb_mode")  # where and how the work is spread or logged changes no result
     volatile += ("expansion",)  # d_sae, compared, is the width it gave (older checkpoints hold expansion 8)
     fresh = asdict(TrainConfig(out=cfg.out))  # a field newer than the checkpoint compares as its default
@@ -643,7 +661,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     def make_sae(i: int):
         spec = specs[i]
         sae_cls, cfg_cls = sae_classes(cfg.arch)
-        kw = dict(d_in=model.d_model, d_sae=d_sae, device=sae_dev,
+        kw = dict(d_in=model.d_model, d_sae=spec.d_sae, device=sae_dev,
                   metadata=SAEMetadata(**M.identity(cfg.model), hook_name=hook_names[spec.layer],
                                        context_size=cfg.context_size, prepend_bos=True))
         if cfg.arch in ("topk", "batchtopk"):
@@ -657,8 +675,8 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
 
     def make_trainer(i: int):
         tcfg = SAETrainerConfig(
-            total_training_samples=total_steps * cfg.batch_size, train_batch_size_samples=cfg.batch_size, lr=lr,
-            lr_end=lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps,
+            total_training_samples=total_steps * cfg.batch_size, train_batch_size_samples=cfg.batch_size,
+            lr=specs[i].lr, lr_end=specs[i].lr / 10, lr_warm_up_steps=cfg.lr_warmup_steps,
             lr_decay_steps=cfg.lr_decay_steps if cfg.lr_decay_steps >= 0 else total_steps // 5,
             dead_feature_window=max(1, cfg.dead_window_tokens // cfg.batch_size),
             feature_sampling_window=10**9, device=sae_dev, autocast=autocast, n_batches_for_norm_estimate=1)
@@ -691,7 +709,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
     if ckpt is not None:
         for i, tr in trainers.items():
             load_trainer_state(tr, ckpt["trainers"][i])
-        buffer.load(ckpt["buffer"])
+        buffer.load(ckpt["buffer"], sae_dev)
         step, pos, history = ckpt["step"], tuple(ckpt["pos"]), ckpt["history"]
         if len(pos) != 5:
             raise UserError(f"{out}/checkpoint is from before training data streamed (no record position); "
@@ -732,26 +750,25 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
             thresholds.append(tr.sae.topk_threshold.clone() if batchtopk else None)
             results.append(tr.step(part[:, li[spec.layer]]))
             tr.n_training_steps += 1
-        merged = _merge_step(list(trainers.values()), results, n_local, cfg.batch_size, thresholds) if split else None
+        if split:
+            _merge_counts(list(trainers.values()), results, n_local, cfg.batch_size, thresholds)
+        # losses reach the host only at logged steps (200 per run, and every step of a short one): the
+        # NaN check and the progress bar's numbers come with them
         record = (step + 1) % max(1, total_steps // 200) == 0 or step + 1 == total_steps
-        for k, ((i, tr), res) in enumerate(zip(trainers.items(), results)):
-            spec = specs[i]
-            if not math.isfinite(merged[k][0] if split else float(res.loss.detach())):  # the same on every rank
-                raise UserError(f"the SAE loss became NaN/inf at step {step} ({spec.name}); lower --lr")
-            if not (record or i == owned[0]):
-                continue
-            loss, mse, l0, aux = merged[k] if split else _step_values(res)
-            rec = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size, "loss": loss, "mse_loss": mse, "l0": l0}
-            if aux is not None:
-                rec["aux"] = aux
-            if record:
+        if record:
+            for (i, tr), (loss, mse, l0, aux) in zip(trainers.items(), _logged_values(results, n_local, cfg.batch_size, split)):
+                spec = specs[i]
+                if not math.isfinite(loss):  # the same on every rank
+                    raise UserError(f"the SAE loss became NaN/inf by step {step + 1} ({spec.name}); lower --lr")
+                rec = {"step": step + 1, "tokens": (step + 1) * cfg.batch_size, "loss": loss, "mse_loss": mse, "l0": l0}
+                if aux is not None:
+                    rec["aux"] = aux
                 history[spec.name].append(rec)
                 tracker.history(spec.name, [rec])
-            if i == owned[0]:
-                shown = rec
+                if i == owned[0]:
+                    bar.set_postfix(mse=f"{mse:.3g}", L0=f"{l0:.0f}")
         step += 1
         bar.update(cfg.batch_size)
-        bar.set_postfix(mse=f"{shown['mse_loss']:.3g}", L0=f"{shown['l0']:.0f}")
         if step % cfg.checkpoint_every == 0 and step < total_steps:
             _save_state(out, run_config, step, pos, history, trainers, buffer, own_saes, specs)
     bar.close()
@@ -776,7 +793,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                            max_norm_ratio=cfg.max_norm_ratio or None)
         dead = tr.dead_neurons if step * cfg.batch_size >= cfg.dead_window_tokens else tr.act_freq_scores == 0
         metrics.update(dead_fraction=float(dead.float().mean()), dead_window_tokens=min(cfg.dead_window_tokens, step * cfg.batch_size),
-                       train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=d_sae, arch=cfg.arch,
+                       train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=spec.d_sae, lr=spec.lr, arch=cfg.arch,
                        final_mse_loss=history[spec.name][-1]["mse_loss"] if history[spec.name] else None,
                        tokens_per_s=(step * cfg.batch_size - tokens_at_start) / max(seconds, 1e-9))
         metrics["saelens"] = saelens_names(metrics)
@@ -806,7 +823,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                 shutil.rmtree(stage, ignore_errors=True)
                 _save_sae(sae, stage)
             write_json(stage / "metrics.json", metrics)
-            plot_run(stage, history[spec.name], density, f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {d_sae}")
+            plot_run(stage, history[spec.name], density, f"{cfg.arch} L{spec.layer} k{spec.k} d_sae {spec.d_sae}")
             if dest == out:
                 for f in stage.iterdir():
                     os.replace(f, out / f.name)
