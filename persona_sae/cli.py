@@ -242,6 +242,8 @@ COMMANDS = {
                     "keep the rows of a chat set that a judge calls misaligned (or aligned), with the rejection rate"),
     "data sources": (C.DataSourcesConfig, "data:list_sources", "data_sources", "list the public datasets the studies use"),
     "data fetch": (C.DataFetchConfig, "data:fetch", "data_fetch", "install a public dataset, sha256-checked"),
+    "data tokenize": (C.DataTokenizeConfig, "data:tokenize", "data_tokenize",
+                      "tokenize a dataset once into a token cache that train reads without the tokenizer"),
     "label": (C.LabelConfig, "label:run", "label", "tag latents (toxic persona, sarcasm, assistant...) with evidence"),
     "label set": (C.LabelSetConfig, "label:set_label", "label_set", "label one latent by hand (manual beats automatic)"),
     "examples": (C.ExamplesConfig, "examples:run", "examples", "mine top-activating examples for every latent in one pass"),

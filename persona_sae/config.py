@@ -476,6 +476,28 @@ class DataFetchConfig:
 
 
 @dataclass
+class DataTokenizeConfig(OutputOption, ModelOption):
+    """Tokenize a dataset once into a token cache folder (safetensors shards; resumable) that `train`
+    and `examples` read as --dataset FOLDER without running the tokenizer: the same examples, held-out
+    split and batches as the text gives."""
+
+    dataset: str = field(positional=True)
+    """Data spec to tokenize (.jsonl, .txt, dataset folder, hf:NAME, ...), as train's --dataset."""
+    context_size: int = 256
+    """Tokens per sequence (train's --context-size; a cache is read only at its own size)."""
+    shard_tokens: int = 1 << 20
+    """Tokens per shard (whole records each): a resume restarts after the last shard written."""
+    split: str = "train"
+    """Split of a `datasets` source."""
+    text_column: str = ""
+    """Column to tokenize (default: messages, else text)."""
+    data_config: str = ""
+    """Config (subset) of an hf:NAME dataset that has several."""
+    resume: bool = False
+    """Continue an interrupted run in --out."""
+
+
+@dataclass
 class DataCorpusConfig(OutputOption, ModelOption):
     """Make an SAE training corpus offline: model-sampled text over a broad prompt bank with persona-rich
     slices (villains, sarcasm, what-not-to-do, the helpful assistant...), optionally mixed with other data."""

@@ -216,6 +216,11 @@ def data_fetch(cfg, r) -> None:
               f"({what if r.copied else 'already installed'}) -> {r.path}")
 
 
+def data_tokenize(cfg, r) -> None:
+    out.print(f"{r.records:,} records -> {r.examples:,} sequences, {r.tokens:,} tokens in {r.shards} shard(s) -> {r.out} "
+              f"(use it as --dataset {r.out} --context-size {cfg.context_size})")
+
+
 def label(cfg, r) -> None:
     null = getattr(r, "null", None)
     cols = ("tag", "best latent", "AUROC", *(("random-SAE null",) if null else ()), "q (BH)", "fires on",

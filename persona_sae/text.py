@@ -249,13 +249,21 @@ def question_records(questions: Sequence[Question]) -> list[Record]:
 
 def iter_records(spec: str, column: str | None = None, split: str = "train", config: str | None = None,
                  max_chars: int | None = None) -> Iterator[Record]:
-    """Dispatch a data spec: built-in question set, .yaml, .jsonl, .txt, anything `datasets` reads, or
-    ``data:NAME/PATH`` (a file of an installed public dataset, see ``persona_sae.sources``). ``column``,
+    """Dispatch a data spec: built-in question set, .yaml, .jsonl, .txt, anything `datasets` reads,
+    ``data:NAME/PATH`` (a file of an installed public dataset, see ``persona_sae.sources``), or a token
+    cache folder (``persona_sae.tokencache``: records that carry their tokens). ``column``,
     ``split`` and ``config`` choose within a `datasets` source (see ``iter_dataset``) and are refused for
     others rather than ignored. The spec is checked (and a `datasets` source opened) now; rows are read
     as the iterator is consumed, so memory does not grow with the data, and a bad row fails when reached.
     Each call starts a fresh pass over the data."""
     s = str(resolve(str(spec)))
+    from persona_sae import tokencache
+
+    if tokencache.is_cache(s):  # `persona-sae data tokenize` output: records that carry their tokens
+        if column or split != "train" or config:
+            raise UserError(f"{s} is a token cache: --text-column, --split and --data-config were chosen when it was made")
+        tokencache.manifest(s)
+        return tokencache.read(s)
     if not (s.startswith("hf:") or Path(s).is_dir() or s.endswith((".parquet", ".csv", ".json"))) and (
             column or split != "train" or config):
         raise UserError(f"--text-column, --split and --data-config choose within a `datasets` source (hf:NAME, a "

@@ -7,7 +7,9 @@ norm) and must be left out. So tokenization returns those masks beside the ids.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from persona_sae import UserError
@@ -55,11 +57,23 @@ def _examples(records, tokenizer, max_len, max_tokens, indices) -> Iterator[Exam
     pairs = zip(itertools.count() if indices is None else indices, records)
     n = 0
     while chunk := _chunk(pairs):
-        texts = [(i, r) for i, r in chunk if r.messages is None]
+        texts = [(i, r) for i, r in chunk if r.messages is None and r.text is not None]
         bodies = tokenizer([r.text for _, r in texts], add_special_tokens=False)["input_ids"] if texts else []
         bodies = iter(bodies)
         for i, r in chunk:
-            if r.messages is not None:
+            if getattr(r, "examples", None) is not None:  # a token cache's record: its examples as they were cut
+                if r.tokenizer != fingerprint(tokenizer):
+                    raise UserError("this token cache was made with another tokenizer than this model's: make one "
+                                    "for it with `persona-sae data tokenize`")
+                if r.max_len != max_len:
+                    raise UserError(f"this token cache was cut at context size {r.max_len}, not {max_len}: give "
+                                    f"--context-size {r.max_len} or make another with `persona-sae data tokenize`")
+                for e in r.examples:
+                    n += len(e.ids)
+                    yield e._replace(record=i, group=r.group)
+                    if max_tokens is not None and n >= max_tokens:
+                        return
+            elif r.messages is not None:
                 ids, resp = _tokenize_chat(r.messages, tokenizer)
                 ex = make_example(ids[:max_len], resp[:max_len], special_ids, i, r.group)
                 n += len(ex.ids)
@@ -87,10 +101,25 @@ def _chunk(pairs) -> list:
     for p in pairs:
         out.append(p)
         r = p[1]
-        chars += len(r.text) if r.messages is None else sum(len(m["content"]) for m in r.messages)
+        chars += len(r.text or "") if r.messages is None else sum(len(m["content"]) for m in r.messages)
         if len(out) == CHUNK_RECORDS or chars >= CHUNK_CHARS:
             break
     return out
+
+
+def fingerprint(tokenizer) -> str:
+    """A tokenizer's identity (a hash of its vocabulary and special tokens), cached on the object: what a
+    token cache was made with."""
+    fp = getattr(tokenizer, "_persona_sae_fingerprint", None)
+    if fp is None:
+        body = json.dumps([sorted(tokenizer.get_vocab().items()), tokenizer.bos_token_id,
+                           sorted(map(int, tokenizer.all_special_ids))])
+        fp = hashlib.sha256(body.encode()).hexdigest()[:16]
+        try:
+            tokenizer._persona_sae_fingerprint = fp
+        except AttributeError:
+            pass
+    return fp
 
 
 def special_token_ids(tokenizer) -> set[int]:

@@ -88,3 +88,12 @@ def list_sources(cfg: C.DataSourcesConfig) -> SourcesResult:
 
 def fetch(cfg: C.DataFetchConfig) -> "sources.FetchResult":
     return sources.fetch(cfg.name, from_dir=cfg.from_dir or None, force=cfg.force)
+
+
+def tokenize(cfg: C.DataTokenizeConfig) -> "tokencache.TokenizeResult":
+    from persona_sae import tokencache
+
+    source = {k: v for k, v in (("column", cfg.text_column), ("split", cfg.split), ("config", cfg.data_config))
+              if v and not (k == "split" and v == "train")}
+    return tokencache.tokenize(cfg.dataset, cfg.model, cfg.out, cfg.context_size, cfg.shard_tokens, cfg.resume,
+                               source, log=log)

@@ -133,7 +133,10 @@ BLOCK_BUFFERS = 4  # records are shuffled in blocks of this many --buffer-tokens
 
 
 def record_key(r: Record) -> str:
-    """A record's identity for the held-out split: a hash of its content, never its position."""
+    """A record's identity for the held-out split: a hash of its content, never its position (a token
+    cache's record carries the one its text had)."""
+    if getattr(r, "key", None):
+        return r.key
     body = r.text if r.messages is None else json.dumps(r.messages, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
