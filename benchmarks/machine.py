@@ -26,3 +26,21 @@ def describe() -> dict:
     return {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_fast": bf16_fast("cpu"),
             "threads": torch.get_num_threads(), "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+
+
+def machine_line(res: dict) -> str:
+    """The machine and date of a result, as a docs table's caption ends."""
+    m = res["machine"]
+    return (f"{m['cpu']}, {m['cpu_capability']}, {m['cores']} cores, 1-minute load {m['load_1min']} before the runs, "
+            f"{res['date']}")
+
+
+def publish(result: dict, out, default, write_table) -> None:
+    """Write a benchmark's JSON to ``out``; the docs table too when ``out`` is the default results file
+    (a run written elsewhere is a trial)."""
+    from persona_sae import write_json
+
+    write_json(out, result)
+    print(f"-> {out}")
+    if Path(out) == Path(default):
+        write_table(result)

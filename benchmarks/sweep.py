@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-from machine import describe  # benchmarks/machine.py
+from machine import describe, machine_line, publish  # benchmarks/machine.py
 from train import CORPUS, DOC, ROOT, data, model_dtype  # benchmarks/train.py: the same corpus, split and SAELens run
 
 OUT = ROOT / "benchmarks" / "results" / "sweep.json"
@@ -86,7 +86,6 @@ def main():
                             "--d-sae", str(d), "--k", str(k)] + common, check=True)
             saelens[name] = json.loads((work / name / "bench.json").read_text())
 
-    from persona_sae import write_json
     from persona_sae.latents import load_sae
     from persona_sae.models import load_model
     from persona_sae.stages.train import sae_metrics
@@ -119,10 +118,7 @@ def main():
               f"{r['saelens_seconds']:9.0f}")
     print(f"persona-sae, all {len(saes)} from one stream: {ours['seconds']:.0f} s; SAELens, one run each: {total:.0f} s; "
           f"sweep speed-up {result['sweep_speedup']:.2f}x")
-    write_json(a.out, result)
-    print(f"-> {a.out}")
-    if Path(a.out) == OUT:
-        write_table(result)
+    publish(result, a.out, OUT, write_table)
 
 
 def write_table(res: dict) -> None:
@@ -130,7 +126,6 @@ def write_table(res: dict) -> None:
     sys.path.insert(0, str(ROOT))
     from experiments.common.tables import fill, table
 
-    m = res["machine"]
     rows = [[name, f"{r['ours']['explained_variance']:.3f}", f"{r['saelens']['explained_variance']:.3f}",
              f"{r['ev_difference']:+.3f}", f"{r['saelens_seconds']:,.0f}"] for name, r in res["saes"].items()]
     fill(DOC, {"sweep": table(["SAE", "held-out EV, persona-sae", "held-out EV, SAELens", "difference",
@@ -139,8 +134,7 @@ def write_table(res: dict) -> None:
                f"{len(rows)} from one stream in {res['ours_seconds']:,.0f} s, SAELens' {len(rows)} runs took "
                f"{res['saelens_seconds']:,.0f} s: **{res['sweep_speedup']:.2f}×** (`sweep_speedup`; target ≥ 2.5), "
                f"worst explained-variance difference {res['worst_ev_difference']:+.3f} (target within 0.01). "
-               f"{m['cpu']}, {m['cpu_capability']}, {m['cores']} cores, 1-minute load {m['load_1min']} before the runs, "
-               f"{res['date']} ([results](../benchmarks/results/sweep.json))."})
+               f"{machine_line(res)} ([results](../benchmarks/results/sweep.json))."})
 
 
 if __name__ == "__main__":

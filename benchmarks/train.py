@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-from machine import describe  # benchmarks/machine.py
+from machine import describe, machine_line, publish  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "train.json"
@@ -170,7 +170,6 @@ def main():
         subprocess.run(argv, check=True)
         rows[name] = json.loads((out / "bench.json").read_text())
 
-    from persona_sae import write_json
     from persona_sae.latents import load_sae
     from persona_sae.models import load_model
     from persona_sae.stages.train import sae_metrics as evaluate
@@ -199,10 +198,7 @@ def main():
               f"{r['peak_rss_mb']:11.0f}")
     print(f"speed-up {result['speedup_vs_saelens_tuned']:.2f}x vs SAELens tuned, "
           f"EV difference {result['ev_difference_vs_tuned']:+.3f}")
-    write_json(a.out, result)
-    print(f"-> {a.out}")
-    if Path(a.out) == OUT:
-        write_table(result)
+    publish(result, a.out, OUT, write_table)
 
 
 def write_table(res: dict) -> None:
@@ -210,7 +206,6 @@ def write_table(res: dict) -> None:
     sys.path.insert(0, str(ROOT))
     from experiments.common.tables import fill, table
 
-    m = res["machine"]
     rows = [[res["labels"][n], f"{r['tokens_per_s']:,.0f}", f"{r['explained_variance']:.3f}", f"{r['l0']:.0f}",
              f"{r['peak_rss_mb']:,.0f} MB"] for n, r in res["rows"].items()]
     fill(DOC, {"train": table(["trainer", "end-to-end tok/s", "held-out explained variance", "L0", "peak RSS"], rows,
@@ -218,8 +213,7 @@ def write_table(res: dict) -> None:
                + f"\n\n{res['tokens']:,} training tokens, model in {res['model_dtype']}; `persona-sae train` is "
                f"**{res['speedup_vs_saelens_tuned']:.2f}×** SAELens tuned (`speedup_vs_saelens_tuned`; target ≥ 1.0) "
                f"at {res['ev_difference_vs_tuned']:+.3f} held-out explained variance (target ≥ −0.01). "
-               f"{m['cpu']}, {m['cpu_capability']}, {m['cores']} cores, 1-minute load {m['load_1min']} before the runs, "
-               f"{res['date']} ([results](../benchmarks/results/train.json))."})
+               f"{machine_line(res)} ([results](../benchmarks/results/train.json))."})
 
 
 if __name__ == "__main__":
