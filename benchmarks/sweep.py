@@ -88,16 +88,17 @@ def main():
 
     from persona_sae.latents import load_sae
     from persona_sae.models import load_model
-    from persona_sae.stages.train import sae_metrics
+    from persona_sae.stages.train import heldout_acts, sae_metrics
 
     model = load_model(a.model)
     eval_ex, _ = data(a, model)
+    acts = heldout_acts(model, eval_ex, a.layer, "resid_post")
     ev = {}
     saes = {}
     for name, res in saelens.items():
         scored = {}
         for who, folder in (("ours", work / "ours" / name), ("saelens", work / name)):
-            m = sae_metrics(model, load_sae(str(folder)), 1.0, a.layer, "resid_post", eval_ex, splice=False)
+            m = sae_metrics(model, load_sae(str(folder)), 1.0, a.layer, "resid_post", eval_ex, splice=False, acts=acts)
             scored[who] = {"explained_variance": m["explained_variance"], "l0": m["l0"]}
         saes[name] = {**scored, "saelens_seconds": res["seconds"], "saelens_peak_rss_mb": res["peak_rss_mb"],
                       "ev_difference": scored["ours"]["explained_variance"] - scored["saelens"]["explained_variance"]}

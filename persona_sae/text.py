@@ -6,6 +6,7 @@ takes the same data specs and fails on bad data with one line naming the file an
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -34,6 +35,15 @@ class Record:
     messages: list[dict] | None = None
     text: str | None = None
     group: str = ""
+
+
+def record_key(r: Record) -> str:
+    """A record's identity for the held-out split: a hash of its content, never its position (a token
+    cache's record carries the one its text had)."""
+    if getattr(r, "key", None):
+        return r.key
+    body = r.text if r.messages is None else json.dumps(r.messages, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _check_messages(msgs, where: str) -> list[dict]:
@@ -250,20 +260,15 @@ def question_records(questions: Sequence[Question]) -> list[Record]:
 def iter_records(spec: str, column: str | None = None, split: str = "train", config: str | None = None,
                  max_chars: int | None = None) -> Iterator[Record]:
     """Dispatch a data spec: built-in question set, .yaml, .jsonl, .txt, anything `datasets` reads,
-    ``data:NAME/PATH`` (a file of an installed public dataset, see ``persona_sae.sources``), or a token
-    cache folder (``persona_sae.tokencache``: records that carry their tokens). ``column``,
+    ``data:NAME/PATH`` (a file of an installed public dataset, see ``persona_sae.sources``); a token
+    cache folder is refused here (``persona_sae.tokencache.open_records`` reads it). ``column``,
     ``split`` and ``config`` choose within a `datasets` source (see ``iter_dataset``) and are refused for
     others rather than ignored. The spec is checked (and a `datasets` source opened) now; rows are read
     as the iterator is consumed, so memory does not grow with the data, and a bad row fails when reached.
     Each call starts a fresh pass over the data."""
     s = str(resolve(str(spec)))
-    from persona_sae import tokencache
-
-    if tokencache.is_cache(s):  # `persona-sae data tokenize` output: records that carry their tokens
-        if column or split != "train" or config:
-            raise UserError(f"{s} is a token cache: --text-column, --split and --data-config were chosen when it was made")
-        tokencache.manifest(s)
-        return tokencache.read(s)
+    if (Path(s) / "tokens.json").is_file():  # `persona-sae data tokenize` output: read by tokencache.open_records
+        raise UserError(f"{s} is a token cache: this command reads text, not token ids")
     if not (s.startswith("hf:") or Path(s).is_dir() or s.endswith((".parquet", ".csv", ".json"))) and (
             column or split != "train" or config):
         raise UserError(f"--text-column, --split and --data-config choose within a `datasets` source (hf:NAME, a "

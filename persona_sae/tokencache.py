@@ -2,10 +2,10 @@
 safetensors shards, so that every training run after it (a rerun, each point of a sweep, each rank
 of a torchrun job) reads token ids instead of running the tokenizer.
 
-A cache folder is a data spec like any other: ``iter_records(FOLDER)`` yields one
+A cache folder is a data spec like any other where a command tokenizes: :func:`open_records` yields one
 :class:`TokenRecord` per record of the source, in the source's order, carrying the record's
 examples as the tokenizer cut them and the record's held-out key (a hash of its content, as
-``train.record_key`` computes it). So the held-out split, the shuffle and every batch are the ones the
+``text.record_key`` computes it). So the held-out split, the shuffle and every batch are the ones the
 text would give, and :func:`persona_sae.tokens.iter_tokenize` hands the stored examples on
 unchanged. A cache made with another tokenizer or another context size is refused, not re-cut.
 
@@ -28,7 +28,9 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from persona_sae import UserError, read_json, replacing, write_json
+from persona_sae.sources import resolve
 from persona_sae.runs import DONE, RUNNING, claim
+from persona_sae.text import Record, iter_records, record_key
 from persona_sae.tokens import Example, fingerprint
 
 FORMAT = "persona-sae-tokens/1"
@@ -59,6 +61,20 @@ def manifest(folder) -> dict:
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise UserError(f"{folder}/{MANIFEST} is not a persona-sae token cache ({FORMAT})")
     return m
+
+
+def open_records(spec, column: str | None = None, split: str = "train", config: str | None = None
+                 ) -> Iterator[Record | TokenRecord]:
+    """The records of a data spec for a command that tokenizes (train, examples): a token cache's
+    :class:`TokenRecord` s, else ``text.iter_records(spec, ...)``. The options choose within a `datasets`
+    source and were fixed when a cache was made, so they are refused for one."""
+    s = str(resolve(str(spec)))
+    if not is_cache(s):
+        return iter_records(s, column=column, split=split, config=config)
+    if column or split != "train" or config:
+        raise UserError(f"{s} is a token cache: --text-column, --split and --data-config were chosen when it was made")
+    manifest(s)
+    return read(s)
 
 
 def read(folder) -> Iterator[TokenRecord]:
@@ -110,8 +126,6 @@ def tokenize(dataset: str, model: str, out, context_size: int = 256, shard_token
              resume: bool = False, source: dict | None = None, log=print) -> TokenizeResult:
     """Write ``dataset``'s token sequences for ``model``'s tokenizer into the cache folder ``out``."""
     from persona_sae.models import load_tokenizer
-    from persona_sae.stages.train import record_key
-    from persona_sae.text import iter_records
     from persona_sae.tokens import iter_tokenize
 
     if context_size < 2:

@@ -13,6 +13,7 @@ from persona_sae.cli import main
 from persona_sae.models import load_tokenizer
 from persona_sae.stages.train import record_key
 from persona_sae.text import iter_records
+from persona_sae.tokencache import open_records
 from persona_sae.tokens import iter_tokenize
 from tests.conftest import SHARED, make_tiny_llama
 
@@ -37,15 +38,17 @@ def test_the_cache_gives_the_text_s_examples_and_keys(tmp_path, tiny_dir, small_
     assert res.shards > 3 and len(list(out.glob("shard-*.safetensors"))) == res.shards
     tok = load_tokenizer(str(tiny_dir))
     want = list(iter_tokenize(iter_records(str(small_text)), tok, 48))
-    got = list(iter_tokenize(iter_records(str(out)), tok, 48))
+    got = list(iter_tokenize(open_records(str(out)), tok, 48))
     assert res.tokens == sum(len(e.ids) for e in want) and res.examples == len(want)
     assert [(e.ids, e.response, e.special) for e in got] == [(e.ids, e.response, e.special) for e in want]
     assert any(any(e.response) for e in got)  # the chat's answer tokens kept their mask
     # one record each for the records that made tokens, in order, with the text's held-out key
     texts = [r for r in iter_records(str(small_text))]
     made = sorted({e.record for e in want})
-    cached = list(iter_records(str(out)))
+    cached = list(open_records(str(out)))
     assert [r.key for r in cached] == [record_key(texts[i]) for i in made]
+    with pytest.raises(UserError, match="is a token cache: this command reads text"):
+        iter_records(str(out))  # a command that reads text (eval, rank's prompts) refuses a cache by name
     assert main(["data", "tokenize", str(small_text), "--model", str(tiny_dir), "--out", str(out),
                  "--context-size", "48"]) == 2  # a finished cache is not written over
 
@@ -68,13 +71,13 @@ def test_training_from_the_cache_equals_training_from_the_text(tmp_path, tiny_di
         assert torch.equal(p, q), n
     assert a.metrics["sae"]["explained_variance"] == b.metrics["sae"]["explained_variance"]
     with pytest.raises(UserError, match="cut at context size 64, not 32"):
-        list(iter_tokenize(iter_records(str(cache)), load_tokenizer(str(tiny_dir)), 32))
+        list(iter_tokenize(open_records(str(cache)), load_tokenizer(str(tiny_dir)), 32))
     other = make_tiny_llama(tmp_path / "other", tokenizer=None, seed=1)
     m = json.loads((cache / "tokens.json").read_text())
     m["config"]["tokenizer"] = "0" * 16  # as if another tokenizer had made it
     (cache / "tokens.json").write_text(json.dumps(m))
     with pytest.raises(UserError, match="another tokenizer"):
-        list(iter_tokenize(iter_records(str(cache)), load_tokenizer(str(other)), 64))
+        list(iter_tokenize(open_records(str(cache)), load_tokenizer(str(other)), 64))
 
 
 def test_an_interrupted_run_resumes_after_its_last_shard(tmp_path, tiny_dir, small_text, monkeypatch):
@@ -94,7 +97,7 @@ def test_an_interrupted_run_resumes_after_its_last_shard(tmp_path, tiny_dir, sma
     monkeypatch.setattr(TC, "_write_shard", real)
     assert json.loads((out / "tokens.json").read_text())["status"] != "done"
     with pytest.raises(UserError, match="unfinished token cache"):
-        next(iter_records(str(out)))
+        next(open_records(str(out)))
     with pytest.raises(UserError, match="pass --resume"):
         TC.tokenize(str(small_text), str(tiny_dir), out, 48, 2000, log=lambda *_: None)
     with pytest.raises(UserError, match="different config"):

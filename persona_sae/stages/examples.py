@@ -19,7 +19,7 @@ from persona_sae.activations import iter_activations, plan_batches
 from persona_sae.latents import open_sae
 from persona_sae.mined import Mined, _collect, empty, update
 from persona_sae.runs import DONE, RUNNING, claim, load_checkpoint, save_checkpoint
-from persona_sae.text import iter_records
+from persona_sae.tokencache import open_records
 from persona_sae.tokens import load_examples
 
 
@@ -35,7 +35,7 @@ def run(cfg: C.ExamplesConfig) -> ExamplesResult | None:
     """Mine ``cfg.dataset``; None on the non-main ranks under torchrun."""
     D.init()  # under torchrun: each rank mines every world-th batch, rank 0 merges and writes
     lg = D.main_log(log)
-    records = iter_records(cfg.dataset)  # streamed: read only as far as --tokens
+    records = open_records(cfg.dataset)  # streamed: read only as far as --tokens
     o = open_sae(cfg.sae, cfg.model, cfg.layer, cfg.hook_name, dtype=cfg.dtype, log=lg, distributed=True)
     ex = load_examples(o.model, records, cfg.max_len, cfg.tokens)
     meta = {"sae": cfg.sae, "sae_sha256": o.sha256, "model": o.model_spec, "dataset": cfg.dataset,

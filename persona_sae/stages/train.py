@@ -31,7 +31,8 @@ from persona_sae.activations import collate, iter_activations, plan_batches, sel
 from persona_sae.config import TrainConfig
 from persona_sae.latents import TL_HOOK
 from persona_sae.runs import CHECKPOINTS, DONE, RUNNING, claim, is_done, load_checkpoint, save_checkpoint
-from persona_sae.text import Record, iter_records
+from persona_sae.text import record_key
+from persona_sae.tokencache import open_records
 from persona_sae.tokens import Example, iter_tokenize
 
 ARCHS = ("topk", "batchtopk", "jumprelu", "standard")
@@ -130,15 +131,6 @@ def validate(cfg: TrainConfig, d_model: int | None = None) -> list[int]:
 
 HELDOUT_FRACTION = 1 / 32  # of records, by a hash of their text: the pool the held-out set is drawn from
 BLOCK_BUFFERS = 4  # records are shuffled in blocks of this many --buffer-tokens
-
-
-def record_key(r: Record) -> str:
-    """A record's identity for the held-out split: a hash of its content, never its position (a token
-    cache's record carries the one its text had)."""
-    if getattr(r, "key", None):
-        return r.key
-    body = r.text if r.messages is None else json.dumps(r.messages, ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _unit(*parts) -> float:
@@ -365,16 +357,24 @@ def load_trainer_state(tr, st: dict) -> None:
 
 
 @torch.no_grad()
+def heldout_acts(model, examples, layer: int, hook: str, batch_tokens: int = 2048,
+                 max_norm_ratio: float | None = 10.0) -> list[torch.Tensor]:
+    """The held-out activations :func:`sae_metrics` scores an SAE on, per model batch (fp32, CPU)."""
+    return [b.acts[layer] for b in iter_activations(model, examples, [layer], hook=hook, batch_tokens=batch_tokens,
+                                                    seed=None, progress=False, max_norm_ratio=max_norm_ratio)]
+
+
+@torch.no_grad()
 def sae_metrics(model, sae, scaling: float, layer: int, hook: str, examples, batch_tokens: int = 2048,
-             splice: bool = True, max_norm_ratio: float | None = 10.0) -> dict:
+             splice: bool = True, max_norm_ratio: float | None = 10.0, acts: list[torch.Tensor] | None = None) -> dict:
     """Held-out explained variance, FVU, L0, MSE; with ``splice``, CE loss with the reconstruction
     spliced in at every non-special position vs clean and zero-ablated, KL(clean || spliced) and
-    KL(clean || zero-ablated), and the fraction of each recovered (SAELens' ce/kl_div_score)."""
+    KL(clean || zero-ablated), and the fraction of each recovered (SAELens' ce/kl_div_score).
+    ``acts``: :func:`heldout_acts` of these examples, computed once for several SAEs of one layer."""
     sae.eval()
     sums = dict(sse=0.0, sst=0.0, l0=0.0, n=0)
     fired = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
-    xs = [b.acts[layer] for b in iter_activations(model, examples, [layer], hook=hook, batch_tokens=batch_tokens,
-                                                  seed=None, progress=False, max_norm_ratio=max_norm_ratio)]
+    xs = acts if acts is not None else heldout_acts(model, examples, layer, hook, batch_tokens, max_norm_ratio)
     mean = torch.cat(xs).mean(0)
     for x in xs:
         feats = sae.encode(x * scaling)
@@ -630,10 +630,10 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
                               rerun_done=True))  # only rank 0 touches --out; the config is checked against the checkpoint
     dev = D.device(cfg.device)  # checked before the data and the model are loaded
     source = dict(column=cfg.text_column or None, split=cfg.split, config=cfg.data_config or None)
-    first_pass = [iter_records(cfg.dataset, **source)]  # opened before the weights load: a bad spec fails first
+    first_pass = [open_records(cfg.dataset, **source)]  # opened before the weights load: a bad spec fails first
 
     def records():  # a fresh pass over the data each call
-        return first_pass.pop() if first_pass else iter_records(cfg.dataset, **source)
+        return first_pass.pop() if first_pass else open_records(cfg.dataset, **source)
 
     model = D.load_model(cfg.model, cfg.dtype, log, dev)
     sae_dev = dev  # under torchrun with CUDA: this rank's GPU, where the gathered activations and the all-reduces (NCCL) stay
@@ -779,7 +779,7 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
 
     # held-out metrics: SAE i on rank i mod world (its owner with --distribute-saes; in data-parallel
     # runs every rank holds every SAE); rank 0 writes every folder
-    evals = {}
+    evals, held_acts = {}, {}
     for i, tr in trainers.items():
         if tr.activation_scaler.scaling_factor is not None:
             tr.sae.fold_activation_norm_scaling_factor(tr.activation_scaler.scaling_factor)
@@ -792,8 +792,11 @@ def run(cfg: TrainConfig, log=log) -> TrainResult:
         sae = SAE.load_from_disk(str(stage))
         if not D.is_main():
             shutil.rmtree(stage, ignore_errors=True)
+        if spec.layer not in held_acts:  # one forward over the held-out tokens per layer, for all its SAEs
+            held_acts[spec.layer] = heldout_acts(model, eval_ex, spec.layer, cfg.hook,
+                                                 max_norm_ratio=cfg.max_norm_ratio or None)
         metrics = sae_metrics(model, sae, 1.0, spec.layer, cfg.hook, eval_ex, splice=cfg.splice_eval,
-                           max_norm_ratio=cfg.max_norm_ratio or None)
+                              max_norm_ratio=cfg.max_norm_ratio or None, acts=held_acts[spec.layer])
         dead = tr.dead_neurons if step * cfg.batch_size >= cfg.dead_window_tokens else tr.act_freq_scores == 0
         metrics.update(dead_fraction=float(dead.float().mean()), dead_window_tokens=min(cfg.dead_window_tokens, step * cfg.batch_size),
                        train_tokens=step * cfg.batch_size, layer=spec.layer, k=spec.k, d_sae=spec.d_sae, lr=spec.lr, arch=cfg.arch,
