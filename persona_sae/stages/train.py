@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import os
+import random
 import shutil
 import tempfile
 import time
@@ -187,7 +188,8 @@ class TrainBatches:
 
     Records whose key is held out are skipped. The rest are tokenized as they stream and gathered
     into blocks of at least ``block_tokens`` tokens (whole records); each block is shuffled and cut
-    into model batches by ``plan_batches`` with a seed of (seed, epoch, block), then the next block is
+    into model batches by ``plan_batches`` with a seed of (seed, epoch, block), sorted by length
+    across the block and the batches then shuffled, then the next block is
     read; at the end of the data the next epoch starts over. So memory holds one block, whatever the
     dataset's size, and the mixing buffer then mixes rows across batches. (A dataset smaller than a
     block is shuffled whole every epoch, as before streaming.)
@@ -225,7 +227,10 @@ class TrainBatches:
             for exs, end in self._blocks(first):
                 empty = False
                 key = int(hashlib.sha256(f"{self.seed}\0{epoch}\0{block}".encode()).hexdigest()[:15], 16)
-                plan = plan_batches(exs, self.batch_tokens, key)
+                # sorted by length across the whole block (little padding, full batches), then the
+                # batches shuffled so the mixing buffer sees no drift from short to long examples
+                plan = plan_batches(exs, self.batch_tokens, key, window=len(exs))
+                random.Random(key).shuffle(plan)
                 for j in range(done, len(plan)):
                     k += 1
                     last = j + 1 == len(plan)
