@@ -157,7 +157,7 @@ def write_table(res: dict) -> None:
         + f"\n\nTopK k = {res['k']}, {res['batch_size']:,} rows per step (mean of {res['steps']} steps after a warm-up), "
         f"model in {res['model_dtype']}; the forward to layer {res['layer']} ran at "
         f"{res['forward_tokens_per_s']:,.0f} tok/s, {res['forward_seconds'] / 60:,.0f} min of each train time "
-        f"(train time = forward + steps, computed from the measured parts). {machine_line(res)} "
+        f"(train time = that forward, the same for both, plus the steps: computed from the measured parts; `benchmarks/train.py` measures one width end to end). {machine_line(res)} "
         f"([results](../benchmarks/results/scaling.json))."})
 
 
