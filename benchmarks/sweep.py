@@ -134,7 +134,7 @@ def write_table(res: dict) -> None:
                + f"\n\n{res['tokens']:,} training tokens per SAE, model in {res['model_dtype']}. persona-sae trained all "
                f"{len(rows)} from one stream in {res['ours_seconds']:,.0f} s, SAELens' {len(rows)} runs took "
                f"{res['saelens_seconds']:,.0f} s: **{res['sweep_speedup']:.2f}×** (`sweep_speedup`; target ≥ 2.5), "
-               f"worst explained-variance difference {res['worst_ev_difference']:+.3f} (target within 0.01). "
+               f"worst explained-variance difference {res['worst_ev_difference']:+.3f} (persona-sae minus SAELens; target ≥ −0.01). "
                f"{machine_line(res)} ([results](../benchmarks/results/sweep.json))."})
 
 
