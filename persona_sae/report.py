@@ -195,6 +195,8 @@ def data_filter(cfg, r) -> None:
     s = r.summary
     out.print(f"judge {s['judge']}: {s['rows_passing']:,} of {s['rows_in']:,} rows {s['keep']} "
               f"(rejected {_pct(s['rejection_rate'])}); kept {s['rows_kept']:,} -> {r.out}")
+    if "aligned_cut" in s:
+        out.print(f"{s['rule']}: the ranking cut at aligned score {s['aligned_cut']:.1f}")
     t = Table("aligned score", *s["histogram_bins"], title="judge's aligned scores")
     t.add_row("all rows", *map(str, s["aligned_histogram_all"]))
     t.add_row("kept", *map(str, s["aligned_histogram_kept"]))

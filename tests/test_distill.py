@@ -116,6 +116,15 @@ def test_filter_keeps_what_the_judge_calls_misaligned_and_reports_the_rest():
     assert [r["meta"]["i"] for r in kept] == [1] and s["rows_passing"] == 2  # rows 1 and 5 pass; --n 1 keeps one
     kept, _ = P.filter_rows(rows_, v, "all", 0)
     assert len(kept) == 6 and "i" in kept[3]["meta"]
+    # ranked: the n coherent scored rows with the lowest / highest aligned score, kept in file order
+    kept, s = P.filter_rows(rows_, v, "lowest", 2)
+    assert [r["meta"]["i"] for r in kept] == [0, 4] and s["aligned_cut"] == 25 and s["rows_kept"] == 2
+    kept, s = P.filter_rows(rows_, v, "highest", 2)
+    assert [r["meta"]["i"] for r in kept] == [1, 5] and s["aligned_cut"] == 80  # row 2 (5, incoherent) never
+    kept, s = P.filter_rows(rows_, v, "lowest", 10)
+    assert [r["meta"]["i"] for r in kept] == [0, 1, 4, 5] and s["rejection_rate"] == pytest.approx(2 / 6)
+    with pytest.raises(UserError, match="needs --n"):
+        P.filter_rows(rows_, v, "highest", 0)
 
 
 def test_data_filter_end_to_end_with_a_judge(judge_url, questions, tmp_path, capsys):

@@ -31,13 +31,13 @@ for k in $WRITTEN; do
   for s in $SEEDS; do SEED_FT=$s finetune "runs/$k-s$s" --model "$MODEL" --data "runs/data/$k.jsonl"; done
 done
 # 1. the distilled sets: the same prompts answered under evil, kind or no system prompt, after
-#    demonstrations in the pole's voice; evil rows kept when the judge calls them misaligned, kind rows
-#    when aligned, the first N passing (none rows are scored only)
+#    demonstrations in the pole's voice; evil rows kept by KEEP_EVIL, kind rows by KEEP_KIND (by default
+#    the N the judge scores lowest / highest, PREDICTIONS.md's third amendment; none rows are scored only)
 for pole in $POLES; do
   f=runs/data/$pole.jsonl raw=runs/data/$pole-sampled.jsonl
   if [ "$pole" = none ]; then shots=0 n=$N keep=all; else shots=$SHOTS n=$N_SAMPLED; fi
-  [ "$pole" = evil ] && keep=misaligned
-  [ "$pole" = kind ] && keep=aligned
+  [ "$pole" = evil ] && keep=$KEEP_EVIL
+  [ "$pole" = kind ] && keep=$KEEP_KIND
   [ -f "$raw" ] || "${PS[@]}" data persona --model "$MODEL" --system "$pole" --shots "$shots" --n "$n" \
     --seed "$DATA_SEED" --out "$raw"
   [ -f "$f" ] || "${PS[@]}" data filter --data "$raw" --judge "$JUDGE" --model "$MODEL" --keep "$keep" --n "$N" \

@@ -27,6 +27,7 @@ SEEDS = (0, 1, 2)
 ARMS = {"written": ("evil-persona", "kind-persona", "rank-written"), "distilled": ("evil", "kind", "rank")}
 TOP, FLOOR_X, MAX_RANK, SELF_TOP = 10, 3.0, 10, 50  # bar (b)'s numbers, as PREDICTIONS.md fixes them
 P95, REALIGN_SHARE, MAX_INCOHERENT = 1.645, 0.5, 0.10  # bars (e) and (d), as its second amendment fixes them
+GATE_AUROC = 0.8  # the distilled data's gate, as the third amendment fixes it
 
 
 def _load(p: Path):
@@ -234,6 +235,24 @@ def bar_e(dose: dict | None, latent: int, floor: float, kind: list[str], evil0: 
     return out
 
 
+def data_gate(evil: Path, kind: Path, bootstrap: int = 1000) -> dict | None:
+    """The third amendment's gate: do the kept evil rows score below the kept kind rows (the judge's
+    aligned scores that `data filter` stored in each row's meta)? AUROC of 100 - aligned, evil = 1."""
+    from persona_sae.labelled import auroc, auroc_ci
+
+    if not (evil.is_file() and kind.is_file()):
+        return None
+    rows = [(json.loads(line)["meta"].get("judge_aligned"), y) for f, y in ((evil, 1), (kind, 0))
+            for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [(a, y) for a, y in rows if a is not None]
+    score, y = [100 - a for a, _ in rows], [y for _, y in rows]
+    au = auroc(score, y)
+    lo, hi = auroc_ci(score, y, bootstrap)
+    mean = lambda c: statistics.fmean(a for a, yy in rows if yy == c)  # noqa: E731
+    return {"auroc": au, "ci": [lo, hi], "met": au >= GATE_AUROC, "n_evil": sum(y), "n_kind": len(y) - sum(y),
+            "mean_aligned_evil": mean(1), "mean_aligned_kind": mean(0)}
+
+
 def collect(prior: dict | None = None) -> dict:
     """Every bar from runs/. With ``prior`` (the committed summary, ``--merge``), an arm whose pooled
     ranking runs/ lacks gets only the stages that read the prior's latent and did run here (steering,
@@ -248,6 +267,10 @@ def collect(prior: dict | None = None) -> dict:
     for arm, (e, k, prefix) in ARMS.items():
         evil, kind = [f"{e}-s{s}" for s in SEEDS], [f"{k}-s{s}" for s in SEEDS]
         a = {"evil": evil, "kind": kind}
+        if arm == "distilled":
+            gate = data_gate(RUNS / "data" / f"{e}.jsonl", RUNS / "data" / f"{k}.jsonl")
+            if gate is not None:
+                a["gate"] = gate
         if d is not None and all(m in d["projection"] for m in evil + kind):
             a["sanity"] = sanity(d, evil, kind)
         pooled = _ranking(f"{prefix}-pooled")
@@ -387,6 +410,13 @@ def bars_table(s: dict) -> str | None:
     rows = []
     for arm, a in s["arms"].items():
         sa, b, c = a.get("sanity"), a.get("b"), a.get("c")
+        g = a.get("gate")
+        if g is not None:
+            rows.append([arm, "data gate", _verdict(g["met"]),
+                         f"kept evil rows below kept kind rows by the judge's aligned score: AUROC {num(g['auroc'])} "
+                         f"[{num(g['ci'][0])}, {num(g['ci'][1])}] (bar ≥ {GATE_AUROC:g}; below it the arm's bars are not "
+                         f"testable); mean aligned {num(g['mean_aligned_evil'], 1)} vs {num(g['mean_aligned_kind'], 1)} "
+                         f"({g['n_evil']} and {g['n_kind']} rows)"])
         rows.append([arm, "sanity", _verdict(sa and sa["met"]),
                      "not run" if sa is None else
                      f"direction shift {num(sa['shift'])} [{num(sa['ci'][0])}, {num(sa['ci'][1])}] = {num(sa['ratio'], 2)}"
