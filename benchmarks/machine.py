@@ -25,12 +25,15 @@ def describe() -> dict:
 
     return {"cpu": cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_fast": bf16_fast("cpu"),
             "threads": torch.get_num_threads(), "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d")}
+            "python": platform.python_version(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def machine_line(res: dict) -> str:
     """The machine and date of a result, as a docs table's caption ends."""
     m = res["machine"]
+    if res.get("device", "cpu") != "cpu" and m.get("gpu"):
+        return f"{m['gpu']} ({res['device']}), {m['cpu']} host, {res['date']}"
     return (f"{m['cpu']}, {m['cpu_capability']}, {m['cores']} cores, 1-minute load {m['load_1min']} before the runs, "
             f"{res['date']}")
 

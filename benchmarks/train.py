@@ -5,6 +5,7 @@ trainer runs in its own process (so peak memory is its own); both SAEs are then 
 held-out tokens (fp32 activations) that neither trained on.
 
     python benchmarks/train.py [--tokens 2000000] [--layer 15] [--d-sae 4608] [--k 32] [--with-defaults]
+    python benchmarks/train.py --device cuda --d-sae 16384 --tokens 20000000   # on a GPU
 
 "Tuned": the model in bf16 and the SAE under bf16 autocast where the CPU has fast bf16 (as
 persona-sae then does), fp32 otherwise, and 2,048-token forwards (8 prompts) instead of SAELens' 32
@@ -43,10 +44,10 @@ LABELS = {"ours": "persona-sae train",
 CORPUS = ROOT / "experiments" / "common" / "data" / "corpus.jsonl"
 
 
-def model_dtype() -> str:
+def model_dtype(device: str = "cpu") -> str:
     from persona_sae.models import bf16_fast
 
-    return "bfloat16" if bf16_fast("cpu") else "float32"
+    return "bfloat16" if bf16_fast(device) else "float32"
 
 
 def data(a, model, n_train: int = 0):
@@ -80,8 +81,8 @@ def run_ours(a, out: Path) -> dict:
     t0 = time.time()
     train(TrainConfig(out=str(out), model=a.model, layers=[a.layer], dataset=str(CORPUS), d_sae=a.d_sae, k=[a.k],
                       tokens=a.tokens, batch_size=a.batch_size, lr=a.lr, context_size=a.context_size,
-                      eval_tokens=a.eval_tokens, dtype=model_dtype(), seed=a.seed, splice_eval=False,
-                      checkpoint_every=10**9), log=lambda *_: None)
+                      eval_tokens=a.eval_tokens, dtype=model_dtype(a.device), seed=a.seed, splice_eval=False,
+                      checkpoint_every=10**9, device=a.device), log=lambda *_: None)
     return {"seconds": time.time() - t0}
 
 
@@ -94,8 +95,8 @@ def run_saelens(a, out: Path) -> dict:
 
     t0 = time.time()
     tuned = a.child == "saelens-tuned"
-    dtype = model_dtype() if tuned else "float32"
-    model = load_model(a.model, dtype=dtype)
+    dtype = model_dtype(a.device) if tuned else "float32"
+    model = load_model(a.model, dtype=dtype, device=a.device)
     # the same training tokens in the same order, re-cut into BOS + (context_size - 1) windows as SAELens
     # expects; more than it trains on, as its store reads ahead to fill its buffer. A SAELens user reads a
     # pre-tokenized dataset: the time to build it here is left out of SAELens' time (persona-sae's
@@ -115,7 +116,7 @@ def run_saelens(a, out: Path) -> dict:
         lr_decay_steps=(a.tokens // a.batch_size) // 5,
         # defaults: 32 prompts per forward, 20 of those in the buffer; tuned: 2,048-token forwards, same buffer
         store_batch_size_prompts=8 if tuned else 32, n_batches_in_buffer=80 if tuned else 20,
-        exclude_special_tokens=True, prepend_bos=True, device="cpu", dtype="float32",
+        exclude_special_tokens=True, prepend_bos=True, device=a.device, dtype="float32",
         n_batches_for_norm_estimate=10, logger=LoggingConfig(log_to_wandb=False), n_checkpoints=0,
         autocast=tuned and dtype == "bfloat16", checkpoint_path=None, output_path=None, seed=a.seed, verbose=False)
     runner = LanguageModelSAETrainingRunner(cfg, override_model=model.bridge, override_dataset=ds)
@@ -144,6 +145,7 @@ def main():
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--with-defaults", action="store_true", help="also run SAELens at its defaults")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: both trainers (held-out scoring stays on the CPU)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")
     ap.add_argument("--child", choices=list(LABELS), help=argparse.SUPPRESS)
@@ -185,7 +187,7 @@ def main():
         "benchmark": "train", "command": "python benchmarks/train.py" + "".join(f" {x}" for x in sys.argv[1:]),
         "model": a.model, "layer": a.layer, "arch": "topk", "d_sae": a.d_sae, "k": a.k,
         "tokens": a.tokens, "batch_size": a.batch_size, "lr": a.lr, "context_size": a.context_size,
-        "model_dtype": model_dtype(), "eval_tokens": sum(sum(not s for s in e.special) for e in eval_ex),
+        "device": a.device, "model_dtype": model_dtype(a.device), "eval_tokens": sum(sum(not s for s in e.special) for e in eval_ex),
         "machine": machine, "date": time.strftime("%Y-%m-%d"), "labels": LABELS, "rows": rows,
         "speedup_vs_saelens_tuned": ours["tokens_per_s"] / tuned["tokens_per_s"],
         "ev_difference_vs_tuned": ours["explained_variance"] - tuned["explained_variance"],
