@@ -27,7 +27,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 from machine import describe, machine_line, publish  # benchmarks/machine.py
-from train import CORPUS, DOC, ROOT, model_dtype  # benchmarks/train.py: the same corpus and dtype choice
+from train import CORPUS, DOC, ROOT, data, model_dtype  # benchmarks/train.py: the same corpus, stream and dtype choice
 
 OUT = ROOT / "benchmarks" / "results" / "scaling.json"
 
@@ -37,24 +37,13 @@ def forward(a, model):
     import torch
 
     from persona_sae.activations import iter_activations
-    from persona_sae.config import TrainConfig
-    from persona_sae.stages.train import BLOCK_BUFFERS, TrainBatches, held_out
-    from persona_sae.text import iter_records
 
-    cfg = TrainConfig(out="unused")
-
-    def records():
-        return iter_records(str(CORPUS))
-
-    _, held = held_out(records, model.tokenizer, a.context_size, cfg.eval_tokens, a.seed)
-    exs, batches, n = [], [], 0
-    for _, b in TrainBatches(records, model.tokenizer, a.context_size, held, cfg.model_batch_tokens,
-                             BLOCK_BUFFERS * cfg.buffer_tokens, a.seed)():
+    _, plan = data(a, model, a.forward_tokens, batches=True)
+    exs, batches = [], []
+    for b in plan:
         batches.append(list(range(len(exs), len(exs) + len(b))))
         exs += b
-        n += sum(len(e.ids) for e in b)
-        if n >= a.forward_tokens:
-            break
+    n = sum(len(e.ids) for e in exs)
     t0 = time.perf_counter()
     acts = [b.acts[a.layer] for b in iter_activations(model, exs, [a.layer], batches=batches, progress=False)]
     seconds = time.perf_counter() - t0
@@ -99,6 +88,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=2_000_000, help="the token count the train times are computed for")
     ap.add_argument("--forward-tokens", type=int, default=40_000, help="tokens the forward is timed on")
     ap.add_argument("--context-size", type=int, default=256)
+    ap.add_argument("--eval-tokens", type=int, default=16384, help="held out as train holds them out (not scored)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")

@@ -50,9 +50,10 @@ def model_dtype(device: str = "cpu") -> str:
     return "bfloat16" if bf16_fast(device) else "float32"
 
 
-def data(a, model, n_train: int = 0):
+def data(a, model, n_train: int = 0, batches: bool = False):
     """The held-out examples and, with ``n_train``, the first ``n_train`` training tokens' examples
-    in the order `persona-sae train` reads them (its own held-out split and shuffle blocks)."""
+    in the order `persona-sae train` reads them (its own held-out split and shuffle blocks): one list,
+    or with ``batches`` one list per model batch."""
     from persona_sae.config import TrainConfig
     from persona_sae.stages.train import BLOCK_BUFFERS, TrainBatches, held_out
     from persona_sae.text import iter_records
@@ -63,15 +64,15 @@ def data(a, model, n_train: int = 0):
         return iter_records(str(CORPUS))
 
     eval_ex, held = held_out(records, model.tokenizer, a.context_size, a.eval_tokens, a.seed)
-    train_ex, n = [], 0
+    train, n = [], 0
     if n_train:
         for _, exs in TrainBatches(records, model.tokenizer, a.context_size, held, cfg.model_batch_tokens,
                                    BLOCK_BUFFERS * cfg.buffer_tokens, a.seed)():
-            train_ex += exs
+            train.append(exs)
             n += sum(len(e.ids) for e in exs)
             if n >= n_train:
                 break
-    return eval_ex, train_ex
+    return eval_ex, train if batches else [e for exs in train for e in exs]
 
 
 def run_ours(a, out: Path) -> dict:
