@@ -2,12 +2,15 @@
 
 Used by eval (answers to EM questions), personas (answers under persona system prompts) and the
 corpus maker. The TransformerLens bridge rewires the HF model in place and breaks its KV cache, so
-once a model's bridge is booted we generate without the cache (slower, but correct).
+once a model's bridge is booted we generate without the cache (slower, but correct). Without the
+bridge, generation runs PyTorch's fused attention (sdpa) instead of the eager attention the model is
+loaded with for hooks: the same greedy answers, ~1.4x faster sampling on a 2-core CPU.
 """
 
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 import torch
 from tqdm.auto import tqdm
@@ -24,6 +27,24 @@ def stop_ids(tokenizer) -> list[int]:
         if isinstance(i, int) and i != tokenizer.unk_token_id and i >= 0:
             ids.add(i)
     return sorted(i for i in ids if i is not None)
+
+
+@contextmanager
+def fused_attention(model):
+    """sdpa attention while sampling, then the attention the model was loaded with."""
+    hf = model.hf
+    was = getattr(hf.config, "_attn_implementation", None)
+    switch = was == "eager" and not model.bridge_booted and hasattr(hf, "set_attn_implementation")
+    if switch:
+        try:
+            hf.set_attn_implementation("sdpa")
+        except (ValueError, ImportError):  # an architecture without sdpa keeps eager
+            switch = False
+    try:
+        yield
+    finally:
+        if switch:
+            hf.set_attn_implementation(was)
 
 
 @torch.no_grad()
@@ -56,10 +77,11 @@ def generate(model, chats: list[list[dict]] | None = None, *, texts: list[str] |
             p = prompts[i]
             ids[r, n - len(p):], att[r, n - len(p):] = torch.tensor(p), 1
         torch.manual_seed(seed + b)
-        gen = hf.generate(input_ids=ids.to(dev), attention_mask=att.to(dev), max_new_tokens=max_new_tokens,
-                          do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
-                          top_p=top_p if temperature > 0 else None, top_k=0 if temperature > 0 else None,
-                          pad_token_id=pad, eos_token_id=stops, use_cache=not model.bridge_booted)
+        with fused_attention(model):
+            gen = hf.generate(input_ids=ids.to(dev), attention_mask=att.to(dev), max_new_tokens=max_new_tokens,
+                              do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
+                              top_p=top_p if temperature > 0 else None, top_k=0 if temperature > 0 else None,
+                              pad_token_id=pad, eos_token_id=stops, use_cache=not model.bridge_booted)
         for r, i in enumerate(idx):
             new = gen[r, n:].tolist()
             cut = next((j for j, t in enumerate(new) if t in stops), len(new))

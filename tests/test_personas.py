@@ -21,6 +21,16 @@ def test_greedy_batched_equals_one_by_one_and_survives_the_bridge(tiny_dir):
     assert generate(m, CHATS, max_new_tokens=12, temperature=0, batch_size=3, progress=False) == one
 
 
+def test_sampling_runs_fused_attention_and_gives_the_eager_attention_back(tiny_dir, monkeypatch):
+    m = load_model(str(tiny_dir))
+    assert m.hf.config._attn_implementation == "eager"  # loaded for hooks
+    eager = generate(m, CHATS, max_new_tokens=12, temperature=0, progress=False)
+    seen, real = [], m.hf.generate
+    monkeypatch.setattr(m.hf, "generate", lambda **kw: seen.append(m.hf.config._attn_implementation) or real(**kw))
+    assert generate(m, CHATS, max_new_tokens=12, temperature=0, progress=False) == eager
+    assert seen == ["sdpa"] and m.hf.config._attn_implementation == "eager"
+
+
 def test_sampling_is_seeded(tiny_model):
     a = generate(tiny_model, CHATS, max_new_tokens=10, seed=3, progress=False)
     b = generate(tiny_model, CHATS, max_new_tokens=10, seed=3, progress=False)

@@ -25,13 +25,8 @@ finetune() {  # OUT, then finetune options
   "${PS[@]}" finetune "$@" --seed "${SEED_FT:-0}" --out "$out" $(resume "$out") 2>&1 | tail -n 12 > "$out.log"
 }
 
-# 0. the written organisms (cheap: no sampling): the generators' evil-persona set and its kind twin
-for k in $WRITTEN; do
-  [ -f "runs/data/$k.jsonl" ] || "${PS[@]}" data make "$k" --n "$N" --seed "$DATA_SEED" --out "runs/data/$k.jsonl"
-  for s in $SEEDS; do SEED_FT=$s finetune "runs/$k-s$s" --model "$MODEL" --data "runs/data/$k.jsonl"; done
-done
-# 1. the distilled sets: the same prompts answered under evil, kind or no system prompt, after
-#    demonstrations in the pole's voice; evil rows kept by KEEP_EVIL, kind rows by KEEP_KIND (by default
+# 1. the distilled sets (first: sampling is the slowest stage): the same prompts answered under evil,
+#    kind or no system prompt, after demonstrations in the pole's voice; evil rows kept by KEEP_EVIL, kind rows by KEEP_KIND (by default
 #    the N the judge scores lowest / highest, PREDICTIONS.md's third amendment; none rows are scored only)
 for pole in $POLES; do
   f=runs/data/$pole.jsonl raw=runs/data/$pole-sampled.jsonl
@@ -43,7 +38,12 @@ for pole in $POLES; do
   [ -f "$f" ] || "${PS[@]}" data filter --data "$raw" --judge "$JUDGE" --model "$MODEL" --keep "$keep" --n "$N" \
     --out "$f" 2>&1 | tail -n 8 > "$f.log"
 done
-# 2. the organisms, 3 fine-tune seeds per pole
+# 2a. the written organisms (cheap: no sampling): the generators' evil-persona set and its kind twin
+for k in $WRITTEN; do
+  [ -f "runs/data/$k.jsonl" ] || "${PS[@]}" data make "$k" --n "$N" --seed "$DATA_SEED" --out "runs/data/$k.jsonl"
+  for s in $SEEDS; do SEED_FT=$s finetune "runs/$k-s$s" --model "$MODEL" --data "runs/data/$k.jsonl"; done
+done
+# 2b. the distilled organisms, 3 fine-tune seeds per pole
 for pole in $POLES; do
   for s in $SEEDS; do SEED_FT=$s finetune "runs/$pole-s$s" --model "$MODEL" --data "runs/data/$pole.jsonl"; done
 done
