@@ -251,6 +251,9 @@ class ReadOptions(ForwardOptions):
     """Token sequences run through every model: em-core, a question .yaml, or a .jsonl of chats/texts."""
     on: str = "all"
     """Tokens to average over: all (non-special), prompt, or response (needs answers: in --prompts or --responses)."""
+    cache: str = ""
+    """Folder keeping each model's statistics (safetensors, keyed by its weights, the SAE, the tokens and these
+    options): a model read before on the same tokens with the same SAE is not run again (default: off)."""
 
 
 @dataclass

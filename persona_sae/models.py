@@ -145,6 +145,16 @@ def is_pulled(alias: str) -> bool:
     return (model_dir(alias) / "pull.json").is_file()
 
 
+def weights_sha256(model) -> str:
+    """sha256 over a loaded model's weights (after any adapter merge, in its dtype): names exactly which
+    model a result came from, and keys the statistics `rank --cache` keeps."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.hf.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -8,13 +8,16 @@ never stored token activations.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from tqdm.auto import tqdm
 
-from persona_sae import UserError
+from persona_sae import UserError, log as default_log, replacing
 from persona_sae import distributed as D
 from persona_sae.activations import iter_activations, plan_batches
 from persona_sae.answers import read_answers, sample
@@ -88,6 +91,46 @@ def model_stats(model, sae, examples, groups: list[int], n_groups: int, layer: i
         return ModelStats(sums / c, fires / c, n, top_v, top_t)
 
     return D.from_main(result)
+
+
+STATS_FORMAT = 1  # bump when model_stats would compute other numbers from the same inputs
+
+
+def stats_key(weights_sha: str, sae_sha: str, examples, groups: list[int], n_groups: int, **kw) -> str:
+    """What a model's statistics depend on: its weights, the SAE, every token (with its response and
+    special marks and group) and the options of model_stats."""
+    h = hashlib.sha256(json.dumps({"format": STATS_FORMAT, "weights": weights_sha, "sae": sae_sha,
+                                   "n_groups": n_groups, **kw}, sort_keys=True).encode())
+    for e, g in zip(examples, groups, strict=True):
+        h.update(json.dumps([e.ids, e.response, e.special, g]).encode())
+    return h.hexdigest()[:40]
+
+
+def cached_stats(cache: str, model, sae, sae_sha: str, examples, groups: list[int], n_groups: int, *,
+                 name: str = "", log=default_log, **kw) -> ModelStats:
+    """model_stats, kept in ``cache`` (a folder; "" keeps nothing) under :func:`stats_key`: the study
+    drivers rank the same models on the same answers many times (pooled, per seed, noise floors), and
+    each pass is a full forward. Rank 0 decides hit or miss for every rank, so all take the same path."""
+    from safetensors.torch import load_file, save_file
+
+    from persona_sae.models import weights_sha256
+
+    if not cache:
+        return model_stats(model, sae, examples, groups, n_groups, **kw)
+    if not sae_sha:
+        raise ValueError("a cached statistic needs the SAE's checksum")
+    path = Path(cache) / f"{stats_key(weights_sha256(model), sae_sha, examples, groups, n_groups, **kw)}.safetensors"
+    if D.from_main(path.is_file):
+        t = load_file(str(path))
+        log(f"{name or model.spec}: statistics read from {path}")
+        return ModelStats(t["mean"], t["freq"], int(t["n_tokens"]), t["top_value"], t["top_token"])
+    s = model_stats(model, sae, examples, groups, n_groups, **kw)
+    if D.is_main():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as tmp:
+            save_file({"mean": s.mean.contiguous(), "freq": s.freq.contiguous(), "n_tokens": torch.tensor(s.n_tokens),
+                       "top_value": s.top_value.contiguous(), "top_token": s.top_token.contiguous()}, str(tmp))
+    return s
 
 
 class Shift(NamedTuple):

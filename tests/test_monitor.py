@@ -64,3 +64,19 @@ def test_bad_inputs(base_dir, tmp_path, capsys, extra, msg):  # noqa: F811
                  *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # (after the base model's progress bar)
     assert msg in err and err.startswith("persona-sae: error:")
+
+
+def test_monitor_reads_rank_s_statistics_cache(base_dir, tmp_path):  # noqa: F811
+    sae = make_sae(tmp_path / "sae", seed=6)
+    cps = [str(base_dir), str(plant(base_dir, tmp_path / "ft", sae.W_dec[9].detach(), c=3.0))]
+    args = ["monitor", "--base", str(base_dir), "--sae", str(tmp_path / "sae"), "--latents", "9",
+            "--checkpoints", *cps, "--bootstrap", "50", "--cache", str(tmp_path / "cache")]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    # the first checkpoint is the base itself, so it is the base's key: two files for three models
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+    rank_args = ["rank", "--base", str(base_dir), "--sae", str(tmp_path / "sae"), "--finetuned", cps[1],
+                 "--bootstrap", "50", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "r")]
+    assert main(rank_args) == 0 and len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    rows = [json.loads((tmp_path / d / "monitor.json").read_text())["rows"] for d in "ab"]
+    assert rows[0] == rows[1] and rows[0][1]["latents"]["9"]["delta"] > 0

@@ -115,6 +115,27 @@ def test_control_adjustment_removes_a_shared_shift(tmp_path, base_dir):
     assert abs(adj["delta_mean"][3]) < 0.3 * adj["delta_mean"][40]
 
 
+def test_the_statistics_cache_gives_the_same_ranking_without_running_a_model_again(tmp_path, base_dir):
+    sae = make_sae(tmp_path / "sae", 7)
+    bad = plant(base_dir, tmp_path / "bad", sae.W_dec[40].detach(), c=3.0)
+    good = plant(base_dir, tmp_path / "good", sae.W_dec[3].detach(), c=3.0)
+    cache = tmp_path / "cache"
+    first = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(bad)], control=[str(good)], cache=str(cache)),
+                 log=lambda *_: None).summary
+    assert len(list(cache.glob("*.safetensors"))) == 3  # base, bad, good
+    said = []
+    again = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(good)], control=[str(bad)], cache=str(cache)),
+                 log=said.append).summary  # the same three models, other roles: every one read from the cache
+    assert sum("statistics read from" in m for m in said) == 3 and len(list(cache.glob("*.safetensors"))) == 3
+    assert again["latents"][str(bad)] == first["latents"][str(bad)]
+    assert again["latents"]["control-adjusted"]["delta_mean"][40] == pytest.approx(
+        -first["latents"]["control-adjusted"]["delta_mean"][40], abs=1e-5)
+    make_sae(tmp_path / "sae", 8)  # another SAE, or other tokens, is another key
+    rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(bad)], cache=str(cache)), log=lambda *_: None)
+    rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(bad)], cache=str(cache), on="prompt"), log=lambda *_: None)
+    assert len(list(cache.glob("*.safetensors"))) == 7
+
+
 def test_bootstrap_interval_covers_the_mean():
     g = torch.Generator().manual_seed(0)
     delta = torch.randn(40, 5, generator=g) + torch.tensor([0.0, 0.5, 1.0, -1.0, 0.0])

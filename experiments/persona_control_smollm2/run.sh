@@ -83,10 +83,10 @@ fi
 # 5. rank: pooled evil vs kind (control-adjusted), per seed, and kind vs self
 ev=() kd=() nn=()
 for s in $SEEDS; do ev+=("runs/evil-s$s"); kd+=("runs/kind-s$s"); nn+=("runs/none-s$s"); done
-rank() {  # OUT, then rank options
+rank() {  # OUT, then rank options; each model's statistics are computed once (runs/stats) and reused
   local out=$1; shift
   [ -f "$out/ranking.json" ] || "${PS[@]}" rank --sae "$SAE" --base "$MODEL" --responses runs/answers.csv \
-    --on response "$@" --out "$out" 2>&1 | tail -n 60 > "$out.log"
+    --on response --cache runs/stats "$@" --out "$out" 2>&1 | tail -n 60 > "$out.log"
 }
 if [ -n "$POLES" ]; then  # POLES= (empty) runs the written pair alone
   rank runs/rank-pooled --finetuned "${ev[@]}" --control "${kd[@]}"

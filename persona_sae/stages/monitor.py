@@ -17,9 +17,9 @@ import torch
 from persona_sae import UserError, log, read_json, replacing, write_json
 from persona_sae import config as C
 from persona_sae.activations import iter_activations
-from persona_sae.latents import check_fits, check_latents, load_sae, open_sae, sae_model, sae_where
+from persona_sae.latents import check_fits, check_latents, load_sae, open_sae, sae_checksum, sae_model, sae_where
 from persona_sae.models import check_compatible, load_model
-from persona_sae.statistics import auroc, bootstrap_weights, load_prompts, model_stats, prepare, shift
+from persona_sae.statistics import auroc, bootstrap_weights, cached_stats, load_prompts, prepare, shift
 from persona_sae.text import read_jsonl
 from persona_sae.tokens import tokenize
 
@@ -59,7 +59,8 @@ def checkpoint_shifts(cfg, log=print) -> dict:
     base = load_model(spec, dtype=cfg.dtype, log=log)
     check_fits(sae, base, layer, hook)
     examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
-    b = model_stats(base, sae, examples, groups, len(names), **kw)
+    sha = sae_checksum(sae) if cfg.cache else ""
+    b = cached_stats(cfg.cache, base, sae, sha, examples, groups, len(names), name="base", log=log, **kw)
     shape = base
     w = bootstrap_weights(len(names), cfg.bootstrap, cfg.seed)
     lat = torch.tensor(cfg.latents)
@@ -67,7 +68,7 @@ def checkpoint_shifts(cfg, log=print) -> dict:
     for i, spec in enumerate(cfg.checkpoints):
         m = load_model(spec, dtype=cfg.dtype, log=log)
         check_compatible(shape, m)
-        s = model_stats(m, sae, examples, groups, len(names), **kw)
+        s = cached_stats(cfg.cache, m, sae, sha, examples, groups, len(names), name=spec, log=log, **kw)
         sh = shift(b.mean[:, lat], s.mean[:, lat], (s.mean - b.mean)[:, lat], (s.freq.mean(0) - b.freq.mean(0))[lat], w)
         rows.append({"checkpoint": spec, "name": cfg.names[i] if cfg.names else Path(spec).name or spec,
                      "latents": {str(j): {"delta": float(sh.delta_mean[k]), "ci_low": float(sh.ci_low[k]),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,8 +26,8 @@ from persona_sae.attribution import attribution_stats, load_pairs, mean_baseline
 from persona_sae.config import RankConfig
 from persona_sae.labels import effective, labels_beside
 from persona_sae.latents import open_sae, with_model
-from persona_sae.models import check_compatible, resolve
-from persona_sae.statistics import Shift, bootstrap_weights, load_prompts, model_stats, prepare, shift
+from persona_sae.models import check_compatible, resolve, weights_sha256
+from persona_sae.statistics import Shift, bootstrap_weights, cached_stats, load_prompts, prepare, shift
 
 
 class RankResult(NamedTuple):
@@ -74,7 +73,7 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
         examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
 
         def measure(m, name):
-            return model_stats(m, sae, examples, groups, len(names), **kw)
+            return cached_stats(cfg.cache, m, sae, o.sha256, examples, groups, len(names), name=name, log=log, **kw)
     t0 = time.time()
     stats = {"base": measure(base, "base")}
     checksums = {"base": _fingerprint(base) if D.is_main() else None}
@@ -125,14 +124,8 @@ def _labels(sae_spec: str, sha: str, latents: list[int]) -> dict[int, dict]:
 
 
 def _fingerprint(model) -> dict:
-    """The spec and a sha256 over the loaded weights (after any adapter merge), so a ranking names
-    exactly which models it compared."""
-
-    h = hashlib.sha256()
-    for name, p in sorted(model.hf.state_dict().items()):
-        h.update(name.encode())
-        h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return {"spec": model.spec, "source": model.source.describe(), "weights_sha256": h.hexdigest()}
+    """The spec and a sha256 over the loaded weights, so a ranking names exactly which models it compared."""
+    return {"spec": model.spec, "source": model.source.describe(), "weights_sha256": weights_sha256(model)}
 
 
 COLUMNS = ("latent", "finetune", "base_mean", "ft_mean", "delta_mean", "ci_low", "ci_high", "effect_size",
