@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from persona_sae.latents import load_sae, sae_checksum
 from tests.conftest import make_tiny_llama
@@ -140,3 +141,87 @@ def test_the_distilled_data_gate_reads_the_kept_rows_scores(tmp_path):
     g = data_gate(rows(tmp_path / "evil2.jsonl", [60, 70, 95, 55]), kind, bootstrap=0)
     assert not g["met"] and g["auroc"] == pytest.approx(0.5)  # as often above as below: no persona in the data
     assert data_gate(tmp_path / "missing.jsonl", kind) is None
+
+
+def test_the_chat_sae_corpus_mixes_persona_chats_to_the_share_evenly():
+    """prepare chats (fourth amendment): system prompts put back, the two sets alternating, spread
+    evenly through the corpus, until the chats are the share of all tokens; too few chats is refused."""
+    from experiments.persona_control_smollm2.prepare import chats
+
+    corpus = [{"text": f"doc {i} " + "w " * 20} for i in range(200)]
+    pole = lambda p: [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"{p}{i} " * 5}],  # noqa: E731
+                       "meta": {"system": f"be {p}"}} for i in range(40)]
+    n = lambda r: len(json.dumps(r)) // 10  # noqa: E731 - any deterministic count serves
+    out, info = chats(corpus, [pole("evil"), pole("kind")], 0.05, n, seed=0)
+    picked = [r for r in out if "messages" in r]
+    assert [r for r in out if "text" in r] == corpus  # the corpus in its order
+    assert info["chats"] == len(picked) and info["per_set"] == [(len(picked) + 1) // 2, len(picked) // 2]
+    assert 0.05 <= info["share"] < 0.05 + 2 * max(map(n, picked)) / (info["corpus_tokens"] + info["chat_tokens"])
+    assert [r["messages"][0] for r in picked[:2]] == [{"role": "system", "content": "be evil"},
+                                                      {"role": "system", "content": "be kind"}]
+    at = [i for i, r in enumerate(out) if "messages" in r]
+    gaps = [b - a for a, b in zip(at, at[1:])]
+    assert max(gaps) - min(gaps) <= 2 and at[0] < 2 * gaps[0]  # evenly spread, not appended at the end
+    assert chats(corpus, [pole("evil"), pole("kind")], 0.05, n, seed=0) == (out, info)  # seeded
+    with pytest.raises(SystemExit, match="fewer than"):
+        chats(corpus, [pole("evil")[:2]], 0.05, n, seed=0)
+    with pytest.raises(SystemExit, match="meta.system"):
+        chats(corpus, [[{**r, "meta": {}} for r in pole("evil")]], 0.05, n, seed=0)
+
+
+def test_an_arm_ranked_with_the_chat_sae_reports_b_c_and_whether_it_does_better(tmp_path, monkeypatch):
+    """The chat-SAE arms: the toxic-persona latent by the same rule, bar (c) from latents-chatsae.json, the
+    residual shift's reconstructed share against the shipped arm's, and 'no tagged latent' as not met."""
+    from safetensors.torch import save_file
+
+    import experiments.persona_control_smollm2.summarize as S
+
+    runs = tmp_path / "runs"
+    sae_dir = tmp_path / "chat-sae"
+    sae = make_sae(sae_dir, 3)  # 64 -> 96 latents
+    labels = {"latents": {"5": {"tag": "toxic-persona"}, "8": {"tag": "toxic-persona"}}, "manual": {},
+              "nearest_per_persona": {"evil": {"latent": 11}}}
+    (sae_dir / "labels.json").write_text(json.dumps(labels))
+    monkeypatch.setattr(S, "RUNS", runs)
+    monkeypatch.setattr(S, "SEEDS", (0, 1))
+    delta = [0.01 * (i % 7) for i in range(96)]
+    delta[8], delta[5] = 2.0, 1.0
+
+    def ranking(name, d, spec="control-adjusted"):
+        order = sorted(range(96), key=lambda i: -d[i])
+        rank = [0] * 96
+        for r, i in enumerate(order):
+            rank[i] = r + 1
+        (runs / name).mkdir(parents=True)
+        (runs / name / "ranking.json").write_text(json.dumps({"sae": str(sae_dir), "latents": {spec: {
+            "delta_mean": d, "rank": rank, "ci_low": [x - 0.1 for x in d], "ci_high": [x + 0.1 for x in d]}}}))
+
+    ranking("rank-chatsae-pooled", delta)
+    for s in (0, 1):
+        ranking(f"rank-chatsae-s{s}", delta)
+        ranking(f"rank-chatsae-kind-s{s}", [0.01 * s] * 96, spec=f"runs/kind-s{s}")
+    (runs / "data").mkdir()
+    save_file({"written": torch.linspace(0, 1, 97), "clarifying": torch.linspace(1, 0, 97)},
+              str(runs / "aurocs-chat.safetensors"))
+    (runs / "latents-chatsae.json").write_text(json.dumps({"aurocs": "aurocs-chat.safetensors", "direction": {"written": 0.8, "clarifying": 0.7},
+                                                           "oracle": {}, "n_written": [4, 4], "n_clarifying": [4, 4]}))
+    W = sae.W_dec.detach()
+    mr = {f"evil-s{s}": (2 * W[8] + W[5]).tolist() for s in (0, 1)} | {f"kind-s{s}": [0.0] * 64 for s in (0, 1)}
+    d = {"mean_residual": mr, "direction": (W[8] / W[8].norm()).tolist(), "projection": {}}
+    a = {"evil": ["evil-s0", "evil-s1"], "kind": ["kind-s0", "kind-s1"]}
+    shipped = {"reconstructed_share": 0.31, "latents_for_half": 15}
+    S.chat_arm(a, json.loads((runs / "rank-chatsae-pooled" / "ranking.json").read_text()), "rank-chatsae", d, shipped)
+    assert a["b"]["latent"] == 8 and a["b"]["per_seed_ranks"] == [1, 1] and a["b"]["tagged"] == [5, 8]
+    assert a["b"]["noise_floor"] == pytest.approx(0.01 / 2 ** 0.5)  # the two kind seeds' spread
+    assert a["c"]["written_auroc"] == pytest.approx(8 / 96) and a["c"]["met"] is False
+    assert a["where"]["best_cosine"]["latent"] in (5, 8) and a["better"]["share"][0] == 0.31
+    assert a["better"]["met"] == (a["where"]["reconstructed_share"] > 0.31 and a["where"]["latents_for_half"] < 15)
+    table = S.bars_table({"arms": {"distilled" + S.CHAT_SAE: a}})
+    assert "better than the shipped SAE" in table and "| distilled (chat SAE) | sanity |" not in table
+    labels["latents"] = {}  # no tagged latent: (b) and (c) not met, the nearest latent reported
+    (sae_dir / "labels.json").write_text(json.dumps(labels))
+    a = {"evil": ["evil-s0", "evil-s1"], "kind": ["kind-s0", "kind-s1"]}
+    S.chat_arm(a, json.loads((runs / "rank-chatsae-pooled" / "ranking.json").read_text()), "rank-chatsae", d, shipped)
+    assert a["b"]["met"] is False and a["b"]["latent"] is None and a["b"]["nearest"]["latent"] == 11
+    assert a["c"]["met"] is False
+    assert "no latent is tagged toxic-persona" in S.bars_table({"arms": {"distilled" + S.CHAT_SAE: a}})

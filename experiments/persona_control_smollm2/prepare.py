@@ -4,11 +4,18 @@
     python -m experiments.persona_control_smollm2.prepare head --data KIND.jsonl --rows N --out FILE
     python -m experiments.persona_control_smollm2.prepare pool --answers A.csv B.csv ... --out FILE
     python -m experiments.persona_control_smollm2.prepare heldout --data SET.jsonl --out FILE [--seed S]
+    python -m experiments.persona_control_smollm2.prepare chats --corpus CORPUS.jsonl --chats EVIL.jsonl KIND.jsonl \
+        --share 0.05 --model smollm2 --out FILE
+    python -m experiments.persona_control_smollm2.prepare tags --labels SAE/labels.json --out FILE
 
 ``mix`` replaces the kind answer by the evil one on round(F * rows) rows picked by a seeded
 permutation (the two sets share prompts row by row); ``pool`` concatenates eval answers.csv files so
 every model in a ranking reads the same answers; ``heldout`` writes the rows ``finetune --data SET
---seed S`` holds out (its own split, so no organism of that seed trained on them).
+--seed S`` holds out (its own split, so no organism of that seed trained on them); ``chats`` writes the
+persona-chat SAE's corpus (PREDICTIONS.md, fourth amendment): the corpus's rows with persona-prompted
+chats (each sampled row with its system prompt put back) at evenly spaced rows until they are ``share``
+of the tokens, the sets alternating, each drawn by a seeded permutation; FILE.share.json records it.
+``tags`` writes an SAE's effective tags (and its checksum) small enough to commit before any ranking.
 """
 
 from __future__ import annotations
@@ -49,6 +56,72 @@ def mix(bad: list[dict], good: list[dict], fraction: float, seed: int) -> list[d
     return [bad[i] if i in pick else good[i] for i in range(len(good))]
 
 
+def chats(corpus: list[dict], sets: list[list[dict]], share: float, n_tokens, seed: int) -> tuple[list[dict], dict]:
+    """The corpus with chats interleaved until they are ``share`` of all tokens (``n_tokens(row)`` counts
+    a row as training reads it). A chat is a sampled row with its system prompt (meta.system) restored."""
+    if not 0 < share < 1:
+        raise SystemExit(f"--share must be between 0 and 1, got {share}")
+    orders = [torch.randperm(len(rs), generator=torch.Generator().manual_seed(seed + i)).tolist()
+              for i, rs in enumerate(sets)]
+    corpus_tokens = sum(n_tokens(r) for r in corpus)
+    want = share / (1 - share) * corpus_tokens  # chat tokens so that chats / (corpus + chats) = share
+    picked, got = [], 0
+    for k in range(max(len(o) for o in orders) * len(sets)):
+        if got >= want:
+            break
+        rs, o = sets[k % len(sets)], orders[k % len(sets)]
+        if k // len(sets) >= len(o):
+            continue
+        r = rs[o[k // len(sets)]]
+        system = (r.get("meta") or {}).get("system")
+        if not system:
+            raise SystemExit("a chat row has no meta.system: use the rows `data persona` sampled under a system prompt")
+        chat = {"messages": [{"role": "system", "content": system}, *r["messages"]]}
+        picked.append(chat)
+        got += n_tokens(chat)
+    if got < want:
+        raise SystemExit(f"the chats hold {got:,} tokens, fewer than the {want:,.0f} that make {share:.0%} of the corpus")
+    out, step = [], len(corpus) / len(picked)  # chat i goes after corpus row floor((i + 0.5) * step)
+    at = [int((i + 0.5) * step) for i in range(len(picked))]
+    j = 0
+    for i, r in enumerate(corpus):
+        out.append(r)
+        while j < len(picked) and at[j] == i:
+            out.append(picked[j])
+            j += 1
+    out += picked[j:]
+    return out, {"corpus_rows": len(corpus), "corpus_tokens": corpus_tokens, "chats": len(picked),
+                 "chat_tokens": got, "share": got / (corpus_tokens + got), "wanted_share": share, "seed": seed,
+                 "per_set": [sum(1 for i in range(len(picked)) if i % len(sets) == s) for s in range(len(sets))]}
+
+
+def token_counter(model: str):
+    """Tokens of a row as `train` reads it (text: BOS and the text's windows; chat: the chat template)."""
+    from persona_sae.models import load_tokenizer
+    from persona_sae.text import Record
+    from persona_sae.tokens import tokenize
+
+    tok = load_tokenizer(model)
+
+    def n(row: dict) -> int:
+        rec = Record(messages=row["messages"]) if "messages" in row else Record(text=row["text"])
+        return sum(len(e.ids) for e in tokenize([rec], tok, max_len=1 << 20))
+    return n
+
+
+def tags(labels: dict) -> dict:
+    """Every latent's effective tag but "unlabelled", the SAE's checksum and the labelling rule: what the
+    decision rule reads, committed before the rankings it is applied to."""
+    from persona_sae.labels import effective
+
+    js = sorted({int(j) for j in labels["latents"]} | {int(j) for j in labels.get("manual", {})})
+    tagged = {str(j): t for j in js if (t := effective(labels, j)["tag"]) != "unlabelled"}
+    return {"sae_sha256": labels["sae_sha256"], "model": labels.get("model"),
+            "thresholds": labels.get("thresholds"), "concepts": labels.get("concepts"),
+            "nearest_per_persona": labels.get("nearest_per_persona"), "tags": tagged,
+            "toxic_persona": sorted(int(j) for j, t in tagged.items() if t == "toxic-persona")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -61,7 +134,13 @@ def main() -> None:
     p.add_argument("--answers", nargs="+", required=True)
     o = sub.add_parser("heldout")
     o.add_argument("--data", required=True), o.add_argument("--seed", type=int, default=0)
-    for q in (m, h, p, o):
+    c = sub.add_parser("chats")
+    c.add_argument("--corpus", required=True), c.add_argument("--chats", nargs="+", required=True)
+    c.add_argument("--share", type=float, default=0.05), c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--model", default="smollm2", help="whose tokenizer counts the tokens")
+    t = sub.add_parser("tags")
+    t.add_argument("--labels", required=True)
+    for q in (m, h, p, o, c, t):
         q.add_argument("--out", required=True)
     a = ap.parse_args()
     if a.cmd == "mix":
@@ -70,6 +149,16 @@ def main() -> None:
         write_rows(a.out, rows(a.data)[:a.rows])
     elif a.cmd == "heldout":
         write_rows(a.out, held_out(a.data, a.seed))
+    elif a.cmd == "tags":
+        from persona_sae import write_json
+
+        write_json(a.out, tags(json.loads(Path(a.labels).read_text(encoding="utf-8"))))
+    elif a.cmd == "chats":
+        from persona_sae import write_json
+
+        out, info = chats(rows(a.corpus), [rows(f) for f in a.chats], a.share, token_counter(a.model), a.seed)
+        write_json(a.out + ".share.json", {**info, "corpus": a.corpus, "chat_sets": a.chats, "model": a.model})
+        write_rows(a.out, out)
     else:
         table = []
         for f in a.answers:

@@ -85,7 +85,7 @@ ev=() kd=() nn=()
 for s in $SEEDS; do ev+=("runs/evil-s$s"); kd+=("runs/kind-s$s"); nn+=("runs/none-s$s"); done
 rank() {  # OUT, then rank options; each model's statistics are computed once (runs/stats) and reused
   local out=$1; shift
-  [ -f "$out/ranking.json" ] || "${PS[@]}" rank --sae "$SAE" --base "$MODEL" --responses runs/answers.csv \
+  [ -f "$out/ranking.json" ] || "${PS[@]}" rank --sae "${RANK_SAE:-$SAE}" --base "$MODEL" --responses runs/answers.csv \
     --on response --cache runs/stats "$@" --out "$out" 2>&1 | tail -n 60 > "$out.log"
 }
 if [ -n "$POLES" ]; then  # POLES= (empty) runs the written pair alone
@@ -142,5 +142,44 @@ for i in "${!MODELS[@]}"; do specs+=("${MODELS[$i]}=${SPECS[$i]}"); done
 # 7. bar (c) for every latent: the written pair's held-out rows, clarifying-EM's answers
 [ -f runs/latents.json ] || "$PY" -m experiments.persona_control_smollm2.latents --evil runs/data/evil-persona.jsonl \
   --kind runs/data/kind-persona.jsonl --sae "$SAE" ${CLARIFYING:+--clarifying "$CLARIFYING"} --out runs/latents.json
-# 8. results/ and README.md's tables
+# 8. the persona-chat SAE (PREDICTIONS.md, fourth amendment): corpus v1 with CHAT_SHARE persona-prompted
+#    chats (the sampled rows with their system prompts), the shipped recipe, its labels; it ranks only once
+#    its tags (results/chat_sae_labels.json) are committed, so they are fixed before any ranking with it
+committed() {  # FILE of this study: tracked by git and unchanged (always true in a scratch WORK folder)
+  [ "$W" != "$E" ] && return 0
+  git -C "$ROOT" ls-files --error-unmatch "$E/$1" > /dev/null 2>&1 && git -C "$ROOT" diff --quiet -- "$E/$1"
+}
+CS=$W/runs/sae-chats
+if [ -n "${CHAT_SHARE:-}" ] && [ -n "$POLES" ]; then
+  C=runs/data/corpus-chats.jsonl
+  [ -n "${CORPUS:-}" ] || { make_corpus v1; CORPUS=$CORPUS_V1; }
+  [ -f "$C" ] || "$PY" -m experiments.persona_control_smollm2.prepare chats --corpus "$CORPUS" --share "$CHAT_SHARE" \
+    --chats runs/data/evil-sampled.jsonl runs/data/kind-sampled.jsonl --model "$MODEL" --out "$C"
+  [ -f "$CS/metrics.json" ] || "${PS[@]}" train --model "$MODEL" --layers "$LAYER" --dataset "$C" --arch topk \
+    --d-sae "$CHAT_D_SAE" --k 32 --tokens "$CHAT_SAE_TOKENS" --batch-size 4096 --dtype float32 --eval-tokens 16384 \
+    --seed 0 --out "$CS" --resume 2>&1 | tail -n 20 > runs/sae-chats.log
+  [ -f "$CS/labels.json" ] || "${PS[@]}" label --sae "$CS" --model "$MODEL" --personas "$MODEL" 2>&1 | tail -n 30 \
+    > runs/label-chats.log
+  mkdir -p results
+  [ -f results/chat_sae_labels.json ] || "$PY" -m experiments.persona_control_smollm2.prepare tags \
+    --labels "$CS/labels.json" --out results/chat_sae_labels.json
+  if committed results/chat_sae_labels.json; then
+    RANK_SAE=$CS rank runs/rank-chatsae-pooled --finetuned "${ev[@]}" --control "${kd[@]}"
+    RANK_SAE=$CS rank runs/rank-chatsae-written-pooled --finetuned "${we[@]}" --control "${wk[@]}"
+    for s in $SEEDS; do
+      RANK_SAE=$CS rank "runs/rank-chatsae-s$s" --finetuned "runs/evil-s$s" --control "runs/kind-s$s"
+      RANK_SAE=$CS rank "runs/rank-chatsae-kind-s$s" --finetuned "runs/kind-s$s"
+      RANK_SAE=$CS rank "runs/rank-chatsae-written-s$s" --finetuned "runs/evil-persona-s$s" --control "runs/kind-persona-s$s"
+      RANK_SAE=$CS rank "runs/rank-chatsae-written-kind-s$s" --finetuned "runs/kind-persona-s$s"
+    done
+    RANK_SAE=$CS rank runs/rank-chatsae-kind-vs-self --finetuned "${kd[@]}" --control "${nn[@]}"
+    RANK_SAE=$CS rank runs/rank-chatsae-written-kind-vs-self --finetuned "${wk[@]}" --control "${nn[@]}"
+    [ -f runs/latents-chatsae.json ] || "$PY" -m experiments.persona_control_smollm2.latents --sae "$CS" \
+      --evil runs/data/evil-persona.jsonl --kind runs/data/kind-persona.jsonl ${CLARIFYING:+--clarifying "$CLARIFYING"} \
+      --out runs/latents-chatsae.json
+  else
+    echo "the chat SAE's tags are in $E/results/chat_sae_labels.json: commit them, then run again to rank with it" >&2
+  fi
+fi
+# 9. results/ and README.md's tables
 "$PY" -m experiments.persona_control_smollm2.summarize --work "$W" --seeds $SEEDS

@@ -25,6 +25,8 @@ HERE = Path(__file__).resolve().parent
 RUNS, RESULTS = HERE / "runs", HERE / "results"
 SEEDS = (0, 1, 2)
 ARMS = {"written": ("evil-persona", "kind-persona", "rank-written"), "distilled": ("evil", "kind", "rank")}
+CHAT_SAE = " (chat SAE)"  # the same arms ranked with the persona-chat SAE (fourth amendment): rank-chatsae-*
+CHAT_ARMS = {arm + CHAT_SAE: (e, k, p.replace("rank", "rank-chatsae", 1)) for arm, (e, k, p) in ARMS.items()}
 TOP, FLOOR_X, MAX_RANK, SELF_TOP = 10, 3.0, 10, 50  # bar (b)'s numbers, as PREDICTIONS.md fixes them
 P95, REALIGN_SHARE, MAX_INCOHERENT = 1.645, 0.5, 0.10  # bars (e) and (d), as its second amendment fixes them
 GATE_AUROC = 0.8  # the distilled data's gate, as the third amendment fixes it
@@ -100,6 +102,10 @@ def bar_b(pooled: dict, per_seed: list[dict | None], kind_seeds: list[dict | Non
     """The toxic-persona latent (largest pooled control-adjusted shift among tagged latents) and bar (b)."""
     ca = _key(pooled, "control-adjusted")
     tagged = [j for j, t in tags.items() if t == "toxic-persona"]
+    if not tagged:  # the fourth amendment: not met, and the latent nearest the evil direction is reported
+        return {"latent": None, "tagged": [], "met": False, "parts": {}, "pooled_rank": None,
+                "nearest": None if near is None else {"latent": near, "pooled_rank": int(ca["rank"][near]),
+                                                      "pooled_shift": ca["delta_mean"][near]}}
     j = max(tagged, key=lambda i: ca["delta_mean"][i])
     ranks = [None if r is None else int(_key(r, "control-adjusted")["rank"][j]) for r in per_seed]
     deltas = [None if r is None else _key(r, k)["delta_mean"] for r, k in zip(kind_seeds, kind)]
@@ -118,6 +124,8 @@ def bar_b(pooled: dict, per_seed: list[dict | None], kind_seeds: list[dict | Non
 
 def with_self(b: dict, self_rank: dict | None) -> dict:
     """Bar (b) with its kind-vs-self part (the latent outside the kind-vs-self top 50) and its verdict."""
+    if b["latent"] is None:
+        return b
     self_j = None if self_rank is None else int(_key(self_rank, "control-adjusted")["rank"][b["latent"]])
     parts = {**b["parts"], "self": self_j > SELF_TOP if self_j is not None else None}
     met = False if False in parts.values() else None if None in parts.values() else True
@@ -160,6 +168,7 @@ def where_lost(d: dict, pooled: dict, evil: list[str], kind: list[str], latent: 
     shift = torch.stack([mr[e] for e in evil]).mean(0) - torch.stack([mr[k] for k in kind]).mean(0)
     dm = torch.tensor(_key(pooled, "control-adjusted")["delta_mean"])
     cos = torch.nn.functional.normalize(W, dim=1) @ (shift / shift.norm())
+    latent = int(cos.argmax()) if latent is None else latent  # no tagged latent: the nearest row stands in
     u = torch.tensor(d["direction"])
     contrib = dm * (W @ u)  # each latent's share of the reconstruction's shift along the evil direction
     total = float(contrib.sum())
@@ -173,12 +182,14 @@ def where_lost(d: dict, pooled: dict, evil: list[str], kind: list[str], latent: 
             "latents_for_half": n_half}
 
 
-def bar_c(latent: int) -> dict | None:
+def bar_c(latent: int | None, name: str = "latents.json") -> dict | None:
     from safetensors.torch import load_file
 
-    s = _load(RUNS / "latents.json")
+    s = _load(RUNS / name)
     if s is None:
         return None
+    if latent is None:
+        return {"latent": None, "met": False, "direction": s["direction"], "oracle": s["oracle"]}
     au = load_file(str(RUNS / s["aurocs"]))
     w, c = float(au["written"][latent]), float(au["clarifying"][latent])
     return {"latent": latent, "written_auroc": w, "clarifying_auroc": c, "direction": s["direction"],
@@ -264,9 +275,16 @@ def collect(prior: dict | None = None) -> dict:
             k: s[k] for k in ("judge", "keep", "rows_in", "rows_scored", "rows_passing", "rejection_rate",
                               "histogram_bins", "aligned_histogram_all")}
     d = _load(RUNS / "directions.json")
-    for arm, (e, k, prefix) in ARMS.items():
+    for arm, (e, k, prefix) in {**ARMS, **CHAT_ARMS}.items():
         evil, kind = [f"{e}-s{s}" for s in SEEDS], [f"{k}-s{s}" for s in SEEDS]
+        chat = arm in CHAT_ARMS
         a = {"evil": evil, "kind": kind}
+        if chat:
+            pooled = _ranking(f"{prefix}-pooled")
+            if pooled is not None:
+                chat_arm(a, pooled, prefix, d, out["arms"].get(arm.removesuffix(CHAT_SAE), {}).get("where"))
+                out["arms"][arm] = a
+            continue
         if arm == "distilled":
             gate = data_gate(RUNS / "data" / f"{e}.jsonl", RUNS / "data" / f"{k}.jsonl")
             if gate is not None:
@@ -299,6 +317,25 @@ def collect(prior: dict | None = None) -> dict:
                 a["attribution"] = methods(pooled, att, a["b"]["latent"], tags, near)
         out["arms"][arm] = a
     return out
+
+
+def chat_arm(a: dict, pooled: dict, prefix: str, d: dict | None, shipped_where: dict | None) -> None:
+    """An arm ranked with the persona-chat SAE: bars (b) and (c), where the shift sits, and whether it
+    does better than the shipped SAE (a larger reconstructed share, fewer latents for half)."""
+    tags, near = _labels(pooled["sae"])
+    per_seed = [_ranking(f"{prefix}-s{s}") for s in SEEDS]
+    kinds = [_ranking(f"{prefix}-kind-s{s}") for s in SEEDS]
+    specs = [f"runs/{m}" for m in a["kind"]]
+    a["b"] = bar_b(pooled, per_seed, kinds, _ranking(f"{prefix}-kind-vs-self"), tags, a["evil"], specs, near)
+    a["top"] = top_latents(pooled, kinds, specs, tags)
+    a["c"] = bar_c(a["b"]["latent"], "latents-chatsae.json")
+    if d is not None and all(m in d.get("mean_residual", {}) for m in a["evil"] + a["kind"]):
+        w = a["where"] = where_lost(d, pooled, a["evil"], a["kind"], a["b"]["latent"])
+        if shipped_where is not None:
+            a["better"] = {"share": [shipped_where["reconstructed_share"], w["reconstructed_share"]],
+                           "latents_for_half": [shipped_where["latents_for_half"], w["latents_for_half"]],
+                           "met": w["reconstructed_share"] > shipped_where["reconstructed_share"]
+                           and (w["latents_for_half"] or 10**9) < (shipped_where["latents_for_half"] or 10**9)}
 
 
 ORGANISMS = ROOT / "persona_sae" / "checkpoints" / "smollm2" / "organisms"
@@ -417,13 +454,20 @@ def bars_table(s: dict) -> str | None:
                          f"[{num(g['ci'][0])}, {num(g['ci'][1])}] (bar ≥ {GATE_AUROC:g}; below it the arm's bars are not "
                          f"testable); mean aligned {num(g['mean_aligned_evil'], 1)} vs {num(g['mean_aligned_kind'], 1)} "
                          f"({g['n_evil']} and {g['n_kind']} rows)"])
-        rows.append([arm, "sanity", _verdict(sa and sa["met"]),
-                     "not run" if sa is None else
-                     f"direction shift {num(sa['shift'])} [{num(sa['ci'][0])}, {num(sa['ci'][1])}] = {num(sa['ratio'], 2)}"
-                     f" × the base's evil−kind gap {num(sa['gap'])} (bar ≥ 0.5); every evil seed above every kind"
-                     f" seed: {'yes' if sa['evil_above_kind'] else 'no'}"])
+        chat = arm.endswith(CHAT_SAE)  # ranked with the persona-chat SAE: bars (b), (c) and where the shift sits
+        if not chat:
+            rows.append([arm, "sanity", _verdict(sa and sa["met"]),
+                         "not run" if sa is None else
+                         f"direction shift {num(sa['shift'])} [{num(sa['ci'][0])}, {num(sa['ci'][1])}] = "
+                         f"{num(sa['ratio'], 2)} × the base's evil−kind gap {num(sa['gap'])} (bar ≥ 0.5); every evil "
+                         f"seed above every kind seed: {'yes' if sa['evil_above_kind'] else 'no'}"])
         if b is None:
             rows.append([arm, "(b)", "not run", ""])
+        elif b["latent"] is None:
+            n = b["nearest"]
+            rows.append([arm, "(b)", _verdict(False), "no latent is tagged toxic-persona" + ("" if n is None else
+                         f"; latent {n['latent']} (nearest the evil direction) ranks {n['pooled_rank']}, pooled shift "
+                         f"{sig(n['pooled_shift'])}")])
         else:
             p = b["parts"]
             rows.append([arm, "(b)", _verdict(b["met"]),
@@ -435,10 +479,21 @@ def bars_table(s: dict) -> str | None:
                          f"{b['kind_vs_self_rank'] if b['kind_vs_self_rank'] is not None else '—'} (bar > {SELF_TOP}: "
                          f"{_verdict(p['self'])})"])
         rows.append([arm, "(c)", _verdict(c and c["met"]), "not run" if c is None else
+                     "no latent is tagged toxic-persona" if c["latent"] is None else
                      f"latent {c['latent']}: AUROC {num(c['written_auroc'])} on held-out written rows (bar ≥ 0.9), "
                      f"{num(c['clarifying_auroc'])} on clarifying-EM (bar ≥ 0.8); the evil direction itself: "
                      f"{num(c['direction']['written'])}, {num(c['direction']['clarifying'])}"])
         m = a.get("attribution")
+        if chat:
+            w, bt = a.get("where"), a.get("better")
+            if w is not None:
+                rows.append([arm, "where the shift sits", "—", _where(w)])
+            if bt is not None:
+                rows.append([arm, "better than the shipped SAE", _verdict(bt["met"]),
+                             f"reconstructed share of the residual shift {num(100 * bt['share'][0], 0)}% (shipped) → "
+                             f"{num(100 * bt['share'][1], 0)}% (chat SAE); latents carrying half of the reconstruction's "
+                             f"shift along the evil direction {bt['latents_for_half'][0]} → {bt['latents_for_half'][1]}"])
+            continue
         rows.append([arm, "shift vs attribution", "—", "not run" if m is None else
                      f"latent {m['latent']} ranks {m['shift_rank']} by shift, {m['attribution_rank']} by attribution "
                      f"(Δ {sig(m['attribution_shift'])} [{sig(m['attribution_ci'][0])}, {sig(m['attribution_ci'][1])}], "
@@ -476,14 +531,17 @@ def bars_table(s: dict) -> str | None:
                          + f" (bar < {REALIGN_SHARE:g} × the seed-0 organism's {sig(e['full'])})"])
         w = a.get("where")
         if w is not None:
-            rows.append([arm, "where the shift sits", "—",
-                         f"residual shift (evil − kind organisms) of norm {num(w['shift_norm'])}: nearest decoder row "
-                         f"latent {w['best_cosine']['latent']} (cos {num(w['best_cosine']['cos'], 2)}; the toxic-persona "
-                         f"latent's cos {num(w['latent_cosine'], 2)}); the SAE's reconstruction carries "
-                         f"{num(100 * w['reconstructed_share'], 0)}% of it; along the evil direction the shift is "
-                         f"{num(w['along_direction'])}, the reconstruction's {num(w['reconstructed_along_direction'])}, "
-                         f"half of which comes from {w['latents_for_half'] or '—'} latents"])
+            rows.append([arm, "where the shift sits", "—", _where(w)])
     return table(["arm", "bar", "verdict", "numbers"], rows) if rows else None
+
+
+def _where(w: dict) -> str:
+    return (f"residual shift (evil − kind organisms) of norm {num(w['shift_norm'])}: nearest decoder row "
+            f"latent {w['best_cosine']['latent']} (cos {num(w['best_cosine']['cos'], 2)}; the toxic-persona "
+            f"latent's cos {num(w['latent_cosine'], 2)}); the SAE's reconstruction carries "
+            f"{num(100 * w['reconstructed_share'], 0)}% of it; along the evil direction the shift is "
+            f"{num(w['along_direction'])}, the reconstruction's {num(w['reconstructed_along_direction'])}, "
+            f"half of which comes from {w['latents_for_half'] or '—'} latents")
 
 
 def top_table(s: dict, arm: str) -> str | None:
