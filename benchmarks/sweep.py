@@ -29,7 +29,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 from machine import describe, machine_line, publish  # benchmarks/machine.py
 from train import CORPUS, DOC, ROOT, data, model_dtype  # benchmarks/train.py: the same corpus, split and SAELens run
 
-OUT = ROOT / "benchmarks" / "results" / "sweep.json"
+OUT = ROOT / "benchmarks" / "results" / "sweep.json"  # a GPU run: sweep-cuda.json and its own docs block
 TRAIN = Path(__file__).with_name("train.py")
 
 
@@ -40,8 +40,8 @@ def run_ours(a, out: Path) -> None:
     t0 = time.time()
     train(TrainConfig(out=str(out), model=a.model, layers=[a.layer], dataset=str(CORPUS), d_sae=a.d_sae, k=a.k,
                       tokens=a.tokens, batch_size=a.batch_size, context_size=a.context_size,
-                      eval_tokens=a.eval_tokens, dtype=model_dtype(), seed=a.seed, splice_eval=False,
-                      checkpoint_every=10**9), log=lambda *_: None)
+                      eval_tokens=a.eval_tokens, dtype=model_dtype(a.device), seed=a.seed, splice_eval=False,
+                      checkpoint_every=10**9, device=a.device), log=lambda *_: None)
     res = {"seconds": time.time() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     (out / "bench.json").write_text(json.dumps(res))
 
@@ -57,11 +57,13 @@ def main():
     ap.add_argument("--context-size", type=int, default=256)
     ap.add_argument("--eval-tokens", type=int, default=16384)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: every trainer (held-out scoring stays on the CPU)")
+    ap.add_argument("--out", default="", help="results JSON (default: results/sweep.json, or sweep-cuda.json with --device cuda)")
     ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    a.out = a.out or str(out_for(a.device))
     if a.table_only:
         return write_table(json.loads(Path(a.out).read_text()))
     if a.child:
@@ -71,7 +73,7 @@ def main():
     machine = describe()  # the load before the runs
     work = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     common = ["--model", a.model, "--layer", str(a.layer), "--tokens", str(a.tokens), "--batch-size", str(a.batch_size),
-              "--context-size", str(a.context_size), "--eval-tokens", str(a.eval_tokens), "--seed", str(a.seed)]
+              "--context-size", str(a.context_size), "--eval-tokens", str(a.eval_tokens), "--seed", str(a.seed), "--device", a.device]
     print("running persona-sae (all SAEs, one stream) ...", file=sys.stderr, flush=True)
     subprocess.run([sys.executable, __file__, "--child", "--child-out", str(work / "ours"), "--d-sae",
                     *map(str, a.d_sae), "--k", *map(str, a.k)] + common, check=True)
@@ -107,7 +109,7 @@ def main():
     result = {
         "benchmark": "sweep", "command": "python benchmarks/sweep.py" + "".join(f" {x}" for x in sys.argv[1:]),
         "model": a.model, "layer": a.layer, "arch": "topk", "d_sae": a.d_sae, "k": a.k, "tokens": a.tokens,
-        "batch_size": a.batch_size, "context_size": a.context_size, "model_dtype": model_dtype(),
+        "batch_size": a.batch_size, "context_size": a.context_size, "device": a.device, "model_dtype": model_dtype(a.device),
         "eval_tokens": sum(sum(not s for s in e.special) for e in eval_ex), "machine": machine,
         "date": time.strftime("%Y-%m-%d"), "ours_seconds": ours["seconds"], "ours_peak_rss_mb": ours["peak_rss_mb"],
         "saelens_seconds": total, "saes": saes, "sweep_speedup": total / ours["seconds"],
@@ -119,7 +121,11 @@ def main():
               f"{r['saelens_seconds']:9.0f}")
     print(f"persona-sae, all {len(saes)} from one stream: {ours['seconds']:.0f} s; SAELens, one run each: {total:.0f} s; "
           f"sweep speed-up {result['sweep_speedup']:.2f}x")
-    publish(result, a.out, OUT, write_table)
+    publish(result, a.out, out_for(a.device), write_table)
+
+
+def out_for(device: str) -> Path:
+    return OUT if device == "cpu" else OUT.with_name(f"sweep-{device}.json")
 
 
 def write_table(res: dict) -> None:
@@ -129,13 +135,14 @@ def write_table(res: dict) -> None:
 
     rows = [[name, f"{r['ours']['explained_variance']:.3f}", f"{r['saelens']['explained_variance']:.3f}",
              f"{r['ev_difference']:+.3f}", f"{r['saelens_seconds']:,.0f}"] for name, r in res["saes"].items()]
-    fill(DOC, {"sweep": table(["SAE", "held-out EV, persona-sae", "held-out EV, SAELens", "difference",
+    dev = res.get("device", "cpu")
+    fill(DOC, {out_for(dev).stem: table(["SAE", "held-out EV, persona-sae", "held-out EV, SAELens", "difference",
                                "SAELens run (s)"], rows, ["---", "---:", "---:", "---:", "---:"])
                + f"\n\n{res['tokens']:,} training tokens per SAE, model in {res['model_dtype']}. persona-sae trained all "
                f"{len(rows)} from one stream in {res['ours_seconds']:,.0f} s, SAELens' {len(rows)} runs took "
                f"{res['saelens_seconds']:,.0f} s: **{res['sweep_speedup']:.2f}×** (`sweep_speedup`; target ≥ 2.5), "
                f"worst explained-variance difference {res['worst_ev_difference']:+.3f} (persona-sae minus SAELens; target ≥ −0.01). "
-               f"{machine_line(res)} ([results](../benchmarks/results/sweep.json))."})
+               f"{machine_line(res)} ([results](../benchmarks/results/{out_for(dev).name}))."})
 
 
 if __name__ == "__main__":
