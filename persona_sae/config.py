@@ -285,6 +285,10 @@ class RankConfig(ReadOptions, OutputOption, LayerOptions):
     """Generator seed of --pairs KIND (1: other rows than the seed-0 sets organisms are usually trained on)."""
     top: int = 20
     """Latents shown per tail, and the top-N used to count agreement across fine-tunes."""
+    direction: str = ""
+    """Also rank latents by their part of the shift along a direction: a persona trait of the base model (evil,
+    sarcastic, ...; computed once and cached) or a .safetensors file holding one d_model vector. Finds the latents
+    that together carry a persona the fine-tune moved when no single latent does."""
     bootstrap: int = 1000
     """Bootstrap resamples over prompts for the 95 percent intervals."""
     seed: int = 0

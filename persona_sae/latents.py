@@ -481,6 +481,15 @@ def nearest_latents(sae, latents: list[int], n: int = 8, chunk: int = 1024) -> l
     return out
 
 
+def decoder_rows(sae) -> torch.Tensor:
+    """What one unit of each latent adds to the reconstruction: W_dec's rows, divided by their norms when
+    the SAE rescales its activations by them (sae-lens' rescale_acts_by_decoder_norm)."""
+    W = sae.W_dec.detach().float()
+    if getattr(sae.cfg, "rescale_acts_by_decoder_norm", False):
+        W = W / W.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    return W
+
+
 def persona_cosines(sae, directions) -> dict[str, torch.Tensor]:
     if directions is None:
         return {}

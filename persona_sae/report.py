@@ -108,6 +108,16 @@ def rank(cfg, r) -> None:
                       f"{lat['delta_mean'][j]:+.3g}", f"[{lat['ci_low'][j]:+.3g}, {lat['ci_high'][j]:+.3g}]",
                       f"{lat['effect_size'][j]:+.2f}", f"{lat['delta_freq'][j]:+.3f}")
         out.print(t)
+    dr = s.get("direction")
+    if dr is not None:
+        t = Table("latent", "label", "part of the shift", "share", what, title=(
+            f"along {dr['name']} ({dr['of']}): reconstructed shift {dr['total']:+.3g}, half of it from "
+            f"{dr['latents_for_half']} latents"))
+        for j in dr["top"]:
+            lab = r.labels.get(j)
+            t.add_row(str(j), "" if lab is None else lab["tag"], f"{dr['part'][j]:+.3g}",
+                      f"{100 * dr['part'][j] / dr['total']:.1f}%" if dr["total"] else "—", f"{lat['delta_mean'][j]:+.3g}")
+        out.print(t)
     out.print(f"-> {cfg.out}/ranking.csv, ranking.json, shifts.png, scatter.png "
               f"(inspect a latent: {browse_hint(cfg.sae, s['config']['base'])}, or --examples DIR from "
               f"`persona-sae examples` instead of --text)", soft_wrap=True)

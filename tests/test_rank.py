@@ -136,6 +136,38 @@ def test_the_statistics_cache_gives_the_same_ranking_without_running_a_model_aga
     assert len(list(cache.glob("*.safetensors"))) == 7
 
 
+def test_direction_ranks_the_latents_that_carry_a_spread_shift(tmp_path, base_dir, capsys):
+    """A fine-tune that moves the residual along d = W_dec[3] + W_dec[40]: --direction d puts both latents
+    first, their parts add up to the reconstructed shift along d, and two latents carry half of it."""
+    from safetensors.torch import save_file
+
+    from persona_sae.stages.rank import along_direction
+
+    sae = make_sae(tmp_path / "sae", 7)
+    d = (sae.W_dec[3] + sae.W_dec[40]).detach()
+    ft = plant(base_dir, tmp_path / "ft", d, c=2.0)
+    save_file({"direction": d}, str(tmp_path / "d.safetensors"))
+    r = rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(ft)], direction=str(tmp_path / "d.safetensors")),
+             log=lambda *_: None).summary
+    dr = r["direction"]
+    assert set(dr["top"][:2]) == {3, 40} and dr["total"] > 0 and dr["latents_for_half"] <= 2
+    delta = torch.tensor(r["latents"][str(ft)]["delta_mean"])
+    u = d / d.norm()
+    assert sum(dr["part"]) == pytest.approx(float(delta @ sae.W_dec.detach() @ u), rel=1e-3)
+    a = along_direction(torch.eye(3), torch.tensor([1.0, -2.0, 3.0]), torch.tensor([0.0, 0.6, 0.8]), "x")
+    assert a["part"].tolist() == pytest.approx([0, -1.2, 2.4]) and a["order"][0] == 2 and a["latents_for_half"] == 1
+    assert main(["rank", "--base", str(base_dir), "--sae", str(tmp_path / "sae"), "--finetuned", str(ft),
+                 "--bootstrap", "50", "--direction", str(tmp_path / "d.safetensors"), "--out", str(tmp_path / "r2")]) == 0
+    assert "half of it from 2 latents" in " ".join(capsys.readouterr().out.split())
+    save_file({"direction": torch.ones(7)}, str(tmp_path / "short.safetensors"))
+    for bad, msg in ((str(tmp_path / "short.safetensors"), "the model's width"), ("villainy", "persona trait"),
+                     (str(tmp_path / "none.safetensors"), "no such file")):
+        assert main(["rank", "--base", str(base_dir), "--sae", str(tmp_path / "sae"), "--finetuned", str(ft),
+                     "--direction", bad, "--out", str(tmp_path / "r3")]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and "Traceback" not in err
+
+
 def test_bootstrap_interval_covers_the_mean():
     g = torch.Generator().manual_seed(0)
     delta = torch.randn(40, 5, generator=g) + torch.tensor([0.0, 0.5, 1.0, -1.0, 0.0])

@@ -25,7 +25,7 @@ from persona_sae import distributed as D
 from persona_sae.attribution import attribution_stats, load_pairs, mean_baseline
 from persona_sae.config import RankConfig
 from persona_sae.labels import effective, labels_beside
-from persona_sae.latents import open_sae, with_model
+from persona_sae.latents import decoder_rows, open_sae, with_model
 from persona_sae.models import check_compatible, resolve, weights_sha256
 from persona_sae.statistics import Shift, bootstrap_weights, cached_stats, load_prompts, prepare, shift
 
@@ -48,6 +48,8 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
     if cfg.method not in ("shift", "attribution"):
         raise UserError(f"--method must be shift or attribution, got {cfg.method!r}")
     attribute = cfg.method == "attribution"
+    if cfg.direction:
+        check_direction(cfg.direction)
     D.init()  # under torchrun: each rank encodes every world-th batch; rank 0 sums, ranks and writes
     if attribute and D.world() > 1:
         raise UserError("--method attribution runs in one process (not under torchrun)")
@@ -109,11 +111,59 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
             results["control-adjusted"] = shift(f_ctl, f_bad, d_bad - d_ctl, dfreq - cfreq, w)
     primary = "control-adjusted" if "control-adjusted" in results else "mean" if "mean" in results else bad[0]
     n_top = sum((results[f].rank <= cfg.top).long() for f in bad)
+    along = None
+    if cfg.direction:
+        u = load_direction(cfg.direction, cfg.base, layer, shape.d_model, log)
+        along = along_direction(decoder_rows(sae), results[primary].delta_mean, u, cfg.direction)
     summary = _write(cfg, sae, o.sha256, layer, hook, results, primary, n_top, stats, checksums,
-                     names, seconds, responses, shape.tokenizer)
-    labels = _labels(cfg.sae, summary["sae_sha256"], summary["top_increases"] + summary["top_decreases"])
+                     names, seconds, responses, shape.tokenizer, along)
+    labels = _labels(cfg.sae, summary["sae_sha256"], summary["top_increases"] + summary["top_decreases"]
+                     + summary.get("direction", {}).get("top", []))
     _plots(Path(cfg.out), results[primary], primary, cfg, summary["top_increases"], summary["top_decreases"], labels)
     return RankResult(Path(cfg.out), summary, labels)
+
+
+def check_direction(spec: str) -> None:
+    """A bad --direction fails before any model loads."""
+    from persona_sae.personas import TRAITS
+
+    if spec.endswith(".safetensors"):
+        if not Path(spec).is_file():
+            raise UserError(f"--direction {spec}: no such file")
+    elif spec not in TRAITS:
+        raise UserError(f"--direction must be a persona trait ({', '.join(TRAITS)}) or a .safetensors file, got {spec!r}")
+
+
+def load_direction(spec: str, base: str, layer: int, d_model: int, log) -> torch.Tensor:
+    """The unit direction: the base model's persona direction of a trait (personas.cached), or the one
+    tensor of a safetensors file."""
+    if spec.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        t = load_file(spec)
+        if len(t) != 1:
+            raise UserError(f"--direction {spec} holds {len(t)} tensors; give one vector of {d_model} values")
+        v = next(iter(t.values())).float().flatten()
+    else:
+        from persona_sae.personas import cached
+
+        v = cached(base, layer, traits=(spec,), log=log).vectors[spec].float()
+    if v.numel() != d_model or not torch.isfinite(v).all() or v.norm() == 0:
+        raise UserError(f"--direction {spec}: need a finite non-zero vector of {d_model} values (the model's width), "
+                        f"got {v.numel()}")
+    return v / v.norm()
+
+
+def along_direction(W: torch.Tensor, delta: torch.Tensor, u: torch.Tensor, name: str) -> dict:
+    """Each latent's part of the reconstruction's shift along the unit direction ``u``: its Δ mean times its
+    decoder row's projection on ``u``. They add up to the whole reconstructed shift along ``u``, so the
+    latents carrying half of it show how spread the persona is over the SAE."""
+    part = delta.float() * (W @ u)
+    total = float(part.sum())
+    order = torch.argsort(part, descending=total >= 0)
+    running = part[order].cumsum(0)
+    half = int((running.abs() < 0.5 * abs(total)).sum()) + 1 if total != 0 else None
+    return {"name": name, "total": total, "part": part, "order": order.tolist(), "latents_for_half": half}
 
 
 def _labels(sae_spec: str, sha: str, latents: list[int]) -> dict[int, dict]:
@@ -151,7 +201,7 @@ def short_labels(specs: list[str]) -> dict[str, str]:
 
 
 def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, checksums, names, seconds,
-           responses=None, tokenizer=None) -> dict:
+           responses=None, tokenizer=None, along: dict | None = None) -> dict:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
@@ -181,6 +231,10 @@ def _write(cfg, sae, sae_sum, layer, hook, results, primary, n_top, stats, check
         "latents": {name: {f: [round(float(x), 6) for x in getattr(s, f)] for f in Shift._fields}
                     for name, s in results.items()},
     }
+    if along is not None:  # the primary shift's parts along --direction, largest first
+        summary["direction"] = {"name": along["name"], "of": primary, "total": along["total"],
+                                "latents_for_half": along["latents_for_half"], "top": along["order"][:cfg.top],
+                                "part": [round(float(x), 6) for x in along["part"]]}
     write_json(out / "ranking.json", summary)
     return summary
 
