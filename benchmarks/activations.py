@@ -1,17 +1,19 @@
 """Activation extraction throughput at one layer: stop-at-layer vs full forward vs a naive
 TransformerLens ``run_with_cache`` (every hook cached), side by side in one run.
 
-    python benchmarks/activations.py [--model smollm2] [--layer 15] [--tokens 16384]
+    python benchmarks/activations.py [--model smollm2] [--layer 15] [--tokens 16384] [--batch-tokens 4096]
+    python benchmarks/activations.py --table-only   # rewrite the docs table from the JSON, run nothing
 
-Prints a table and writes benchmarks/results/activations.json. Text: wikitext-2 valid from
-../shared/data/corpora when present, else the em-core questions.
+Text: wikitext-2 valid of the data manifest (`persona-sae data fetch corpus-wikitext-2`, `--from DIR`
+from a local mirror). Prints a table and writes benchmarks/results/activations.json and its table in
+docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,18 +23,22 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from persona_sae import write_json  # noqa: E402
+from machine import data_file, describe, machine_line, publish  # noqa: E402  (benchmarks/machine.py)
 from persona_sae.activations import collate, plan_batches, selection_mask  # noqa: E402
 from persona_sae.models import load_model  # noqa: E402
 from persona_sae.text import load_records  # noqa: E402
-from persona_sae.tokens import tokenize
+from persona_sae.tokens import tokenize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-CORPUS = ROOT.parents[1] / "shared" / "data" / "corpora" / "wikitext-2" / "valid.txt"
+OUT = ROOT / "results" / "activations.json"
+DOC = ROOT.parent / "docs" / "performance.md"
+CORPUS = ("corpus-wikitext-2", "valid.txt")  # dataset and file of the data manifest
+LABELS = {"stop-at-layer": "stop-at-layer (persona_sae)",
+          "TL run_with_cache (all hooks)": "TransformerLens `run_with_cache`, all hooks"}
+DTYPES = {"float32": "fp32", "bfloat16": "bf16"}
 
 
-def examples_for(model, tokens: int, max_len: int):
-    data = str(CORPUS) if CORPUS.exists() else "em-core"
+def examples_for(model, tokens: int, max_len: int, data: str):
     exs = tokenize(load_records(data), model.tokenizer, max_len=max_len)
     exs = [e for e in exs if len(e.ids) == max_len] or exs
     out, n = [], 0
@@ -74,13 +80,18 @@ def main():
     ap.add_argument("--tokens", type=int, default=16384)
     ap.add_argument("--max-len", type=int, default=256)
     ap.add_argument("--batch-tokens", type=int, default=2048)
-    ap.add_argument("--out", default=str(ROOT / "results" / "activations.json"))
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")
     a = ap.parse_args()
+    if a.table_only:
+        return write_table(json.loads(Path(a.out).read_text()))
+    corpus = str(data_file(*CORPUS))
+    machine = describe()  # the load before the runs
 
     rows = []
     for dtype in ("float32", "bfloat16"):
         model = load_model(a.model, dtype=dtype)
-        data, exs = examples_for(model, a.tokens, a.max_len)
+        data, exs = examples_for(model, a.tokens, a.max_len, corpus)
         time_method(model, exs[:4], a.layer, a.batch_tokens, "stop-at-layer")  # warm-up
         methods = ["stop-at-layer", "full forward"] + (["TL run_with_cache (all hooks)"] if dtype == "float32" else [])
         for m in methods:
@@ -95,19 +106,30 @@ def main():
         r["vs_full_forward_fp32"] = round(r["tok_per_s"] / ref, 2)
         r["vs_naive_run_with_cache"] = round(r["tok_per_s"] / naive, 2)
     result = {
-        "benchmark": "activations", "model": a.model, "layer": a.layer, "data": Path(data).name,
+        "benchmark": "activations", "command": "python benchmarks/activations.py" + "".join(f" {x}" for x in sys.argv[1:]),
+        "model": a.model, "layer": a.layer, "data": "/".join(CORPUS),
         "tokens": sum(len(e.ids) for e in exs), "max_len": a.max_len, "batch_tokens": a.batch_tokens,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} threads",
-        "date": time.strftime("%Y-%m-%d"), "rows": rows,
+        "machine": machine, "date": time.strftime("%Y-%m-%d"), "rows": rows,
     }
     print(f"\n{'dtype':9s} | {'method':32s} | {'tok/s':>7s} | vs full fp32 | vs naive TL")
     for r in rows:
         print(f"{r['dtype']:9s} | {r['method']:32s} | {r['tok_per_s']:7.0f} | {r['vs_full_forward_fp32']:11.2f}x |"
               f" {r['vs_naive_run_with_cache']:10.2f}x")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    write_json(a.out, result)
-    print(f"-> {a.out}")
+    publish(result, a.out, OUT, write_table)
+
+
+def write_table(res: dict) -> None:
+    """The run into docs/performance.md's activations block."""
+    sys.path.insert(0, str(ROOT.parent))
+    from experiments.common.tables import fill, table
+
+    rows = [[DTYPES.get(r["dtype"], r["dtype"]), LABELS.get(r["method"], r["method"]), f"{r['tok_per_s']:,.0f}",
+             f"{r['vs_full_forward_fp32']:.2f}×", f"{r['vs_naive_run_with_cache']:.2f}×"] for r in res["rows"]]
+    fill(DOC, {"activations": table(["dtype", "method", "tok/s", "vs full forward (fp32)", "vs naive TL `run_with_cache`"],
+                                    rows, ["---", "---", "---:", "---:", "---:"])
+               + f"\n\nModel `{res['model']}`, layer {res['layer']}, {res['tokens']:,} tokens of wikitext-2 in {res['max_len']}-token "
+               f"windows, {res['batch_tokens']:,} tokens per batch. {machine_line(res)} "
+               f"([results](../benchmarks/results/activations.json))."})
 
 
 if __name__ == "__main__":

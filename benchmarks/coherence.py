@@ -10,8 +10,11 @@ signals alone (no model) and for the loss alone (the old probe coherence's signa
 salad of experiments/steer_smollm2 (the stored examples at |coef| >= 1) is scored: the share at or
 below the judges' coherent_above = 50. The loss scale comes from SmolLM2's own answers to
 coherence.REFERENCE_QUESTIONS, never from the answers scored here, and the anchors are constants
-(nothing is fitted). ``--reuse`` rescores the answers stored in the previous result instead of
-sampling again. Writes benchmarks/results/coherence.json and prints a table. Target: AUROC >= 0.95.
+(nothing is fitted). The text-only calibration reads clarifying-EM's aligned texts from the data
+manifest (`persona-sae data fetch clarifying-em`, `--from DIR` from a local mirror). ``--reuse``
+rescores the answers stored in the previous result instead of sampling again. Writes
+benchmarks/results/coherence.json and its table in docs/eval-and-judges.md and prints a table
+(``--table-only``: rewrite the docs table from the JSON, run nothing). Target: AUROC >= 0.95.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -29,10 +32,13 @@ for _k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
 
 import torch  # noqa: E402
 
+from machine import data_file, describe, machine_line, publish  # noqa: E402  (benchmarks/machine.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "coherence.json"
+DOC = ROOT / "docs" / "eval-and-judges.md"
 STEER = ROOT / "experiments" / "steer_smollm2" / "results" / "results.json"
-EM_ALIGNED = ROOT.parent / "shared" / "data" / "clarifying_EM" / "interp" / "aligned_texts.txt"
+EM_ALIGNED = ("clarifying-em", "interp/aligned_texts.txt")  # dataset and file of the data manifest
 THRESHOLD = 50.0  # judges.misaligned_rate's coherent_above: an answer counts as coherent above it
 
 
@@ -62,7 +68,6 @@ def variants(b: list[dict]) -> dict[str, list[float]]:
 
 def main():
     from persona_sae import coherence as C
-    from persona_sae import write_json
     from persona_sae.answers import plan, sample
     from persona_sae.models import load_model
     from persona_sae.text import load_questions
@@ -71,7 +76,12 @@ def main():
     ap.add_argument("--samples", type=int, default=60, help="real answers to sample (2 per question)")
     ap.add_argument("--reuse", action="store_true", help="rescore the answers stored in --out")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")
     a = ap.parse_args()
+    if a.table_only:
+        return write_table(json.loads(Path(a.out).read_text()))
+    em_aligned = data_file(*EM_ALIGNED)
+    machine = describe()  # the load before the runs
     t_all = time.perf_counter()
     seconds = {}
     model = load_model("smollm2")
@@ -131,26 +141,24 @@ def main():
     calib = {"reference_answers": len(ref_b),
              "reference_incoherent": sum(b["score"] <= THRESHOLD for b in ref_b) / len(ref_b),
              "reference_part_below_1": {p: sum(b["parts"].get(p, 1) < 1 for b in ref_b) / len(ref_b) for p in C.PARTS}}
-    if EM_ALIGNED.is_file():
-        texts = [x for x in EM_ALIGNED.read_text(encoding="utf-8").split("END_OF_TEXT") if x.strip()]
-        tb = C.breakdown(None, [("", x) for x in texts])
-        calib["clarifying_em_aligned_text_only"] = {"n": len(tb), "incoherent": sum(b["score"] <= THRESHOLD
-                                                                                   for b in tb) / len(tb)}
+    texts = [x for x in em_aligned.read_text(encoding="utf-8").split("END_OF_TEXT") if x.strip()]
+    tb = C.breakdown(None, [("", x) for x in texts])
+    calib["clarifying_em_aligned_text_only"] = {"n": len(tb), "incoherent": sum(b["score"] <= THRESHOLD
+                                                                               for b in tb) / len(tb)}
 
     seconds["total"] = time.perf_counter() - t_all
-    result = {"benchmark": "coherence", "model": "smollm2", "threshold": THRESHOLD,
+    result = {"benchmark": "coherence", "command": "python benchmarks/coherence.py" + "".join(f" {x}" for x in sys.argv[1:]),
+              "model": "smollm2", "threshold": THRESHOLD,
               "rule": "coherent = 100 * min(repetition, compression, loss, length parts); see persona_sae/coherence.py",
               "anchors": {"repetition": [C.REPEAT_FINE, C.REPEAT_BAD], "compression": [C.COMPRESS_FINE, C.COMPRESS_BAD],
                           "length_words": [C.WORDS_FULL_STUB, C.WORDS_FULL_SENTENCE], "ngram": C.N},
               "reference": {"nll": ref._asdict(), "questions": len(C.REFERENCE_QUESTIONS), "answers": ref_answers},
               "auroc_real_vs": rows, "real_incoherent": real_flagged, "steering_salad": steering,
-              "calibration": calib,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-              "seconds": seconds,
+              "calibration": calib, "calibration_data": "/".join(EM_ALIGNED),
+              "machine": machine, "date": time.strftime("%Y-%m-%d"), "seconds": seconds,
               "real": {"source": source, "n": len(usable), "answers": [list(p) for p in usable],
                        "scores": v["real"]["score"]}}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    write_json(a.out, result)
+    publish(result, a.out, OUT, write_table)
 
     print(f"real answers: {len(usable)} ({source}); loss scale: own NLL {ref.own:.2f}, shuffled {ref.shuffled:.2f}")
     print(f"{'real vs':10s} | {'AUROC':>6s} | {'text only':>9s} | {'loss only':>9s} | {'scored <= 50':>12s}")
@@ -164,6 +172,28 @@ def main():
           + (f"; clarifying-EM aligned texts (text only): {calib['clarifying_em_aligned_text_only']['incoherent']:.1%}"
              f" of {calib['clarifying_em_aligned_text_only']['n']}" if "clarifying_em_aligned_text_only" in calib else ""))
     print(f"{seconds['total']:.0f} s -> {a.out}")
+
+
+def write_table(res: dict) -> None:
+    """The run into docs/eval-and-judges.md's coherence block."""
+    sys.path.insert(0, str(ROOT))
+    from experiments.common.tables import fill, pct, table
+
+    thr = f"{res['threshold']:g}"
+    rows = [[k, f"{r['score']:.3f}", f"{r['text only']:.3f}", f"{r['loss only']:.3f}", pct(r["incoherent"])]
+            for k, r in res["auroc_real_vs"].items()]
+    st, cal, real = res["steering_salad"], res["calibration"], res["real"]
+    em = cal.get("clarifying_em_aligned_text_only")
+    fill(DOC, {"coherence": table(["real vs", "AUROC", "text signals only", "loss only", f"corrupted scored ≤ {thr}"], rows,
+                                  ["---", "---:", "---:", "---:", "---:"])
+               + f"\n\n{real['n']} real answers, {real['source']}; {pct(res['real_incoherent'])} of them scored ≤ {thr}; "
+               f"target AUROC ≥ 0.95. Scored ≤ {thr}: steering's word salad (the {st['n_salad']} answers stored at a "
+               f"coefficient of magnitude ≥ 1 in `{st['source']}`) {pct(st['incoherent'])} (text signals only "
+               f"{pct(st['text_only_incoherent'])}, loss only {pct(st['loss_only_incoherent'])}), the {st['n_unsteered']} "
+               f"unsteered answers {pct(st['unsteered_incoherent'])}, the reference model's own answers "
+               f"{pct(cal['reference_incoherent'])} of {cal['reference_answers']}"
+               + (f", clarifying-EM's aligned texts (text signals only) {pct(em['incoherent'])} of {em['n']:,}" if em else "")
+               + f". {machine_line(res)} ([results](../benchmarks/results/coherence.json))."})
 
 
 if __name__ == "__main__":

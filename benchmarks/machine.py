@@ -1,10 +1,12 @@
 """The machine a benchmark ran on, recorded beside its numbers: a timing means little without the CPU,
-its bf16 support, the threads torch used and how busy the machine was."""
+its bf16 support, the threads torch used and how busy the machine was. Also what the benchmark scripts
+share: their data from the manifest (``data_file``) and their results file and docs table (``publish``)."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -30,12 +32,27 @@ def describe() -> dict:
 
 
 def machine_line(res: dict) -> str:
-    """The machine and date of a result, as a docs table's caption ends."""
+    """The machine and date of a result, as a docs table's caption ends. A result written before the
+    scripts recorded ``describe()`` holds the machine as one string (shown as it is), maybe no date."""
     m = res["machine"]
+    date = f", {res['date']}" if res.get("date") else ""
+    if isinstance(m, str):
+        return m + date
     if res.get("device", "cpu") != "cpu" and m.get("gpu"):
-        return f"{m['gpu']} ({res['device']}), {m['cpu']} host, {res['date']}"
-    return (f"{m['cpu']}, {m['cpu_capability']}, {m['cores']} cores, 1-minute load {m['load_1min']} before the runs, "
-            f"{res['date']}")
+        return f"{m['gpu']} ({res['device']}), {m['cpu']} host{date}"
+    return f"{m['cpu']}, {m['cpu_capability']}, {m['cores']} cores, 1-minute load {m['load_1min']} before the runs{date}"
+
+
+def data_file(name: str, rel: str) -> Path:
+    """The installed copy of file ``rel`` of the data manifest's dataset ``name`` (persona_sae.sources).
+    When it is not installed: the one-line `persona-sae data fetch NAME` hint and exit 2, as the CLI does."""
+    from persona_sae import UserError, sources
+
+    try:
+        return sources.file(name, rel)
+    except UserError as e:
+        sys.stderr.write(f"{Path(sys.argv[0]).name}: error: {e}\n")
+        raise SystemExit(2) from None
 
 
 def publish(result: dict, out, default, write_table) -> None:
@@ -43,6 +60,7 @@ def publish(result: dict, out, default, write_table) -> None:
     (a run written elsewhere is a trial)."""
     from persona_sae import write_json
 
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     print(f"-> {out}")
     if Path(out) == Path(default):

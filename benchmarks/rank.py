@@ -5,9 +5,11 @@
   naive       TransformerLens run_with_cache (full forward, every hook cached) + SAE encode, per model
 
     python benchmarks/rank.py [--tokens 16384]
+    python benchmarks/rank.py --table-only   # rewrite the docs table from the JSON, run nothing
 
-Model loading is left out of all three (it is the same). Prints a table and writes
-benchmarks/results/rank.json. Target: rank <= 1.2x bare.
+Text: wikitext-2 valid of the data manifest (`persona-sae data fetch corpus-wikitext-2`, `--from DIR`
+from a local mirror). Model loading is left out of all three (it is the same). Prints a table and
+writes benchmarks/results/rank.json and its table in docs/performance.md. Target: rank <= 1.2x bare.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,9 +26,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from machine import data_file, describe, machine_line, publish  # noqa: E402  (benchmarks/machine.py)
+
 ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "rank.json"
+DOC = ROOT / "docs" / "performance.md"
 SAE = ROOT / "persona_sae" / "checkpoints" / "smollm2" / "topk-L15-k32-4608"
-CORPUS = ROOT.parent / "shared" / "data" / "corpora" / "wikitext-2" / "valid.txt"
+CORPUS = ("corpus-wikitext-2", "valid.txt")  # dataset and file of the data manifest
+LABELS = {"bare": "bare: two stop-at-layer forwards (the floor)",
+          "rank": "`rank`: forward + batched SAE encode + per-group sums",
+          "naive": "naive: TransformerLens `run_with_cache` full forward + encode"}
 
 
 def random_lora(base_dir: Path, out: Path) -> Path:
@@ -47,7 +56,6 @@ def random_lora(base_dir: Path, out: Path) -> Path:
 
 
 def main():
-    from persona_sae import write_json
     from persona_sae.activations import collate, plan_batches, selection_mask
     from persona_sae.latents import load_sae, sae_layer
     from persona_sae.models import load_model, pull
@@ -58,14 +66,18 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=16384)
     ap.add_argument("--batch-tokens", type=int, default=2048)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rank.json"))
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")
     a = ap.parse_args()
+    if a.table_only:
+        return write_table(json.loads(Path(a.out).read_text()))
+    data = str(data_file(*CORPUS))
+    machine = describe()  # the load before the runs
 
     sae = load_sae(str(SAE))
     layer, hook = sae_layer(sae)
     tmp = Path(tempfile.mkdtemp(prefix="bench-rank-"))
     models = [load_model("smollm2"), load_model(str(random_lora(pull("smollm2", log=lambda *_: None), tmp / "lora")))]
-    data = str(CORPUS) if CORPUS.exists() else "em-core"
     ex = tokenize(load_records(data), models[0].tokenizer, max_len=256, max_tokens=a.tokens)
     n_tok = sum(len(e.ids) for e in ex)
     groups = list(range(len(ex)))
@@ -99,17 +111,27 @@ def main():
         rows[name] = {"seconds": dt, "tok_per_s": 2 * n_tok / dt}
     for r in rows.values():
         r["cost_vs_bare"] = r["seconds"] / rows["bare"]["seconds"]
-    result = {"benchmark": "rank", "model": "smollm2 + random LoRA r=8", "sae": str(SAE.relative_to(ROOT)),
-              "layer": layer, "tokens_per_model": n_tok, "batch_tokens": a.batch_tokens, "data": Path(data).name,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-              "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    result = {"benchmark": "rank", "command": "python benchmarks/rank.py" + "".join(f" {x}" for x in sys.argv[1:]),
+              "model": "smollm2 + random LoRA r=8", "sae": str(SAE.relative_to(ROOT)),
+              "layer": layer, "tokens_per_model": n_tok, "batch_tokens": a.batch_tokens, "data": "/".join(CORPUS),
+              "machine": machine, "date": time.strftime("%Y-%m-%d"), "rows": rows}
     print(f"{'method':8s} | {'tok/s (2 models)':>16s} | {'cost vs bare':>12s}")
     for name, r in rows.items():
         print(f"{name:8s} | {r['tok_per_s']:16.0f} | {r['cost_vs_bare']:11.2f}x")
     print(f"rank is {rows['naive']['seconds'] / rows['rank']['seconds']:.2f}x faster than naive")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    write_json(a.out, result)
-    print(f"-> {a.out}")
+    publish(result, a.out, OUT, write_table)
+
+
+def write_table(res: dict) -> None:
+    """The run into docs/performance.md's rank block."""
+    sys.path.insert(0, str(ROOT))
+    from experiments.common.tables import fill, table
+
+    rows = [[LABELS.get(n, n), f"{r['tok_per_s']:,.0f}", f"{r['cost_vs_bare']:.2f}×"] for n, r in res["rows"].items()]
+    fill(DOC, {"rank": table(["pass over both models", "tok/s", "cost vs bare"], rows, ["---", "---:", "---:"])
+               + f"\n\n{res['tokens_per_model']:,} tokens per model, {res['batch_tokens']:,}-token batches; `rank` costs "
+               f"**{res['rows']['rank']['cost_vs_bare']:.2f}×** the bare forwards (target ≤ 1.2). {machine_line(res)} "
+               f"([results](../benchmarks/results/rank.json))."})
 
 
 if __name__ == "__main__":
