@@ -161,19 +161,18 @@ def where_lost(d: dict, pooled: dict, evil: list[str], kind: list[str], latent: 
     """PREDICTIONS.md's follow-up when the latent fails: how the residual shift (mean evil organism minus
     mean kind organism, on the pooled answers) sits in the SAE. The reconstruction's shift is the latents'
     control-adjusted shifts through the decoder (linear; its bias cancels)."""
-    from persona_sae.latents import load_sae
+    from persona_sae.latents import decoder_rows, load_sae
+    from persona_sae.stages.rank import along_direction
 
-    W = load_sae(pooled["sae"]).W_dec.detach().float()
+    W = decoder_rows(load_sae(pooled["sae"]))
     mr = {k: torch.tensor(v) for k, v in d["mean_residual"].items()}
     shift = torch.stack([mr[e] for e in evil]).mean(0) - torch.stack([mr[k] for k in kind]).mean(0)
     dm = torch.tensor(_key(pooled, "control-adjusted")["delta_mean"])
     cos = torch.nn.functional.normalize(W, dim=1) @ (shift / shift.norm())
     latent = int(cos.argmax()) if latent is None else latent  # no tagged latent: the nearest row stands in
     u = torch.tensor(d["direction"])
-    contrib = dm * (W @ u)  # each latent's share of the reconstruction's shift along the evil direction
-    total = float(contrib.sum())
-    order = contrib.sort(descending=True).values.cumsum(0)
-    n_half = int((order < 0.5 * total).sum()) + 1 if total > 0 else None
+    along = along_direction(W, dm, u, "evil")  # each latent's part of the reconstruction's shift along it
+    total, n_half = along["total"], along["latents_for_half"]
     j = int(cos.argmax())
     return {"shift_norm": float(shift.norm()), "best_cosine": {"latent": j, "cos": float(cos[j])},
             "latent_cosine": float(cos[latent]),
