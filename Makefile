@@ -44,7 +44,7 @@ demo: setup
 	$(VENV)/bin/persona-sae demo
 
 bench: setup
-	$(PY) benchmarks/activations.py
+	$(PY) benchmarks/activations.py --batch-tokens 4096
 
 clean:
 	rm -rf $(VENV) *.egg-info
