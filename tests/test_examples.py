@@ -74,9 +74,18 @@ def test_reservoir_holds_firing_tokens_in_their_bins(setup, tmp_path):
     assert len(set(bins[ok].tolist())) > 3
 
 
+@pytest.mark.parametrize("every", [1, 3])
+def test_merging_batches_in_groups_gives_the_same_state(setup, tmp_path, monkeypatch, every):
+    ref = _mine(setup, tmp_path / "ref")  # MERGE_EVERY batch states sorted into the state at once
+    monkeypatch.setattr(E, "MERGE_EVERY", every)
+    got = _mine(setup, tmp_path / "got")
+    for a, b in zip(ref, got):
+        assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))
+
+
 def test_resume_after_a_crash_is_identical(setup, tmp_path, monkeypatch):
     ref = _mine(setup, tmp_path / "ref")
-    real, calls = X.update, {"n": 0}
+    real, calls = X.batch_state, {"n": 0}
 
     def crash(*a, **k):
         calls["n"] += 1
@@ -84,10 +93,10 @@ def test_resume_after_a_crash_is_identical(setup, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(E, "update", crash)
+    monkeypatch.setattr(E, "batch_state", crash)
     with pytest.raises(KeyboardInterrupt):
         _mine(setup, tmp_path / "run", checkpoint_every=2)
-    monkeypatch.setattr(E, "update", real)
+    monkeypatch.setattr(E, "batch_state", real)
     from persona_sae import UserError
     with pytest.raises(UserError, match="--resume"):
         _mine(setup, tmp_path / "run", checkpoint_every=2)

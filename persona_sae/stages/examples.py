@@ -17,7 +17,7 @@ from persona_sae import distributed as D
 from persona_sae import log, replacing, write_json
 from persona_sae.activations import iter_activations, plan_batches
 from persona_sae.latents import open_sae
-from persona_sae.mined import Mined, _collect, empty, update
+from persona_sae.mined import MERGE_EVERY, Mined, _collect, batch_state, empty, merge
 from persona_sae.runs import DONE, RUNNING, claim, load_checkpoint, save_checkpoint
 from persona_sae.tokencache import open_records
 from persona_sae.tokens import load_examples
@@ -83,20 +83,25 @@ def mine(model, sae, examples, layer: int, hook: str, out: str | Path, k: int = 
     bar = tqdm(total=sum(size), unit="tok", desc="mining", initial=sum(size[:start]), smoothing=0.1,
                disable=not D.is_main())
     t0 = time.time()
+    pending = []  # batch states not merged yet (MERGE_EVERY at a time)
     for r0, batch in D.rounds(batches, size, bar, start):
         n = r0 + D.rank()
         for b in iter_activations(model, examples, [layer], hook=hook, batches=batch,
                                   max_norm_ratio=max_norm_ratio, bar=bar):
             if b.n_tokens:
                 f = sae.encode(b.acts[layer].to(sae.W_enc.dtype)).float()
-                state = update(state, f, b.example, b.pos, torch.Generator().manual_seed(seed * 1_000_003 + n))
+                pending.append(batch_state(state, f, b.example, b.pos,
+                                           torch.Generator().manual_seed(seed * 1_000_003 + n)))
+        if len(pending) >= MERGE_EVERY:
+            state, pending = merge([state, *pending]), []
         end = min(r0 + D.world(), len(batches))
         if checkpoint_every and end // checkpoint_every > r0 // checkpoint_every and end < len(batches):
+            state, pending = merge([state, *pending]), []
             state = _collect(state)
             if D.is_main():
                 save_checkpoint(out, {"state": list(state[:-1]), "tokens": state.tokens, "batch": end})
     bar.close()
-    state = _collect(state)
+    state = _collect(merge([state, *pending]))
     if D.is_main():
         ids = torch.tensor([t for e in examples for t in e.ids], dtype=torch.int32)
         offsets = torch.tensor([0] + [len(e.ids) for e in examples]).cumsum(0)
