@@ -144,7 +144,7 @@ def _worker(job_path: str) -> None:
     model, sae = load_model(spec["model"], log=quiet), load_sae(str(d / "sae"))
     ex = tokenize(load_records("em-core"), model.tokenizer, max_len=64)
     mine(model, sae, ex, LAYER, "resid_post", d / "mined", k=5, reservoir=8, batch_tokens=256, checkpoint_every=3, log=quiet)
-    real_update, calls = X.update, [0]
+    real_update, calls = X.batch_state, [0]
 
     def update_then_stop(*a, **k):  # the third batch of each rank comes after the checkpoint at batch 4
         calls[0] += 1
@@ -152,13 +152,13 @@ def _worker(job_path: str) -> None:
             raise KeyboardInterrupt
         return real_update(*a, **k)
 
-    X.update = update_then_stop
+    X.batch_state = update_then_stop
     try:
         mine(model, sae, ex, LAYER, "resid_post", d / "mined-stopped", k=5, reservoir=8, batch_tokens=256,
              checkpoint_every=3, log=quiet)
     except KeyboardInterrupt:
         pass
-    X.update = real_update
+    X.batch_state = real_update
     rc = RankConfig(out=str(d / "rank"), sae=str(d / "sae"), base=spec["model"], finetuned=[str(d / "ft")], bootstrap=50, top=5)
     examples, names, groups, kw = prepare(rc, load_records("em-core"), model, LAYER, "resid_post")
     st = model_stats(model, sae, examples, groups, len(names), **kw, progress=False)
