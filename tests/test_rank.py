@@ -5,6 +5,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -130,10 +131,16 @@ def test_the_statistics_cache_gives_the_same_ranking_without_running_a_model_aga
     assert again["latents"][str(bad)] == first["latents"][str(bad)]
     assert again["latents"]["control-adjusted"]["delta_mean"][40] == pytest.approx(
         -first["latents"]["control-adjusted"]["delta_mean"][40], abs=1e-5)
-    make_sae(tmp_path / "sae", 8)  # another SAE, or other tokens, is another key
-    rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(bad)], cache=str(cache)), log=lambda *_: None)
-    rank(cfg(tmp_path, base_dir, tmp_path / "sae", [str(bad)], cache=str(cache), on="prompt"), log=lambda *_: None)
-    assert len(list(cache.glob("*.safetensors"))) == 7
+    from persona_sae.statistics import stats_key
+    from persona_sae.tokens import Example
+
+    ex, kw = [Example([1, 2, 3], [False, True, True], [True, False, False], 0, "q")], {"layer": 2, "select": "all"}
+    key = stats_key("w", "s", ex, [0], 1, **kw)
+    assert key == stats_key("w", "s", ex, [0], 1, **kw)  # another SAE, model, token, mark or option: another key
+    assert len({key, stats_key("w", "t", ex, [0], 1, **kw), stats_key("v", "s", ex, [0], 1, **kw),
+                stats_key("w", "s", [ex[0]._replace(ids=[1, 2, 4])], [0], 1, **kw),
+                stats_key("w", "s", [ex[0]._replace(response=[False, False, True])], [0], 1, **kw),
+                stats_key("w", "s", ex, [0], 1, **{**kw, "select": "response"})}) == 6
 
 
 def test_direction_ranks_the_latents_that_carry_a_spread_shift(tmp_path, base_dir, capsys):
@@ -156,9 +163,11 @@ def test_direction_ranks_the_latents_that_carry_a_spread_shift(tmp_path, base_di
     assert sum(dr["part"]) == pytest.approx(float(delta @ sae.W_dec.detach() @ u), rel=1e-3)
     a = along_direction(torch.eye(3), torch.tensor([1.0, -2.0, 3.0]), torch.tensor([0.0, 0.6, 0.8]), "x")
     assert a["part"].tolist() == pytest.approx([0, -1.2, 2.4]) and a["order"][0] == 2 and a["latents_for_half"] == 1
-    assert main(["rank", "--base", str(base_dir), "--sae", str(tmp_path / "sae"), "--finetuned", str(ft),
-                 "--bootstrap", "50", "--direction", str(tmp_path / "d.safetensors"), "--out", str(tmp_path / "r2")]) == 0
-    assert "half of it from 2 latents" in " ".join(capsys.readouterr().out.split())
+    from persona_sae.report import rank as show
+    from persona_sae.stages.rank import RankResult
+
+    show(SimpleNamespace(out="o", sae="s"), RankResult(tmp_path / "rank", r, {}))
+    assert f"half of it from {dr['latents_for_half']} latents" in " ".join(capsys.readouterr().out.split())
     save_file({"direction": torch.ones(7)}, str(tmp_path / "short.safetensors"))
     for bad, msg in ((str(tmp_path / "short.safetensors"), "the model's width"), ("villainy", "persona trait"),
                      (str(tmp_path / "none.safetensors"), "no such file")):
