@@ -35,7 +35,7 @@ browser:
 	else echo "the browser test needs Chromium and chromedriver: install them, or set PERSONA_SAE_CHROMIUM and PERSONA_SAE_CHROMEDRIVER"; exit 2; fi
 
 test: setup browser
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not integration"
