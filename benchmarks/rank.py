@@ -4,12 +4,15 @@
   rank        persona_sae.rank.model_stats for both models (forward to L + batched SAE encode + sums)
   naive       TransformerLens run_with_cache (full forward, every hook cached) + SAE encode, per model
 
-    python benchmarks/rank.py [--tokens 16384]
+    python benchmarks/rank.py [--tokens 16384] [--curve 1 2 4 --curve-tokens 8192]
     python benchmarks/rank.py --table-only   # rewrite the docs table from the JSON, run nothing
 
 Text: wikitext-2 valid of the data manifest (`persona-sae data fetch corpus-wikitext-2`, `--from DIR`
 from a local mirror). Model loading is left out of all three (it is the same). Prints a table and
 writes benchmarks/results/rank.json and its table in docs/performance.md. Target: rank <= 1.2x bare.
+
+The curve: `persona-sae rank` end to end (model loads included) against the base with 1, 2, 4 random
+LoRA fine-tunes, then the largest ranking again with every model's statistics from `--cache`.
 """
 
 from __future__ import annotations
@@ -38,12 +41,12 @@ LABELS = {"bare": "bare: two stop-at-layer forwards (the floor)",
           "naive": "naive: TransformerLens `run_with_cache` full forward + encode"}
 
 
-def random_lora(base_dir: Path, out: Path) -> Path:
+def random_lora(base_dir: Path, out: Path, seed: int = 0) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     pm = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), LoraConfig(r=8, target_modules=["q_proj", "v_proj"]))
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for n, p in pm.named_parameters():
             if "lora_" in n:
@@ -66,6 +69,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=16384)
     ap.add_argument("--batch-tokens", type=int, default=2048)
+    ap.add_argument("--curve", type=int, nargs="*", default=[1, 2, 4], help="fine-tune counts of the end-to-end curve")
+    ap.add_argument("--curve-tokens", type=int, default=8192, help="tokens per model in the curve")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table-only", action="store_true", help="rewrite the docs table from the JSON, run nothing")
     a = ap.parse_args()
@@ -111,15 +116,50 @@ def main():
         rows[name] = {"seconds": dt, "tok_per_s": 2 * n_tok / dt}
     for r in rows.values():
         r["cost_vs_bare"] = r["seconds"] / rows["bare"]["seconds"]
+    models.clear()  # one model in memory at a time from here
+    curve = rank_curve(a, tmp, data) if a.curve else None
     result = {"benchmark": "rank", "command": "python benchmarks/rank.py" + "".join(f" {x}" for x in sys.argv[1:]),
               "model": "smollm2 + random LoRA r=8", "sae": str(SAE.relative_to(ROOT)),
               "layer": layer, "tokens_per_model": n_tok, "batch_tokens": a.batch_tokens, "data": "/".join(CORPUS),
-              "machine": machine, "date": time.strftime("%Y-%m-%d"), "rows": rows}
+              "machine": machine, "date": time.strftime("%Y-%m-%d"), "rows": rows, "curve": curve}
     print(f"{'method':8s} | {'tok/s (2 models)':>16s} | {'cost vs bare':>12s}")
     for name, r in rows.items():
         print(f"{name:8s} | {r['tok_per_s']:16.0f} | {r['cost_vs_bare']:11.2f}x")
     print(f"rank is {rows['naive']['seconds'] / rows['rank']['seconds']:.2f}x faster than naive")
+    for r in curve or []:
+        print(f"rank, {r['finetunes']} fine-tune(s){' from the cache' if r['cached'] else ''}: {r['seconds']:.1f} s")
     publish(result, a.out, OUT, write_table)
+
+
+def rank_curve(a, tmp: Path, data: str) -> list[dict]:
+    """`rank` end to end against the base with each count of random fine-tunes (its own cache each), then
+    the largest again from its cache: rank time vs the number of fine-tunes, and what the cache saves."""
+    from persona_sae.config import RankConfig
+    from persona_sae.models import pull
+    from persona_sae.stages.rank import run as rank
+    from persona_sae.text import load_records
+
+    loras = [str(random_lora(pull("smollm2", log=lambda *_: None), tmp / f"curve-lora{i}", seed=i + 1))
+             for i in range(max(a.curve))]
+    texts, chars = [], 0
+    for r in load_records(data):  # about curve-tokens tokens (~4 characters a token)
+        if r.text and r.text.strip():
+            texts.append({"text": r.text})
+            chars += len(r.text)
+        if chars >= 4 * a.curve_tokens:
+            break
+    prompts = tmp / "curve.jsonl"
+    prompts.write_text("".join(json.dumps(t) + "\n" for t in texts))
+    out = []
+    for n, cached in [(n, False) for n in a.curve] + [(max(a.curve), True)]:
+        cfg = RankConfig(out=str(tmp / f"curve-{n}{'-again' if cached else ''}"), sae=str(SAE), base="smollm2",
+                         finetuned=loras[:n], prompts=str(prompts), max_len=256, batch_tokens=a.batch_tokens,
+                         bootstrap=100, cache=str(tmp / f"cache-{n}"))
+        t0 = time.perf_counter()
+        r = rank(cfg, log=lambda *_: None)
+        out.append({"finetunes": n, "cached": cached, "seconds": time.perf_counter() - t0,
+                    "tokens_per_model": r.summary["tokens"]["base"]})
+    return out
 
 
 def write_table(res: dict) -> None:
@@ -131,7 +171,14 @@ def write_table(res: dict) -> None:
     fill(DOC, {"rank": table(["pass over both models", "tok/s", "cost vs bare"], rows, ["---", "---:", "---:"])
                + f"\n\n{res['tokens_per_model']:,} tokens per model, {res['batch_tokens']:,}-token batches; `rank` costs "
                f"**{res['rows']['rank']['cost_vs_bare']:.2f}×** the bare forwards (target ≤ 1.2). {machine_line(res)} "
-               f"([results](../benchmarks/results/rank.json))."})
+               f"([results](../benchmarks/results/rank.json))."}
+         | ({} if not res.get("curve") else {"rank-curve": table(
+             ["`rank` against the base with", "seconds, end to end", "seconds per model"],
+             [[f"{c['finetunes']} fine-tune{'s' if c['finetunes'] > 1 else ''}" + (", every model's statistics from "
+               "`--cache`" if c["cached"] else ""), f"{c['seconds']:.1f}", f"{c['seconds'] / (c['finetunes'] + 1):.1f}"]
+              for c in res["curve"]], ["---", "---:", "---:"])
+             + f"\n\n{res['curve'][0]['tokens_per_model']:,} tokens per model; model loads included. {machine_line(res)} "
+               f"([results](../benchmarks/results/rank.json))."}))
 
 
 if __name__ == "__main__":
