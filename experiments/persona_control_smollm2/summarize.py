@@ -169,11 +169,11 @@ def where_lost(d: dict, pooled: dict, evil: list[str], kind: list[str], latent: 
     shift = torch.stack([mr[e] for e in evil]).mean(0) - torch.stack([mr[k] for k in kind]).mean(0)
     dm = torch.tensor(_key(pooled, "control-adjusted")["delta_mean"])
     cos = torch.nn.functional.normalize(W, dim=1) @ (shift / shift.norm())
-    latent = int(cos.argmax()) if latent is None else latent  # no tagged latent: the nearest row stands in
+    j = int(cos.argmax())
+    latent = j if latent is None else latent  # no tagged latent: the nearest row stands in
     u = torch.tensor(d["direction"])
     along = along_direction(W, dm, u, "evil")  # each latent's part of the reconstruction's shift along it
     total, n_half = along["total"], along["latents_for_half"]
-    j = int(cos.argmax())
     return {"shift_norm": float(shift.norm()), "best_cosine": {"latent": j, "cos": float(cos[j])},
             "latent_cosine": float(cos[latent]),
             "reconstructed_share": float((dm @ W) @ shift / shift.norm() ** 2),
@@ -299,15 +299,7 @@ def collect(prior: dict | None = None) -> dict:
             if self_rank is not None:
                 a["b"] = with_self(kept["b"], self_rank)
         elif pooled is not None:
-            tags, near = _labels(pooled["sae"])
-            per_seed = [_ranking(f"{prefix}-s{s}") for s in SEEDS]
-            kinds = [_ranking(f"{prefix}-kind-s{s}") for s in SEEDS]
-            specs = [f"runs/{m}" for m in kind]
-            a["b"] = bar_b(pooled, per_seed, kinds, _ranking(f"{prefix}-kind-vs-self"), tags, evil, specs, near)
-            a["top"] = top_latents(pooled, kinds, specs, tags)
-            a["c"] = bar_c(a["b"]["latent"])
-            if d is not None and all(m in d.get("mean_residual", {}) for m in evil + kind):
-                a["where"] = where_lost(d, pooled, evil, kind, a["b"]["latent"])
+            tags, near, specs = ranked(a, pooled, prefix, d)
             a["d"] = bar_d(_load(RUNS / f"steer-{arm}" / "results.json"), a["b"]["latent"])
             a["e"] = bar_e(_ranking(f"{prefix}-dose"), a["b"]["latent"], a["b"]["noise_floor"], specs,
                            f"runs/{e}-s0")
@@ -318,23 +310,32 @@ def collect(prior: dict | None = None) -> dict:
     return out
 
 
-def chat_arm(a: dict, pooled: dict, prefix: str, d: dict | None, shipped_where: dict | None) -> None:
-    """An arm ranked with the persona-chat SAE: bars (b) and (c), where the shift sits, and whether it
-    does better than the shipped SAE (a larger reconstructed share, fewer latents for half)."""
+def ranked(a: dict, pooled: dict, prefix: str, d: dict | None, latents: str = "latents.json"):
+    """What an arm's rankings give with any SAE: bar (b) (the rule's latent among the SAE's tags), the top
+    latents, bar (c) from ``latents`` and where the shift sits. Returns the tags, the latent nearest the
+    evil direction and the kind organisms' specs, for the bars that read them too."""
     tags, near = _labels(pooled["sae"])
     per_seed = [_ranking(f"{prefix}-s{s}") for s in SEEDS]
     kinds = [_ranking(f"{prefix}-kind-s{s}") for s in SEEDS]
     specs = [f"runs/{m}" for m in a["kind"]]
     a["b"] = bar_b(pooled, per_seed, kinds, _ranking(f"{prefix}-kind-vs-self"), tags, a["evil"], specs, near)
     a["top"] = top_latents(pooled, kinds, specs, tags)
-    a["c"] = bar_c(a["b"]["latent"], "latents-chatsae.json")
+    a["c"] = bar_c(a["b"]["latent"], latents)
     if d is not None and all(m in d.get("mean_residual", {}) for m in a["evil"] + a["kind"]):
-        w = a["where"] = where_lost(d, pooled, a["evil"], a["kind"], a["b"]["latent"])
-        if shipped_where is not None:
-            a["better"] = {"share": [shipped_where["reconstructed_share"], w["reconstructed_share"]],
-                           "latents_for_half": [shipped_where["latents_for_half"], w["latents_for_half"]],
-                           "met": w["reconstructed_share"] > shipped_where["reconstructed_share"]
-                           and (w["latents_for_half"] or 10**9) < (shipped_where["latents_for_half"] or 10**9)}
+        a["where"] = where_lost(d, pooled, a["evil"], a["kind"], a["b"]["latent"])
+    return tags, near, specs
+
+
+def chat_arm(a: dict, pooled: dict, prefix: str, d: dict | None, shipped_where: dict | None) -> None:
+    """An arm ranked with the persona-chat SAE: what :func:`ranked` gives, and whether it does better than
+    the shipped SAE (a larger reconstructed share, fewer latents for half)."""
+    ranked(a, pooled, prefix, d, "latents-chatsae.json")
+    w = a.get("where")
+    if w is not None and shipped_where is not None:
+        a["better"] = {"share": [shipped_where["reconstructed_share"], w["reconstructed_share"]],
+                       "latents_for_half": [shipped_where["latents_for_half"], w["latents_for_half"]],
+                       "met": w["reconstructed_share"] > shipped_where["reconstructed_share"]
+                       and (w["latents_for_half"] or 10**9) < (shipped_where["latents_for_half"] or 10**9)}
 
 
 ORGANISMS = ROOT / "persona_sae" / "checkpoints" / "smollm2" / "organisms"
