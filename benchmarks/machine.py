@@ -55,6 +55,12 @@ def data_file(name: str, rel: str) -> Path:
         raise SystemExit(2) from None
 
 
+def device_results(default: Path, device: str) -> Path:
+    """A benchmark's results file: ``default`` on the CPU, NAME-DEVICE.json beside it on another device, so
+    a GPU run has its own file and docs block instead of replacing the CPU figures."""
+    return default if device == "cpu" else default.with_name(f"{default.stem}-{device}.json")
+
+
 def publish(result: dict, out, default, write_table) -> None:
     """Write a benchmark's JSON to ``out``; the docs table too when ``out`` is the default results file
     (a run written elsewhere is a trial)."""

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-from machine import describe, machine_line, publish  # benchmarks/machine.py
+from machine import describe, device_results, machine_line, publish  # benchmarks/machine.py
 from train import CORPUS, DOC, ROOT, data, model_dtype  # benchmarks/train.py: the same corpus, split and SAELens run
 
 OUT = ROOT / "benchmarks" / "results" / "sweep.json"  # a GPU run: sweep-cuda.json and its own docs block
@@ -63,7 +63,7 @@ def main():
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    a.out = a.out or str(out_for(a.device))
+    a.out = a.out or str(device_results(OUT, a.device))
     if a.table_only:
         return write_table(json.loads(Path(a.out).read_text()))
     if a.child:
@@ -121,11 +121,7 @@ def main():
               f"{r['saelens_seconds']:9.0f}")
     print(f"persona-sae, all {len(saes)} from one stream: {ours['seconds']:.0f} s; SAELens, one run each: {total:.0f} s; "
           f"sweep speed-up {result['sweep_speedup']:.2f}x")
-    publish(result, a.out, out_for(a.device), write_table)
-
-
-def out_for(device: str) -> Path:
-    return OUT if device == "cpu" else OUT.with_name(f"sweep-{device}.json")
+    publish(result, a.out, device_results(OUT, a.device), write_table)
 
 
 def write_table(res: dict) -> None:
@@ -135,14 +131,14 @@ def write_table(res: dict) -> None:
 
     rows = [[name, f"{r['ours']['explained_variance']:.3f}", f"{r['saelens']['explained_variance']:.3f}",
              f"{r['ev_difference']:+.3f}", f"{r['saelens_seconds']:,.0f}"] for name, r in res["saes"].items()]
-    dev = res.get("device", "cpu")
-    fill(DOC, {out_for(dev).stem: table(["SAE", "held-out EV, persona-sae", "held-out EV, SAELens", "difference",
+    path = device_results(OUT, res.get("device", "cpu"))
+    fill(DOC, {path.stem: table(["SAE", "held-out EV, persona-sae", "held-out EV, SAELens", "difference",
                                "SAELens run (s)"], rows, ["---", "---:", "---:", "---:", "---:"])
                + f"\n\n{res['tokens']:,} training tokens per SAE, model in {res['model_dtype']}. persona-sae trained all "
                f"{len(rows)} from one stream in {res['ours_seconds']:,.0f} s, SAELens' {len(rows)} runs took "
                f"{res['saelens_seconds']:,.0f} s: **{res['sweep_speedup']:.2f}×** (`sweep_speedup`; target ≥ 2.5), "
                f"worst explained-variance difference {res['worst_ev_difference']:+.3f} (persona-sae minus SAELens; target ≥ −0.01). "
-               f"{machine_line(res)} ([results](../benchmarks/results/{out_for(dev).name}))."})
+               f"{machine_line(res)} ([results](../benchmarks/results/{path.name}))."})
 
 
 if __name__ == "__main__":

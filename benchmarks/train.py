@@ -33,7 +33,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-from machine import describe, machine_line, publish  # benchmarks/machine.py
+from machine import describe, device_results, machine_line, publish  # benchmarks/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "train.json"  # a GPU run: train-cuda.json and its own docs block
@@ -152,7 +152,7 @@ def main():
     ap.add_argument("--child", choices=list(LABELS), help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    a.out = a.out or str(out_for(a.device))
+    a.out = a.out or str(device_results(OUT, a.device))
     if a.table_only:
         return write_table(json.loads(Path(a.out).read_text()))
     from persona_sae.stages.train import default_lr
@@ -202,11 +202,7 @@ def main():
               f"{r['peak_rss_mb']:11.0f}")
     print(f"speed-up {result['speedup_vs_saelens_tuned']:.2f}x vs SAELens tuned, "
           f"EV difference {result['ev_difference_vs_tuned']:+.3f}")
-    publish(result, a.out, out_for(a.device), write_table)
-
-
-def out_for(device: str) -> Path:
-    return OUT if device == "cpu" else OUT.with_name(f"train-{device}.json")
+    publish(result, a.out, device_results(OUT, a.device), write_table)
 
 
 def write_table(res: dict) -> None:
@@ -216,13 +212,13 @@ def write_table(res: dict) -> None:
 
     rows = [[res["labels"][n], f"{r['tokens_per_s']:,.0f}", f"{r['explained_variance']:.3f}", f"{r['l0']:.0f}",
              f"{r['peak_rss_mb']:,.0f} MB"] for n, r in res["rows"].items()]
-    dev = res.get("device", "cpu")
-    fill(DOC, {out_for(dev).stem: table(["trainer", "end-to-end tok/s", "held-out explained variance", "L0", "peak RSS"], rows,
+    path = device_results(OUT, res.get("device", "cpu"))
+    fill(DOC, {path.stem: table(["trainer", "end-to-end tok/s", "held-out explained variance", "L0", "peak RSS"], rows,
                               ["---", "---:", "---:", "---:", "---:"])
                + f"\n\n{res['tokens']:,} training tokens, model in {res['model_dtype']}; `persona-sae train` is "
                f"**{res['speedup_vs_saelens_tuned']:.2f}×** SAELens tuned (`speedup_vs_saelens_tuned`; target ≥ 1.0) "
                f"at {res['ev_difference_vs_tuned']:+.3f} held-out explained variance (target ≥ −0.01). "
-               f"{machine_line(res)} ([results](../benchmarks/results/{out_for(dev).name}))."})
+               f"{machine_line(res)} ([results](../benchmarks/results/{path.name}))."})
 
 
 if __name__ == "__main__":
