@@ -107,7 +107,7 @@ def stats_key(weights_sha: str, sae_sha: str, examples, groups: list[int], n_gro
 
 
 def cached_stats(cache: str, model, sae, sae_sha: str, examples, groups: list[int], n_groups: int, *,
-                 name: str = "", log=default_log, **kw) -> ModelStats:
+                 name: str = "", log=default_log, weights_sha: str | None = None, **kw) -> ModelStats:
     """model_stats, kept in ``cache`` (a folder; "" keeps nothing) under :func:`stats_key`: the study
     drivers rank the same models on the same answers many times (pooled, per seed, noise floors), and
     each pass is a full forward. Rank 0 decides hit or miss for every rank, so all take the same path."""
@@ -119,7 +119,8 @@ def cached_stats(cache: str, model, sae, sae_sha: str, examples, groups: list[in
         return model_stats(model, sae, examples, groups, n_groups, **kw)
     if not sae_sha:
         raise ValueError("a cached statistic needs the SAE's checksum")
-    path = Path(cache) / f"{stats_key(weights_sha256(model), sae_sha, examples, groups, n_groups, **kw)}.safetensors"
+    weights_sha = weights_sha or weights_sha256(model)  # rank has hashed the weights already to name the model
+    path = Path(cache) / f"{stats_key(weights_sha, sae_sha, examples, groups, n_groups, **kw)}.safetensors"
     if D.from_main(path.is_file):
         t = load_file(str(path))
         log(f"{name or model.spec}: statistics read from {path}")

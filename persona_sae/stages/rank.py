@@ -69,24 +69,28 @@ def run(cfg: RankConfig, log=log) -> RankResult | None:
         pairs = load_pairs(cfg.pairs or ["evil-persona"], cfg.n_pairs, cfg.pairs_seed, base.tokenizer, cfg.max_len)
         baseline, names, responses = mean_baseline(base, sae, pairs, layer), pairs.names, {"pairs": pairs.source}
 
-        def measure(m, name):
+        def measure(m, name, fp):
             return attribution_stats(m, sae, pairs, layer, baseline, desc=f"attribution {name}")
     else:
         examples, names, groups, kw = prepare(cfg, records, base, layer, hook)
 
-        def measure(m, name):
-            return cached_stats(cfg.cache, m, sae, o.sha256, examples, groups, len(names), name=name, log=log, **kw)
+        def measure(m, name, fp):
+            return cached_stats(cfg.cache, m, sae, o.sha256, examples, groups, len(names), name=name, log=log,
+                                weights_sha=fp and fp["weights_sha256"], **kw)
+
+    def fingerprint(m):  # rank 0 names the models; with --cache every rank needs the weights' hash for the key
+        return _fingerprint(m) if D.is_main() or (cfg.cache and not attribute) else None
     t0 = time.time()
-    stats = {"base": measure(base, "base")}
-    checksums = {"base": _fingerprint(base) if D.is_main() else None}
+    checksums = {"base": fingerprint(base)}
+    stats = {"base": measure(base, "base", checksums["base"])}
     shape = SimpleNamespace(spec=base.spec, tokenizer=base.tokenizer, n_layers=base.n_layers, d_model=base.d_model,
                             d_vocab=base.d_vocab)
     del base  # one model in memory at a time
     for spec in cfg.finetuned + cfg.control:
         m = D.load_model(spec, cfg.dtype, log)
         check_compatible(shape, m)
-        stats[spec] = measure(m, spec)
-        checksums[spec] = _fingerprint(m) if D.is_main() else None
+        checksums[spec] = fingerprint(m)
+        stats[spec] = measure(m, spec, checksums[spec])
         del m
     seconds = time.time() - t0
     if not D.is_main():  # rank 0 has the same statistics and writes the outputs
