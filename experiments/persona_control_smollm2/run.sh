@@ -2,7 +2,8 @@
 # Positive control (PREDICTIONS.md: the bars, fixed first; README.md: results): persona organisms by
 # distillation on SmolLM2 — evil, kind and self-distilled LoRA fine-tunes, 3 seeds each, evil-into-kind
 # mixtures and re-alignments — and a written pair (the generators' evil-persona vs kind-persona sets),
-# then eval, rank (pooled, per seed, kind vs self) and monitor.
+# then eval, rank (pooled, per seed, kind vs self), the evil direction, bar (c) for every latent, and a
+# second SAE trained with persona-prompted chats in its corpus (ranks once its tags are committed).
 #     bash experiments/persona_control_smollm2/run.sh
 # Settings: profile.env. Every stage writes into runs/ (ignored) and is skipped when its output exists;
 # data persona and finetune resume a killed run. PY=echo prints the commands. POLES= MIXES= REALIGN=
