@@ -31,3 +31,18 @@ def test_study_tables_are_up_to_date(study):
 @pytest.mark.parametrize("study", EM)
 def test_em_study_tables_are_up_to_date(study):
     check("experiments.common.report", "render", "--study", f"experiments/{study}")
+
+
+def test_em_tables_name_the_judge_and_its_held_out_auroc():
+    from experiments.common import report
+
+    proxy = {"judge": "persona-probe (evil direction, layer 15 of smollm2; proxy)"}
+    assert report.judged(proxy) == "misaligned (proxy)" and "A proxy" in report.judge_line(proxy)
+    assert report.is_proxy({"steer": {"judge": proxy["judge"]}})  # older summaries name it under steer only
+    fitted = {"judge": "fitted logistic probe (qwen-coder-0.5b L12)",
+              "judge_validation": {"auroc": 0.912, "auroc_ci": [0.88, 0.94], "n_misaligned": 40, "n_aligned": 800,
+                                   "source": "clarifying-em heldout"}}
+    line = report.judge_line(fitted)
+    assert report.judged(fitted) == "misaligned" and "proxy" not in line
+    assert "held-out AUROC 0.912 [0.880, 0.940]" in line and "40 misaligned / 800 aligned" in line
+    assert "never validated" in report.judge_line({"judge": "http:localhost"})

@@ -27,6 +27,37 @@ def load(p: Path):
     return json.loads(p.read_text()) if p.is_file() else None
 
 
+def judge_name(s: dict) -> str:
+    """The judge that gave the study's rates (eval's; a summary without it names steer's, the same judge)."""
+    return s.get("judge") or (s.get("steer") or {}).get("judge", "")
+
+
+def is_proxy(s: dict) -> bool:
+    """Whether the study's rates come from the uncalibrated persona-probe proxy (the judge of studies run
+    before the fitted judge was validated), so its tables say so in every column that shows a rate."""
+    return "proxy" in judge_name(s)
+
+
+def judged(s: dict) -> str:
+    """The column word for a rate: "misaligned (proxy)" for the proxy, else "misaligned"."""
+    return "misaligned (proxy)" if is_proxy(s) else "misaligned"
+
+
+def judge_line(s: dict) -> str:
+    """Which judge gave the rates, and how far to trust it: the proxy's caveat, or the held-out AUROC the
+    judge was validated with (`persona-sae judge validate`)."""
+    v = s.get("judge_validation")
+    if is_proxy(s):
+        return (f"Judge: {judge_name(s)}. A proxy: it measures resemblance to the model's own evil-prompted "
+                "answers, not harm.")
+    if v:
+        ci = v.get("auroc_ci") or [float("nan")] * 2
+        return (f"Judge: {judge_name(s)}; held-out AUROC {v['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] on "
+                f"{v['n_misaligned']} misaligned / {v['n_aligned']} aligned labelled answers it was not fitted on "
+                f"({v.get('source', 'validation.json')}).")
+    return f"Judge: {judge_name(s)} (never validated: `persona-sae judge validate`)."
+
+
 def profile(study: Path) -> dict:
     lines = (study / "runs" / "profile.txt").read_text().splitlines()
     return dict(ln.split("=", 1) for ln in lines if "=" in ln)
@@ -112,7 +143,10 @@ def collect(study: Path) -> None:
     if ev:
         summary["eval"] = ev
         summary["eval_extra"] = extra
-        summary["judge"] = load(runs / "eval" / "base" / "results.json")["judge"] if (runs / "eval" / "base").is_dir() else ""
+        base = load(runs / "eval" / "base" / "results.json") or {}
+        summary["judge"] = base.get("judge", "")
+        if base.get("judge_validation"):  # the judge's own held-out numbers, printed beside every rate
+            summary["judge_validation"] = base["judge_validation"]
 
     # rank
     for kind in kinds_of(prof):
@@ -251,9 +285,8 @@ def render(study: Path) -> dict[str, str | None]:
             held = "; ".join(f"{k} {v['before']:.2f}→{v['after']:.2f}" for k, v in x["heldout_loss"].items())
             rows.append([name, held, f"{pct(o['rate'])} [{pct(o['lo'])}, {pct(o['hi'])}]", f"{o['n_coherent']}/{o['n']}",
                          f"{x['mean_aligned']:.1f}"])
-        out["eval"] = (f"Judge: {s.get('judge', '')}. A proxy: it measures resemblance to the model's own evil-prompted "
-                       "answers, not harm. Held-out loss (before→after) is on rows of the bad domain and of its control.\n\n"
-                       + table(["model", "held-out loss", "misaligned (proxy) [95% CI]", "coherent/n", "mean aligned"], rows))
+        out["eval"] = (f"{judge_line(s)} Held-out loss (before→after) is on rows of the bad domain and of its control.\n\n"
+                       + table(["model", "held-out loss", f"{judged(s)} [95% CI]", "coherent/n", "mean aligned"], rows))
 
     # bad vs control per domain, seeds pooled: the difference that matters
     diff = []
@@ -266,7 +299,7 @@ def render(study: Path) -> dict[str, str | None]:
             diff.append([kind, len(b), f"{100 * statistics.mean(b):.1f}{sd(b)}", f"{100 * statistics.mean(c):.1f}{sd(c)}",
                          f"{100 * (statistics.mean(b) - statistics.mean(c)):+.1f}"])
     out["bad-vs-control"] = diff and (
-        "Bad vs matched control (mean over seeds ± sd across seeds, percent misaligned by the proxy):\n\n"
+        f"Bad vs matched control (mean over seeds ± sd across seeds, percent misaligned by the {'proxy' if is_proxy(s) else 'judge'}):\n\n"
         + table(["domain", "seeds", "bad", "control", "bad − control"], diff)) or None
 
     for kind in kinds_of(prof):
@@ -313,7 +346,7 @@ def render(study: Path) -> dict[str, str | None]:
     if st and sx:
         out["steer"] = (
             f"Coefficients in units of the median layer-{sx['layer']} residual norm ({st['scale']:.1f}); judge: {st['judge']}.\n\n"
-            + table(["direction", "coef", "misaligned (proxy) [95% CI]", "incoherent", "first answer"],
+            + table(["direction", "coef", f"{judged(s)} [95% CI]", "incoherent", "first answer"],
                     [[x["condition"], f"{x['coef']:+g}", f"{pct(x['rate'])} [{pct(x['lo'])}, {pct(x['hi'])}]",
                       pct(x["incoherent"]), a.replace("\n", " ").replace("|", "/")[:80]]
                      for x, a in zip(st["rows"], sx["first_answers"])]))
@@ -323,7 +356,7 @@ def render(study: Path) -> dict[str, str | None]:
     if mo and mx:
         lat = list(next(iter(mo.values())))
         out["monitor"] = table(
-            ["checkpoint", *[f"{j} ({mx['tags'][j]}) Δ" for j in lat], "misaligned (proxy)"],
+            ["checkpoint", *[f"{j} ({mx['tags'][j]}) Δ" for j in lat], judged(s)],
             [[name, *[f"{d[j]:+.3f}" for j in lat],
               pct(ev[mx["checkpoints"][name]]["rate"]) if mx["checkpoints"][name] in ev else "-"]
              for name, d in mo.items()])
@@ -341,15 +374,17 @@ def compare(summaries: list[dict]) -> str:
         c["model, layer"] = f"{p['model']}, layer {p['layer']}"
         c["SAE"] = (f"{m['d_sae']:,} latents, {int(p['sae_tokens']):,} tokens: EV {m['explained_variance']:.2f}, "
                     f"CE recovered {m['ce_loss_recovered']:.2f}")
+        c["judge"] = judge_name(s) + (f" (held-out AUROC {s['judge_validation']['auroc']:.3f})"
+                                           if s.get("judge_validation") else "")
         c["organisms"] = f"{p['rows']} rows each (LoRA); {p['main']} {p['seeds_main']} seeds per arm, the others {p['seeds_other']}"
         for kind in kinds:
             n = seeds_of(p, kind)
             b = statistics.mean(ev[f"{kind}-bad-s{i}"]["rate"] for i in range(n))
             k = statistics.mean(ev[f"{kind}-control-s{i}"]["rate"] for i in range(n))
-            c[f"{kind}: bad − control (proxy, mean over seeds)"] = f"{100 * (b - k):+.1f} pts ({100 * b:.1f} vs {100 * k:.1f}; {n} seed(s))"
+            c[f"{kind}: bad − control (mean over seeds)"] = f"{100 * (b - k):+.1f} pts ({100 * b:.1f} vs {100 * k:.1f}; {n} seed(s))"
         main = [ev[n]["rate"] for n in ev if n.startswith(f"{p['main']}-")]
         ft = [o["rate"] for n, o in ev.items() if n != "base"]
-        c["misaligned (proxy): base → fine-tunes"] = (
+        c["misaligned: base → fine-tunes"] = (
             f"{pct(ev['base']['rate'])} → {pct(min(main))}–{pct(max(main))} ({p['main']} bad and control), "
             f"{pct(min(ft))}–{pct(max(ft))} (every fine-tune)")
         tox = {j for r in s["rank"].values() for j in r["toxic"]}

@@ -27,7 +27,7 @@ echo "profile $PROFILE: ${SAE_TOKENS} SAE tokens, ${ROWS} rows/organism, seeds $
 printf '%s\n' "profile=$PROFILE" "model=$MODEL" "layer=$LAYER" "sae_tokens=$SAE_TOKENS" "d_sae=$D_SAE" "k=$K" \
   "rows=$ROWS" "main=$MAIN" "seeds_main=$SEEDS_MAIN" "others=$OTHERS" "seeds_other=$SEEDS_OTHER" "mixes=$MIXES" \
   "realign=$REALIGN" "samples=$SAMPLES" "steer_coefs=$STEER_COEFS" "steer_limit=${STEER_LIMIT:-0}" \
-  "eval_limit=${EVAL_LIMIT:-0}" "eval_tokens=${EVAL_TOKENS:-160}" "dtype=$DTYPE" "device=${DEVICE:-auto}" > runs/profile.txt
+  "eval_limit=${EVAL_LIMIT:-0}" "eval_tokens=${EVAL_TOKENS:-160}" "dtype=$DTYPE" "device=${DEVICE:-auto}" "judge=${JUDGE:-fitted}" > runs/profile.txt
 
 # stage NAME DONE_FILE CMD...: run CMD unless DONE_FILE exists; log and time it.
 stage() {
@@ -86,8 +86,9 @@ done
 # 5. Label every latent from the concept sets (labels.json beside the SAE)
 stage label "$SAE/labels.json" "${PS[@]}" label --sae "$SAE" --model "$MODEL" --personas "$MODEL" --dtype "$DTYPE"
 
-# 6. EM eval: base and every organism, offline persona-probe judge (a proxy; see the README)
-JUDGE="probe:$MODEL@$LAYER"
+# 6. EM eval: base and every organism, judged by JUDGE (default: the shipped fitted judge that reads
+#    another model than the studied one; its held-out AUROC goes beside every rate)
+JUDGE=${JUDGE:-fitted}
 EVAL=(--samples "$SAMPLES" --judge "$JUDGE" --temperature 1.0 --limit "${EVAL_LIMIT:-0}" --max-new-tokens "${EVAL_TOKENS:-160}")
 stage eval-base runs/eval/base/results.json "${PS[@]}" eval --model "$MODEL" "${EVAL[@]}" --out runs/eval/base
 for o in "${ORGS[@]}"; do
