@@ -39,10 +39,10 @@ def test_em_tables_name_the_judge_and_its_held_out_auroc():
     proxy = {"judge": "persona-probe (evil direction, layer 15 of smollm2; proxy)"}
     assert report.judged(proxy) == "misaligned (proxy)" and "A proxy" in report.judge_line(proxy)
     assert report.is_proxy({"steer": {"judge": proxy["judge"]}})  # older summaries name it under steer only
-    fitted = {"judge": "fitted logistic probe (qwen-coder-0.5b L12)",
+    fitted = {"judge": "fitted probe (layer 12 of qwen-coder-0.5b, fitted on interp; proxy)",  # fitted.FittedJudge.name
               "judge_validation": {"auroc": 0.912, "auroc_ci": [0.88, 0.94], "n_misaligned": 40, "n_aligned": 800,
                                    "source": "clarifying-em heldout"}}
     line = report.judge_line(fitted)
-    assert report.judged(fitted) == "misaligned" and "proxy" not in line
+    assert report.judged(fitted) == "misaligned" and "A proxy" not in line
     assert "held-out AUROC 0.912 [0.880, 0.940]" in line and "40 misaligned / 800 aligned" in line
     assert "never validated" in report.judge_line({"judge": "http:localhost"})

@@ -35,7 +35,7 @@ def judge_name(s: dict) -> str:
 def is_proxy(s: dict) -> bool:
     """Whether the study's rates come from the uncalibrated persona-probe proxy (the judge of studies run
     before the fitted judge was validated), so its tables say so in every column that shows a rate."""
-    return "proxy" in judge_name(s)
+    return "persona-probe" in judge_name(s)
 
 
 def judged(s: dict) -> str:
