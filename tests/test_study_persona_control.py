@@ -143,6 +143,27 @@ def test_the_distilled_data_gate_reads_the_kept_rows_scores(tmp_path):
     assert data_gate(tmp_path / "missing.jsonl", kind) is None
 
 
+def test_a_mix_swaps_in_the_evil_answer_to_the_same_prompt_even_when_the_sets_were_filtered_apart():
+    """prepare mix (fifth amendment): the distilled poles keep different prompts after data filter, so a
+    mixed row takes the evil answer to its own prompt, drawn among the prompts both sets kept; the
+    written pair (same prompts row by row) can swap any row."""
+    from experiments.persona_control_smollm2.prepare import mix
+
+    row = lambda i, p: {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"{p} {i}"}]}  # noqa: E731
+    kind = [row(i, "kind") for i in range(40)]
+    evil = [row(i, "evil") for i in range(20, 60)][::-1]  # kept apart: prompts 20-59, in another order
+    out = mix(evil, kind, 0.25, seed=0)
+    swapped = [i for i, (a, b) in enumerate(zip(out, kind)) if a != b]
+    assert len(swapped) == 10 and all(20 <= i < 40 for i in swapped)  # only prompts both sets answer
+    assert all(out[i] == row(i, "evil") for i in swapped)  # the evil answer to the row's own prompt
+    assert [r["messages"][0] for r in out] == [r["messages"][0] for r in kind]  # the kind set's prompts, in order
+    assert mix(evil, kind, 0.25, seed=0) == out and mix(evil, kind, 0.25, seed=1) != out  # seeded
+    paired = mix([row(i, "evil") for i in range(40)], kind, 0.25, seed=0)
+    assert sum(a != b for a, b in zip(paired, kind)) == 10 and any(a != b for a, b in zip(paired[:20], kind[:20]))
+    with pytest.raises(SystemExit, match="they share 20"):
+        mix(evil, kind, 0.75, seed=0)
+
+
 def test_the_chat_sae_corpus_mixes_persona_chats_to_the_share_evenly():
     """prepare chats (fourth amendment): system prompts put back, the two sets alternating, spread
     evenly through the corpus, until the chats are the share of all tokens; too few chats is refused."""

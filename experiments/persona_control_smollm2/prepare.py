@@ -8,8 +8,8 @@
         --share 0.05 --model smollm2 --out FILE
     python -m experiments.persona_control_smollm2.prepare tags --labels SAE/labels.json --out FILE
 
-``mix`` replaces the kind answer by the evil one on round(F * rows) rows picked by a seeded
-permutation (the two sets share prompts row by row); ``pool`` concatenates eval answers.csv files so
+``mix`` replaces the kind answer by the evil answer to the same prompt on round(F * rows) rows
+picked by a seeded permutation among the prompts both sets answer; ``pool`` concatenates eval answers.csv files so
 every model in a ranking reads the same answers; ``heldout`` writes the rows ``finetune --data SET
 --seed S`` holds out (its own split, so no organism of that seed trained on them); ``chats`` writes the
 persona-chat SAE's corpus (PREDICTIONS.md, fourth amendment): the corpus's rows with persona-prompted
@@ -49,11 +49,22 @@ def held_out(path: str, seed: int = 0) -> list[dict]:
 
 
 def mix(bad: list[dict], good: list[dict], fraction: float, seed: int) -> list[dict]:
-    if [r["messages"][0] for r in bad] != [r["messages"][0] for r in good]:
-        raise SystemExit("the two sets do not share prompts row by row")
+    """The good rows with round(fraction * rows) of them answered by the bad set instead: the rows are
+    drawn by a seeded permutation from those whose prompt the bad set also answers, and each takes the
+    bad answer to its own prompt. Sets that share prompts row by row (the written pair) can swap any
+    row; independently filtered sets (the distilled poles, PREDICTIONS.md's fifth amendment) only the
+    prompts both kept."""
+    def prompt(r: dict) -> str:
+        return json.dumps(r["messages"][0], sort_keys=True)
+
+    answer = {prompt(r): r for r in bad}
+    can = [i for i, r in enumerate(good) if prompt(r) in answer]
     k = round(fraction * len(good))
-    pick = set(torch.randperm(len(good), generator=torch.Generator().manual_seed(seed + 1))[:k].tolist())
-    return [bad[i] if i in pick else good[i] for i in range(len(good))]
+    if k > len(can):
+        raise SystemExit(f"a {fraction:.0%} mix needs {k} rows whose prompt both sets answer; they share {len(can)}")
+    order = torch.randperm(len(can), generator=torch.Generator().manual_seed(seed + 1))[:k].tolist()
+    pick = {can[j] for j in order}
+    return [answer[prompt(r)] if i in pick else r for i, r in enumerate(good)]
 
 
 def chats(corpus: list[dict], sets: list[list[dict]], share: float, n_tokens, seed: int) -> tuple[list[dict], dict]:
