@@ -546,7 +546,8 @@ class LabelConfig(SAEModelOption, LayerOptions):
     top: int = 20
     """With --ranking: how many per tail."""
     personas: str = ""
-    """Persona directions for decoder cosines: a directions folder, or a model spec (computed once, cached)."""
+    """Persona directions for decoder cosines: a directions folder (personas.json), or a model spec, a
+    model folder included (computed once, cached)."""
     min_auroc: float = 0.8
     """Tag only when AUROC (concept texts vs all other texts) reaches this..."""
     min_fire: float = 0.3

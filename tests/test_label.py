@@ -156,6 +156,25 @@ def test_persona_directions_give_cosines_and_the_nearest_latent(tiny_model, tiny
     assert lab["latents"][str(j)]["tag"] == "wishing"
 
 
+def test_personas_given_a_model_folder_computes_its_directions(tiny_model, tiny_dir, tmp_path, concept_files, monkeypatch):
+    """--personas MODEL_FOLDER is a model spec (directions computed once and cached), not a directions
+    folder: only a folder with personas.json is read as directions."""
+    from persona_sae import personas as P
+
+    sae = _planted_sae(tiny_model, tmp_path / "sae", 5)
+    asked = []
+
+    def cached(spec, layer, traits, log):
+        asked.append((spec, layer))
+        return P.Directions(spec, layer, "resid_pre", {"evil": sae.W_dec[3].detach() / sae.W_dec[3].norm()}, {}, {})
+
+    monkeypatch.setattr(P, "cached", cached)
+    cfg = LabelConfig(sae=str(tmp_path / "sae"), model=str(tiny_dir), concepts=concept_files, no_builtin=True,
+                      max_len=64, personas=str(tiny_dir), null_saes=0)
+    r = label(cfg, log=lambda *a: None)
+    assert asked == [(str(tiny_dir), LAYER)] and r.nearest["evil"]["latent"] == 3
+
+
 def test_text_scores_probes_are_extra_unclamped_columns(tiny_model, tmp_path):
     """Probe directions ride the same pass: the latent columns are unchanged and each probe column is
     the raw projection (a direction and its negative give opposite means, so nothing is clamped)."""

@@ -246,3 +246,25 @@ def test_an_arm_ranked_with_the_chat_sae_reports_b_c_and_whether_it_does_better(
     assert a["b"]["met"] is False and a["b"]["latent"] is None and a["b"]["nearest"]["latent"] == 11
     assert a["c"]["met"] is False
     assert "no latent is tagged toxic-persona" in S.bars_table({"arms": {"distilled" + S.CHAT_SAE: a}})
+
+
+def test_the_decision_rule_names_the_tagged_latent_with_the_largest_pooled_shift(tmp_path, capsys, monkeypatch):
+    """summarize --pick (run.sh steers the distilled arm along it): the toxic-persona-tagged latent with
+    the largest pooled control-adjusted shift, an untagged larger shift notwithstanding; nothing when
+    no latent is tagged."""
+    from experiments.persona_control_smollm2 import summarize
+
+    pooled = {"latents": {"control-adjusted": {"delta_mean": [0.1, 0.9, 0.3, 0.5, -0.2]}}}
+    assert summarize.rule_latent(pooled, {0: "toxic-persona", 1: "assistant-persona", 3: "toxic-persona"}) == 3
+    assert summarize.rule_latent(pooled, {1: "assistant-persona"}) is None
+    sae = tmp_path / "sae"
+    sae.mkdir()
+    (sae / "labels.json").write_text(json.dumps({"latents": {"0": {"tag": "toxic-persona"}, "4": {"tag": "toxic-persona"}},
+                                                 "manual": {}}))
+    (tmp_path / "runs" / "rank-pooled").mkdir(parents=True)
+    (tmp_path / "runs" / "rank-pooled" / "ranking.json").write_text(json.dumps({**pooled, "sae": str(sae)}))
+    for name in ("RUNS", "RESULTS", "SEEDS", "ORGANISMS"):  # main() sets them: restored after the test
+        monkeypatch.setattr(summarize, name, getattr(summarize, name))
+    monkeypatch.setattr(sys, "argv", ["summarize", "--work", str(tmp_path), "--pick", "rank-pooled"])
+    summarize.main()
+    assert capsys.readouterr().out.strip() == "0"  # 0.1 beats -0.2 among the tagged

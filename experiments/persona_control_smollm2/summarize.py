@@ -97,16 +97,24 @@ def sanity(d: dict, evil: list[str], kind: list[str], bootstrap: int = 1000, see
             "met": bool(ratio >= 0.5 and order)}
 
 
+def rule_latent(pooled: dict, tags: dict[int, str]) -> int | None:
+    """PREDICTIONS.md's decision rule: among the latents tagged toxic-persona, the one with the largest
+    pooled control-adjusted shift (None when no latent is tagged)."""
+    ca = _key(pooled, "control-adjusted")
+    tagged = [j for j, t in tags.items() if t == "toxic-persona"]
+    return max(tagged, key=lambda i: ca["delta_mean"][i]) if tagged else None
+
+
 def bar_b(pooled: dict, per_seed: list[dict | None], kind_seeds: list[dict | None], self_rank: dict | None,
           tags: dict[int, str], evil: list[str], kind: list[str], near: int | None) -> dict:
     """The toxic-persona latent (largest pooled control-adjusted shift among tagged latents) and bar (b)."""
     ca = _key(pooled, "control-adjusted")
     tagged = [j for j, t in tags.items() if t == "toxic-persona"]
-    if not tagged:  # the fourth amendment: not met, and the latent nearest the evil direction is reported
+    j = rule_latent(pooled, tags)
+    if j is None:  # the fourth amendment: not met, and the latent nearest the evil direction is reported
         return {"latent": None, "tagged": [], "met": False, "parts": {}, "pooled_rank": None,
                 "nearest": None if near is None else {"latent": near, "pooled_rank": int(ca["rank"][near]),
                                                       "pooled_shift": ca["delta_mean"][near]}}
-    j = max(tagged, key=lambda i: ca["delta_mean"][i])
     ranks = [None if r is None else int(_key(r, "control-adjusted")["rank"][j]) for r in per_seed]
     deltas = [None if r is None else _key(r, k)["delta_mean"] for r, k in zip(kind_seeds, kind)]
     floor = statistics.stdev(x[j] for x in deltas) if None not in deltas and len(deltas) > 1 else None
@@ -613,8 +621,17 @@ def main() -> None:
     ap.add_argument("--force", action="store_true", help="write summary.json even where runs/ lacks results it holds")
     ap.add_argument("--merge", action="store_true", help="keep summary.json's numbers where runs/ lacks them and "
                     "add the stages runs/ holds (e.g. steering rerun alone on the committed ranking's latent)")
+    ap.add_argument("--pick", metavar="RANKING", help="print the decision rule's latent of runs/RANKING (a pooled "
+                    "ranking, e.g. rank-pooled; nothing when no latent is tagged toxic-persona) and stop")
     a = ap.parse_args()
     RUNS, RESULTS, SEEDS = a.work / "runs", a.work / "results", tuple(a.seeds)
+    if a.pick:
+        pooled = _ranking(a.pick)
+        if pooled is None:
+            raise SystemExit(f"no ranking {RUNS / a.pick}")
+        j = rule_latent(pooled, _labels(pooled["sae"])[0])
+        print("" if j is None else j)
+        return
     ORGANISMS = a.organisms or (ORGANISMS if a.work == HERE else None)
     if not a.check and RUNS.is_dir():
         from persona_sae import write_json

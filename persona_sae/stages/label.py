@@ -118,7 +118,7 @@ def run(cfg: C.LabelConfig, log=log) -> LabelResult:
                         f"(the --ranking top {cfg.top})")
     directions = None
     if cfg.personas:
-        directions = P.load(cfg.personas) if Path(cfg.personas).is_dir() else \
+        directions = P.load(cfg.personas) if (Path(cfg.personas) / "personas.json").is_file() else \
             P.cached(cfg.personas, layer, traits=("evil",), log=log)
         if directions.layer != layer:
             raise UserError(f"persona directions are from layer {directions.layer}, the SAE reads layer {layer}")
