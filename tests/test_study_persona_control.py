@@ -268,3 +268,22 @@ def test_the_decision_rule_names_the_tagged_latent_with_the_largest_pooled_shift
     monkeypatch.setattr(sys, "argv", ["summarize", "--work", str(tmp_path), "--pick", "rank-pooled"])
     summarize.main()
     assert capsys.readouterr().out.strip() == "0"  # 0.1 beats -0.2 among the tagged
+
+
+def test_an_arm_whose_data_gate_fails_reports_its_bars_as_not_testable():
+    """PREDICTIONS.md's third amendment: below the gate the distilled arm's bars (and its chat-SAE arm's)
+    read "not testable", numbers kept; the gate row keeps its own verdict; another arm is untouched."""
+    from experiments.persona_control_smollm2.summarize import bars_table, untestable
+
+    gate = {"met": False, "auroc": 0.61, "ci": [0.55, 0.67], "mean_aligned_evil": 40.0, "mean_aligned_kind": 60.0,
+            "n_evil": 564, "n_kind": 564}
+    sanity = {"met": True, "shift": 0.5, "ci": [0.4, 0.6], "ratio": 0.9, "gap": 0.55, "evil_above_kind": True}
+    s = {"arms": {"written": {"sanity": sanity}, "distilled": {"gate": gate, "sanity": sanity},
+                  "distilled (chat SAE)": {"c": {"met": False, "latent": None}}}}
+    rows = {(r.split(" | ")[0].strip("| "), r.split(" | ")[1]): r.split(" | ")[2] for r in bars_table(s).splitlines()[2:]}
+    assert rows[("written", "sanity")] == "**met**" and rows[("distilled", "data gate")] == "**not met**"
+    assert rows[("distilled", "sanity")] == "not testable" and rows[("distilled (chat SAE)", "(c)")] == "not testable"
+    assert rows[("distilled", "(b)")] == "not run"  # what has not run stays "not run"
+    assert untestable(s, "distilled (chat SAE)") and not untestable(s, "written")
+    s["arms"]["distilled"]["gate"] = {**gate, "met": True}
+    assert "| not testable |" not in bars_table(s)

@@ -451,9 +451,17 @@ def organisms_table(s: dict) -> str | None:
                   "rows of its data set the second judge agrees with"], rows)
 
 
+def untestable(s: dict, arm: str) -> bool:
+    """Whether the arm's data gate (its own, or for a chat-SAE arm its data's) failed: its bars are then
+    reported as not testable, not as failures of the pipeline (PREDICTIONS.md, third amendment)."""
+    g = (s["arms"].get(arm.removesuffix(CHAT_SAE)) or {}).get("gate")
+    return g is not None and g["met"] is False
+
+
 def bars_table(s: dict) -> str | None:
     rows = []
     for arm, a in s["arms"].items():
+        first = len(rows)
         sa, b, c = a.get("sanity"), a.get("b"), a.get("c")
         g = a.get("gate")
         if g is not None:
@@ -501,8 +509,10 @@ def bars_table(s: dict) -> str | None:
                              f"reconstructed share of the residual shift {num(100 * bt['share'][0], 0)}% (shipped) → "
                              f"{num(100 * bt['share'][1], 0)}% (chat SAE); latents carrying half of the reconstruction's "
                              f"shift along the evil direction {bt['latents_for_half'][0]} → {bt['latents_for_half'][1]}"])
+            _not_testable(s, arm, rows[first:])
             continue
-        rows.append([arm, "shift vs attribution", "—", "not run" if m is None else
+        rows.append([arm, "shift vs attribution", "—", ("not run" if arm == "written" else
+                     "the written pair only (PREDICTIONS.md, fifth amendment)") if m is None else
                      f"latent {m['latent']} ranks {m['shift_rank']} by shift, {m['attribution_rank']} by attribution "
                      f"(Δ {sig(m['attribution_shift'])} [{sig(m['attribution_ci'][0])}, {sig(m['attribution_ci'][1])}], "
                      f"{m['n_pairs']} held-out prompt pairs); best toxic-persona latent: {m['best_tagged']['shift']} vs "
@@ -540,7 +550,16 @@ def bars_table(s: dict) -> str | None:
         w = a.get("where")
         if w is not None:
             rows.append([arm, "where the shift sits", "—", _where(w)])
+        _not_testable(s, arm, rows[first:])
     return table(["arm", "bar", "verdict", "numbers"], rows) if rows else None
+
+
+def _not_testable(s: dict, arm: str, rows: list[list[str]]) -> None:
+    """An arm whose data gate failed: every verdict after the gate reads "not testable" (numbers kept)."""
+    if untestable(s, arm):
+        for r in rows:
+            if r[1] != "data gate" and r[2] in (_verdict(True), _verdict(False)):
+                r[2] = "not testable"
 
 
 def _where(w: dict) -> str:
@@ -583,7 +602,16 @@ def headline(s: dict | None, link: bool = False) -> str | None:
     if d is not None and d.get("met") is not None:
         out += f", and steering along it {'adds' if d['met'] else 'does not add'} misalignment as bar (d) defines it"
     dist = s["arms"].get("distilled", {})
-    return out + ("; the distilled arm has not run." if dist.get("b") is None else ".")
+    g, db = dist.get("gate"), dist.get("b")
+    if untestable(s, "distilled"):
+        return out + (f"; the distilled arm's kept answers carry no persona by the judge (data gate AUROC "
+                      f"{num(g['auroc'], 2)}, bar 0.8), so its bars are not testable.")
+    if db is None:
+        return out + "; the distilled arm has not run."
+    if db["latent"] is None:
+        return out + "; on the distilled arm no latent is tagged toxic-persona, so bar (b) is not met."
+    return out + (f"; on the distilled arm (the model's own evil-prompted answers) latent {db['latent']} ranks "
+                  f"{db['pooled_rank']}, bar (b) {'met' if db['met'] else 'not met' if db['met'] is False else 'not complete'}.")
 
 
 def render(s: dict | None) -> dict[str, str | None]:
