@@ -96,6 +96,11 @@ if [ -n "$POLES" ]; then  # POLES= (empty) runs the written pair alone
     rank "runs/rank-kind-s$s" --finetuned "runs/kind-s$s"   # the noise floor: each kind seed against the base
   done
   rank runs/rank-kind-vs-self --finetuned "${kd[@]}" --control "${nn[@]}"
+  # bar (e): the mixtures and the re-alignments, control-adjusted by the kind seeds (fifth amendment)
+  dd=()
+  for f in $MIXES; do dd+=("runs/mix-$f"); done
+  for n in $REALIGN; do dd+=("runs/realign-$n"); done
+  [ ${#dd[@]} -eq 0 ] || rank runs/rank-dose --finetuned "${dd[@]}" runs/evil-s0 --control "${kd[@]}"
 fi
 # the written pair, ranked the same way
 we=() wk=()
@@ -135,6 +140,19 @@ done
 [ -z "${STEER_COEFS:-}" ] || [ -f runs/steer-written/results.json ] || "${PS[@]}" steer --model "$MODEL" --sae "$SAE" \
   --latents "$STEER_LATENT" --coef "$STEER_COEFS" --limit "$STEER_LIMIT" --samples "$STEER_SAMPLES" --temperature 1 \
   --judge "$JUDGE" --seed 0 --out runs/steer-written 2>&1 | tail -n 40 > runs/steer-written.log
+# bar (d) for the distilled arm: the same steering along the latent its pooled ranking names by the
+# decision rule (fifth amendment); steering reads the base model alone, so when that is STEER_LATENT the
+# written arm's run is that run
+if [ -n "$POLES" ] && [ -n "${STEER_COEFS:-}" ] && [ ! -f runs/steer-distilled/results.json ]; then
+  j=$("$PY" -m experiments.persona_control_smollm2.summarize --work "$W" --seeds $SEEDS --pick rank-pooled)
+  if [ "$j" = "$STEER_LATENT" ] && [ -f runs/steer-written/results.json ]; then
+    cp -r runs/steer-written runs/steer-distilled.tmp && mv runs/steer-distilled.tmp runs/steer-distilled
+  elif [ -n "$j" ]; then
+    "${PS[@]}" steer --model "$MODEL" --sae "$SAE" --latents "$j" --coef "$STEER_COEFS" --limit "$STEER_LIMIT" \
+      --samples "$STEER_SAMPLES" --temperature 1 --judge "$JUDGE" --seed 0 --out runs/steer-distilled 2>&1 | tail -n 40 \
+      > runs/steer-distilled.log
+  fi
+fi
 # 6. the evil direction: each model's projection on the pooled answers, and the base's evil-kind gap
 specs=()
 for i in "${!MODELS[@]}"; do specs+=("${MODELS[$i]}=${SPECS[$i]}"); done
