@@ -49,9 +49,9 @@ for pole in $POLES; do
   for s in $SEEDS; do SEED_FT=$s finetune "runs/$pole-s$s" --model "$MODEL" --data "runs/data/$pole.jsonl"; done
 done
 # 3. evil-into-kind mixtures, and re-alignment of the evil seed-0 organism on kind rows
-for f in $MIXES; do
+for f in $MIXES; do  # a mixture the kept sets cannot make (too few shared prompts) is not run (fifth amendment)
   [ -f "runs/data/mix-$f.jsonl" ] || "$PY" -m experiments.persona_control_smollm2.prepare mix \
-    --bad runs/data/evil.jsonl --good runs/data/kind.jsonl --fraction "$f" --out "runs/data/mix-$f.jsonl"
+    --bad runs/data/evil.jsonl --good runs/data/kind.jsonl --fraction "$f" --out "runs/data/mix-$f.jsonl" || continue
   finetune "runs/mix-$f" --model "$MODEL" --data "runs/data/mix-$f.jsonl"
 done
 for n in $REALIGN; do
@@ -98,7 +98,7 @@ if [ -n "$POLES" ]; then  # POLES= (empty) runs the written pair alone
   rank runs/rank-kind-vs-self --finetuned "${kd[@]}" --control "${nn[@]}"
   # bar (e): the mixtures and the re-alignments, control-adjusted by the kind seeds (fifth amendment)
   dd=()
-  for f in $MIXES; do dd+=("runs/mix-$f"); done
+  for f in $MIXES; do if done_ft "runs/mix-$f"; then dd+=("runs/mix-$f"); fi; done
   for n in $REALIGN; do dd+=("runs/realign-$n"); done
   [ ${#dd[@]} -eq 0 ] || rank runs/rank-dose --finetuned "${dd[@]}" runs/evil-s0 --control "${kd[@]}"
 fi
