@@ -12,6 +12,7 @@ stage that has not run is reported as not run, never guessed.
 
 from __future__ import annotations
 
+import collections
 import json
 import statistics
 from pathlib import Path
@@ -267,8 +268,13 @@ def data_gate(evil: Path, kind: Path, bootstrap: int = 1000) -> dict | None:
     au = auroc(score, y)
     lo, hi = auroc_ci(score, y, bootstrap)
     mean = lambda c: statistics.fmean(a for a, yy in rows if yy == c)  # noqa: E731
-    return {"auroc": au, "ci": [lo, hi], "met": au >= GATE_AUROC, "n_evil": sum(y), "n_kind": len(y) - sum(y),
-            "mean_aligned_evil": mean(1), "mean_aligned_kind": mean(0)}
+    # the judge's scores saturate near 100 (a float32 sigmoid), so evil and kind rows can tie: ties count
+    # half in the AUROC, and their share says how much of the ordering the scores could not see
+    kind_scores = collections.Counter(a for a, yy in rows if yy == 0)
+    tied = sum(kind_scores[a] for a, yy in rows if yy == 1)
+    n1, n0 = sum(y), len(y) - sum(y)
+    return {"auroc": au, "ci": [lo, hi], "met": au >= GATE_AUROC, "n_evil": n1, "n_kind": n0,
+            "mean_aligned_evil": mean(1), "mean_aligned_kind": mean(0), "tied_pairs": tied / max(n1 * n0, 1)}
 
 
 def collect(prior: dict | None = None) -> dict:
@@ -468,7 +474,8 @@ def bars_table(s: dict) -> str | None:
             rows.append([arm, "data gate", _verdict(g["met"]),
                          f"kept evil rows below kept kind rows by the judge's aligned score: AUROC {num(g['auroc'])} "
                          f"[{num(g['ci'][0])}, {num(g['ci'][1])}] (bar ≥ {GATE_AUROC:g}; below it the arm's bars are not "
-                         f"testable); mean aligned {num(g['mean_aligned_evil'], 1)} vs {num(g['mean_aligned_kind'], 1)} "
+                         f"testable); {num(100 * g['tied_pairs'], 0) if 'tied_pairs' in g else '—'}% of evil–kind pairs tied; mean aligned "
+                         f"{num(g['mean_aligned_evil'], 1)} vs {num(g['mean_aligned_kind'], 1)} "
                          f"({g['n_evil']} and {g['n_kind']} rows)"])
         chat = arm.endswith(CHAT_SAE)  # ranked with the persona-chat SAE: bars (b), (c) and where the shift sits
         if not chat:
