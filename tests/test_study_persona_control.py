@@ -142,7 +142,7 @@ def test_the_distilled_data_gate_reads_the_kept_rows_scores(tmp_path):
     assert not g["met"] and g["auroc"] == pytest.approx(0.5)  # as often above as below: no persona in the data
     assert g["tied_pairs"] == pytest.approx(2 / 20)  # 60 and 70 are in both sets
     g = data_gate(rows(tmp_path / "evil3.jsonl", [100, 100, 99.5]), rows(tmp_path / "kind3.jsonl", [100, 100]), bootstrap=0)
-    assert g["tied_pairs"] == pytest.approx(4 / 6) and g["auroc"] == pytest.approx((1 + 0.5 * 2 * 2) / 6)  # ties count half
+    assert g["tied_pairs"] == pytest.approx(4 / 6) and g["auroc"] == pytest.approx((2 + 0.5 * 4) / 6)  # ties count half
     assert data_gate(tmp_path / "missing.jsonl", kind) is None
 
 
