@@ -68,3 +68,10 @@ def held_out(judge) -> dict | None:
     """The judge's own held-out numbers (validation.json beside a shipped fitted judge), for results
     files and tables to print beside every rate it gives; None for a judge never validated."""
     return getattr(judge, "validation", None)
+
+
+def held_out_line(v: dict) -> str:
+    """``held_out``'s numbers as one sentence, the same in terminal output and study READMEs."""
+    ci = v.get("auroc_ci") or [float("nan")] * 2
+    return (f"held-out AUROC {v['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] on {v['n_misaligned']} misaligned / "
+            f"{v['n_aligned']} aligned labelled answers it was not fitted on ({v.get('source', 'validation.json')})")

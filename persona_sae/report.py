@@ -155,9 +155,9 @@ def finetune(cfg, r) -> None:
 def _held_out(v: dict | None) -> None:
     """The judge's own held-out numbers, printed beside the rates it gave (shipped fitted judges)."""
     if v:
-        ci = v.get("auroc_ci") or [None, None]
-        out.print(f"judge's held-out AUROC {v['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] on {v['n_misaligned']} misaligned "
-                  f"/ {v['n_aligned']} aligned labelled answers it was not fitted on ({v.get('source', 'validation.json')})")
+        from persona_sae.judging import held_out_line
+
+        out.print(f"judge's {held_out_line(v)}")
 
 
 def eval(cfg, r) -> None:  # noqa: A001 - the command's name

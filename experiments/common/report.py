@@ -21,6 +21,7 @@ import statistics
 from pathlib import Path
 
 from experiments.common.tables import blocks, fill, pct, table
+from persona_sae.judging import held_out_line
 
 
 def load(p: Path):
@@ -51,10 +52,7 @@ def judge_line(s: dict) -> str:
         return (f"Judge: {judge_name(s)}. A proxy: it measures resemblance to the model's own evil-prompted "
                 "answers, not harm.")
     if v:
-        ci = v.get("auroc_ci") or [float("nan")] * 2
-        return (f"Judge: {judge_name(s)}; held-out AUROC {v['auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] on "
-                f"{v['n_misaligned']} misaligned / {v['n_aligned']} aligned labelled answers it was not fitted on "
-                f"({v.get('source', 'validation.json')}).")
+        return f"Judge: {judge_name(s)}; {held_out_line(v)}."
     return f"Judge: {judge_name(s)} (never validated: `persona-sae judge validate`)."
 
 
