@@ -174,11 +174,38 @@ def make(model, system: str, prompt_spec: str, n: int, seed: int, out: str | Pat
                 f.write(json.dumps({"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}],
                                     "meta": {"pole": system if system in SYSTEMS else "file", "system": s,
                                              "prompt_id": pid, "source": src, "shots": n_shots}}) + "\n")
-    lines = part.read_text(encoding="utf-8").splitlines()[1:]
+    lines = part.read_text(encoding="utf-8").splitlines()
+    with replacing(settings_file(out)) as tmp:  # so the finished set can be turned back into a resume file
+        tmp.write_text(lines[0] + "\n", encoding="utf-8")
     with replacing(out) as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
     part.unlink()
-    return PersonaResult(out, len(lines), done)
+    return PersonaResult(out, len(lines) - 1, done)
+
+
+def settings_file(out: str | Path) -> Path:
+    """Where ``make`` leaves a finished set's settings (the first line of its resume file)."""
+    out = Path(out)
+    return out.with_name(out.name + ".settings.json")
+
+
+def checkpoint(out: str | Path, dest: str | Path) -> int:
+    """Write ``out``'s resume file (the settings line, then the rows sampled so far) to ``dest``, from the
+    killed run's ``out.partial`` or from the finished set and its settings. Copied to ``out.partial``
+    elsewhere, it lets ``make`` with the same settings go on from there (it checks them) instead of
+    sampling again: sampling is the slow stage, and a study can keep its sets this way. Returns the rows."""
+    out, part = Path(out), Path(str(out) + ".partial")
+    if part.is_file():
+        lines = read_utf8(part).splitlines()
+    elif out.is_file() and settings_file(out).is_file():
+        lines = read_utf8(settings_file(out)).splitlines()[:1] + [x for x in read_utf8(out).splitlines() if x.strip()]
+    else:
+        raise UserError(f"{out}: neither a killed run ({part.name}) nor a finished set with {settings_file(out).name}")
+    if not lines or "settings" not in json.loads(lines[0]):
+        raise UserError(f"{out}: its first line holds no sampling settings")
+    with replacing(Path(dest)) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines) - 1
 
 
 KEEP = ("misaligned", "aligned", "all", "lowest", "highest")

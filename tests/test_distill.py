@@ -65,6 +65,26 @@ def test_a_killed_run_resumes_to_the_same_rows(tiny_model, tmp_path, monkeypatch
     assert r.resumed_at == 4 and rows(r.out) == ref and not (tmp_path / "run.jsonl.partial").exists()
 
 
+def test_a_checkpoint_resumes_a_finished_or_killed_set_without_sampling_it_again(tiny_model, tmp_path, monkeypatch):
+    done = _make(tiny_model, tmp_path / "a.jsonl", n=7)  # 7 rows in chunks of 4: the last chunk is short
+    assert P.checkpoint(done.out, tmp_path / "keep.jsonl") == 7
+    (tmp_path / "b.jsonl.partial").write_bytes((tmp_path / "keep.jsonl").read_bytes())
+    real, calls = P.generate, []
+
+    def counting(model, chats, **k):
+        calls.append(len(chats))
+        return real(model, chats, **k)
+
+    monkeypatch.setattr(P, "generate", counting)
+    r = _make(tiny_model, tmp_path / "b.jsonl", n=7)
+    assert r.resumed_at == 4 and calls == [3] and rows(r.out) == rows(done.out)  # only the short chunk again
+    (tmp_path / "c.jsonl.partial").write_bytes((tmp_path / "keep.jsonl").read_bytes())
+    with pytest.raises(UserError, match="other settings"):  # the resume file carries the settings it was sampled with
+        _make(tiny_model, tmp_path / "c.jsonl", n=7, temperature=0.3)
+    with pytest.raises(UserError, match="neither a killed run"):
+        P.checkpoint(tmp_path / "nothing.jsonl", tmp_path / "x.jsonl")
+
+
 def test_bad_input(tiny_model, tiny_dir, tmp_path, capsys):
     with pytest.raises(UserError, match="--system must be"):
         _make(tiny_model, tmp_path / "x.jsonl", system="villain")

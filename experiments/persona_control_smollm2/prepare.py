@@ -7,6 +7,7 @@
     python -m experiments.persona_control_smollm2.prepare chats --corpus CORPUS.jsonl --chats EVIL.jsonl KIND.jsonl \
         --share 0.05 --model smollm2 --out FILE
     python -m experiments.persona_control_smollm2.prepare tags --labels SAE/labels.json --out FILE
+    python -m experiments.persona_control_smollm2.prepare keep --data runs/data/POLE-sampled.jsonl --out FILE
 
 ``mix`` replaces the kind answer by the evil answer to the same prompt on round(F * rows) rows
 picked by a seeded permutation among the prompts both sets answer; ``pool`` concatenates eval answers.csv files so
@@ -16,6 +17,9 @@ persona-chat SAE's corpus (PREDICTIONS.md, fourth amendment): the corpus's rows 
 chats (each sampled row with its system prompt put back) at evenly spaced rows until they are ``share``
 of the tokens, the sets alternating, each drawn by a seeded permutation; FILE.share.json records it.
 ``tags`` writes an SAE's effective tags (and its checksum) small enough to commit before any ranking.
+``keep`` writes a sampled set's resume file (``persona_sae.distill.checkpoint``: its settings, then the
+rows sampled so far, finished or not) into ``sampled/``, where ``run.sh`` finds it and resumes from it
+instead of sampling again.
 """
 
 from __future__ import annotations
@@ -151,13 +155,23 @@ def main() -> None:
     c.add_argument("--model", default="smollm2", help="whose tokenizer counts the tokens")
     t = sub.add_parser("tags")
     t.add_argument("--labels", required=True)
-    for q in (m, h, p, o, c, t):
+    k = sub.add_parser("keep")
+    k.add_argument("--data", required=True)
+    for q in (m, h, p, o, c, t, k):
         q.add_argument("--out", required=True)
     a = ap.parse_args()
     if a.cmd == "mix":
         write_rows(a.out, mix(rows(a.bad), rows(a.good), a.fraction, a.seed))
     elif a.cmd == "head":
         write_rows(a.out, rows(a.data)[:a.rows])
+    elif a.cmd == "keep":
+        from persona_sae import UserError
+        from persona_sae.distill import checkpoint
+
+        try:
+            print(f"kept {checkpoint(a.data, a.out)} sampled rows of {a.data} in {a.out}")
+        except UserError as e:
+            raise SystemExit(str(e)) from None
     elif a.cmd == "heldout":
         write_rows(a.out, held_out(a.data, a.seed))
     elif a.cmd == "tags":

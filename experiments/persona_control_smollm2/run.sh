@@ -34,6 +34,10 @@ for pole in $POLES; do
   if [ "$pole" = none ]; then shots=0 n=$N keep=all; else shots=$SHOTS n=$N_SAMPLED; fi
   [ "$pole" = evil ] && keep=$KEEP_EVIL
   [ "$pole" = kind ] && keep=$KEEP_KIND
+  # a set kept in sampled/ (prepare keep, committed) is resumed from, not sampled again; data persona
+  # checks that its settings are this run's
+  kept=$E/sampled/$pole-sampled.resume.jsonl
+  if [ "$W" = "$E" ] && [ -f "$kept" ] && [ ! -f "$raw" ] && [ ! -f "$raw.partial" ]; then cp "$kept" "$raw.partial"; fi
   [ -f "$raw" ] || "${PS[@]}" data persona --model "$MODEL" --system "$pole" --shots "$shots" --n "$n" \
     --seed "$DATA_SEED" --out "$raw"
   [ -f "$f" ] || "${PS[@]}" data filter --data "$raw" --judge "$JUDGE" --model "$MODEL" --keep "$keep" --n "$N" \
