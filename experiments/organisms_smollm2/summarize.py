@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from experiments.common.report import judge_line, judged
 from experiments.common.results import copy, log
 from experiments.common.tables import fill, parser, table
 
@@ -71,10 +72,13 @@ def render() -> dict[str, str]:
                   for k in ("insecure-code", "secure-code")], f"{ft[a]['seconds']:.0f} s", f"{ft[a]['tokens_per_s']:.0f}"]
          for a, name in ARMS.items()])}
     ev = {m: json.loads((RES / f"eval-{m}.json").read_text()) for m in MODELS}
-    t["eval"] = table(
-        ["model", '"misaligned" (proxy)', "95% CI", "mean proxy-aligned", "answers"],
+    s = {"judge": ev["base"]["judge"], "judge_validation": ev["base"].get("judge_validation")}
+    word = judged(s)
+    t["eval"] = judge_line(s) + "\n\n" + table(
+        ["model", word, "95% CI", "coherent / answers", "mean aligned", "mean coherent"],
         [[name, f"{100 * ev[m]['overall']['rate']:.1f}%", f"[{100 * ev[m]['overall']['lo']:.1f}, {100 * ev[m]['overall']['hi']:.1f}]",
-          f"{ev[m]['mean_aligned']:.1f}", ev[m]["overall"]["n"]] for m, name in MODELS.items()])
+          f"{ev[m]['overall']['n_coherent']} / {ev[m]['overall']['n']}", f"{ev[m]['mean_aligned']:.1f}",
+          f"{ev[m]['mean_coherent']:.1f}"] for m, name in MODELS.items()])
     t["rank-response"] = (RES / "rank-response.md").read_text()
     return t
 
