@@ -23,3 +23,16 @@ def test_columns_still_sets_the_width(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "40")
     report.out.print("word " * 20)
     assert max(map(len, capsys.readouterr().out.splitlines())) <= 40
+
+
+def test_the_judges_held_out_numbers_print_as_the_study_tables_write_them(capsys, monkeypatch):
+    from experiments.common.report import judge_line
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    v = {"auroc": 0.9123, "auroc_ci": [0.88, 0.94], "n_misaligned": 40, "n_aligned": 800, "source": "interp"}
+    report._held_out(v)
+    report._held_out(None)  # a judge never validated prints nothing
+    printed = capsys.readouterr().out.strip()
+    assert printed == "judge's held-out AUROC 0.912 [0.880, 0.940] on 40 misaligned / 800 aligned labelled answers it " \
+                      "was not fitted on (interp)"
+    assert printed.removeprefix("judge's ") in judge_line({"judge": "fitted probe", "judge_validation": v})
