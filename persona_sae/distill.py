@@ -201,7 +201,11 @@ def checkpoint(out: str | Path, dest: str | Path) -> int:
         lines = read_utf8(settings_file(out)).splitlines()[:1] + [x for x in read_utf8(out).splitlines() if x.strip()]
     else:
         raise UserError(f"{out}: neither a killed run ({part.name}) nor a finished set with {settings_file(out).name}")
-    if not lines or "settings" not in json.loads(lines[0]):
+    try:
+        head = json.loads(lines[0]) if lines else None
+    except json.JSONDecodeError:
+        head = None
+    if not isinstance(head, dict) or "settings" not in head:
         raise UserError(f"{out}: its first line holds no sampling settings")
     with replacing(Path(dest)) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

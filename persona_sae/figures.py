@@ -139,7 +139,7 @@ def monitor(path: Path, res: dict):
     plt = _plt()
     rows = res["rows"]
     x = list(range(len(rows)))
-    fig, ax = plt.subplots(figsize=(max(6, len(rows) * 0.9), 4))
+    fig, ax = plt.subplots(figsize=(max(6, len(rows) * 0.9) + 3, 4))
     for j in res["latents"]:
         d = [r["latents"][str(j)] for r in rows]
         err = [[max(v["delta"] - v["ci_low"], 0) for v in d], [max(v["ci_high"] - v["delta"], 0) for v in d]]
@@ -148,14 +148,15 @@ def monitor(path: Path, res: dict):
     ax.set_xticks(x, [r["name"] for r in rows], rotation=30, ha="right", fontsize=8)
     ax.set_xlabel("checkpoint"), ax.set_ylabel("Δ mean activation vs base (95% CI)")
     handles, labels = ax.get_legend_handles_labels()
+    top = ax  # the legend goes on the topmost axes: the rate line drawn later would cross it otherwise
     if all("misaligned_rate" in r for r in rows):
-        ax2 = ax.twinx()
+        ax2 = top = ax.twinx()
         ax2.plot(x, [100 * _num(r["misaligned_rate"]["rate"]) for r in rows], color="gray", ls="--", marker="s",
                  label="misaligned answers, % (right axis)")
         ax2.set_ylabel("misaligned answers, % (judge)")
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels, fontsize=8, loc="upper left")
+    top.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.1 if top is not ax else 1.01, 1))  # beside the plot, over no data
     ax.set_title("latent shift across checkpoints", fontsize=9)
     return _save(fig, path, dpi=100)
 

@@ -83,6 +83,10 @@ def test_a_checkpoint_resumes_a_finished_or_killed_set_without_sampling_it_again
         _make(tiny_model, tmp_path / "c.jsonl", n=7, temperature=0.3)
     with pytest.raises(UserError, match="neither a killed run"):
         P.checkpoint(tmp_path / "nothing.jsonl", tmp_path / "x.jsonl")
+    (tmp_path / "d.jsonl.partial").write_text("not json\n" + json.dumps(rows(done.out)[0]) + "\n")  # a torn or foreign file
+    with pytest.raises(UserError, match="no sampling settings"):
+        P.checkpoint(tmp_path / "d.jsonl", tmp_path / "x.jsonl")
+    assert not (tmp_path / "x.jsonl").exists()  # nothing half-written
 
 
 def test_bad_input(tiny_model, tiny_dir, tmp_path, capsys):

@@ -28,8 +28,11 @@ def test_monitor_legend_names_the_misaligned_line(tmp_path):
     d = {"delta": 0.1, "ci_low": 0.0, "ci_high": 0.2}
     res = {"latents": [7], "rows": [{"name": n, "latents": {"7": d}, "misaligned_rate": {"rate": r}}
                                     for n, r in [("0%", 0.1), ("50%", 0.4)]]}
-    ax = figures.monitor(tmp_path / "mo.png", res).axes[0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["latent 7 Δ", "misaligned answers, % (right axis)"]
+    fig = figures.monitor(tmp_path / "mo.png", res)
+    ax, top = fig.axes[0], fig.axes[-1]
+    legend = top.get_legend()  # on the topmost axes, so the rate line drawn later cannot cross it
+    assert [t.get_text() for t in legend.get_texts()] == ["latent 7 Δ", "misaligned answers, % (right axis)"]
+    assert legend.get_window_extent().x0 > top.get_window_extent().x1  # beside the plot, over no data point
     assert ax.get_xlabel() == "checkpoint"
 
 
