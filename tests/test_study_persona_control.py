@@ -72,6 +72,44 @@ def test_the_driver_runs_the_written_pair_on_a_tiny_model(tmp_path):
     assert "shipped" not in r.stdout  # a scratch run ships no adapters
 
 
+def test_the_driver_runs_the_distilled_arm_alone_and_keeps_the_written_numbers(tmp_path):
+    """WRITTEN= ... MERGE=1 (how the distilled organisms run in a session of their own): sampling, the
+    filters and their gate, fine-tunes of the three poles, evals, every distilled rank including
+    kind-vs-self and the evil direction, with no written stage run and the committed written numbers kept."""
+    model = make_tiny_llama(tmp_path / "model")
+    sae_dir = tmp_path / "sae"
+    make_sae(sae_dir, 0)
+    (sae_dir / "labels.json").write_text(json.dumps({
+        "sae_sha256": sae_checksum(load_sae(str(sae_dir))), "model": str(model), "persona_directions": str(model),
+        "latents": {"3": {"tag": "toxic-persona"}}, "manual": {}, "nearest_per_persona": {"evil": {"latent": 5}}}))
+    work = tmp_path / "work"
+    (work / "results").mkdir(parents=True)
+    shutil.copy(STUDY / "README.md", work / "README.md")
+    committed = json.loads((STUDY / "results" / "summary.json").read_text())
+    (work / "results" / "summary.json").write_text(json.dumps(committed))
+    probe = f"probe:{model}@2"
+    env = {**os.environ, "WORK": str(work), "PERSONA_SAE_HOME": str(tmp_path / "home"), "MODEL": str(model),
+           "SAE": str(sae_dir), "N": "12", "N_SAMPLED": "16", "SHOTS": "1", "SEEDS": "0 1", "POLES": "evil kind none",
+           "WRITTEN": "", "MIXES": "", "REALIGN": "", "STEER_COEFS": "", "CHAT_SHARE": "", "MERGE": "1",
+           "SAMPLES": "1", "LIMIT": "2", "LAYER": "2", "EVAL_JUDGE": probe, "JUDGE": probe, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["bash", str(STUDY / "run.sh")], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    runs = work / "runs"
+    assert not list(runs.glob("*persona*")) and not (runs / "latents.json").exists()  # no written stage ran
+    for pole in ("evil", "kind", "none"):
+        assert len((runs / "data" / f"{pole}.jsonl").read_text().splitlines()) <= 12
+        for seed in (0, 1):
+            assert json.loads((runs / f"{pole}-s{seed}" / "run.json").read_text())["status"] == "done"
+    s = json.loads((work / "results" / "summary.json").read_text())
+    d = s["arms"]["distilled"]
+    assert 0 <= d["gate"]["auroc"] <= 1 and d["gate"]["n_evil"] <= 12
+    assert {"evil-s0", "kind-s1", "none-s0"} <= set(s["eval"]) and (runs / "rank-kind-vs-self" / "ranking.json").is_file()
+    seeds = ("evil", "kind")  # the arm's organism names follow this run's SEEDS; every number is kept as committed
+    assert {k: v for k, v in s["arms"]["written"].items() if k not in seeds} == \
+        {k: v for k, v in committed["arms"]["written"].items() if k not in seeds}
+    assert "| distilled | data gate |" in (work / "README.md").read_text()
+
+
 def test_summarize_refuses_to_drop_committed_numbers(tmp_path):
     """A partial runs/ (a fresh clone with one stage rerun) must not turn summary.json's bars into
     "not run": summarize refuses, naming what would be lost, unless --force."""

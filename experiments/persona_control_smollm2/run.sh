@@ -106,9 +106,10 @@ if [ -n "$POLES" ]; then  # POLES= (empty) runs the written pair alone
   for n in $REALIGN; do dd+=("runs/realign-$n"); done
   [ ${#dd[@]} -eq 0 ] || rank runs/rank-dose --finetuned "${dd[@]}" runs/evil-s0 --control "${kd[@]}"
 fi
-# the written pair, ranked the same way
+# the written pair, ranked the same way (WRITTEN= leaves it out: a run of the distilled arm alone)
 we=() wk=()
 for s in $SEEDS; do we+=("runs/evil-persona-s$s"); wk+=("runs/kind-persona-s$s"); done
+if [ -n "$WRITTEN" ]; then
 rank runs/rank-written-pooled --finetuned "${we[@]}" --control "${wk[@]}"
 for s in $SEEDS; do
   rank "runs/rank-written-s$s" --finetuned "runs/evil-persona-s$s" --control "runs/kind-persona-s$s"
@@ -139,6 +140,7 @@ for n in $WRITTEN_REALIGN; do
   dose+=("runs/realign-written-$n")
 done
 [ ${#dose[@]} -eq 0 ] || rank runs/rank-written-dose --finetuned "${dose[@]}" runs/evil-persona-s0 --control "${wk[@]}"
+fi
 # bar (d) for the written pair: the base model steered along the toxic-persona latent, against a random
 # direction of equal norm, judged by JUDGE (the shipped fitted judge)
 [ -z "${STEER_COEFS:-}" ] || [ -f runs/steer-written/results.json ] || "${PS[@]}" steer --model "$MODEL" --sae "$SAE" \
@@ -163,7 +165,7 @@ for i in "${!MODELS[@]}"; do specs+=("${MODELS[$i]}=${SPECS[$i]}"); done
 [ -f runs/directions.json ] || "$PY" -m experiments.persona_control_smollm2.directions --answers runs/answers.csv \
   --models "${specs[@]}" --layer "$LAYER" --limit "$LIMIT" --out runs/directions.json
 # 7. bar (c) for every latent: the written pair's held-out rows, clarifying-EM's answers
-[ -f runs/latents.json ] || "$PY" -m experiments.persona_control_smollm2.latents --evil runs/data/evil-persona.jsonl \
+[ -z "$WRITTEN" ] || [ -f runs/latents.json ] || "$PY" -m experiments.persona_control_smollm2.latents --evil runs/data/evil-persona.jsonl \
   --kind runs/data/kind-persona.jsonl --sae "$SAE" ${CLARIFYING:+--clarifying "$CLARIFYING"} --out runs/latents.json
 # 8. the persona-chat SAE (PREDICTIONS.md, fourth amendment): corpus v1 with CHAT_SHARE persona-prompted
 #    chats (the sampled rows with their system prompts), the shipped recipe, its labels; it ranks only once
@@ -188,16 +190,16 @@ if [ -n "${CHAT_SHARE:-}" ] && [ -n "$POLES" ]; then
     --labels "$CS/labels.json" --out results/chat_sae_labels.json
   if committed results/chat_sae_labels.json; then
     RANK_SAE=$CS rank runs/rank-chatsae-pooled --finetuned "${ev[@]}" --control "${kd[@]}"
-    RANK_SAE=$CS rank runs/rank-chatsae-written-pooled --finetuned "${we[@]}" --control "${wk[@]}"
+    [ -z "$WRITTEN" ] || RANK_SAE=$CS rank runs/rank-chatsae-written-pooled --finetuned "${we[@]}" --control "${wk[@]}"
     for s in $SEEDS; do
       RANK_SAE=$CS rank "runs/rank-chatsae-s$s" --finetuned "runs/evil-s$s" --control "runs/kind-s$s"
       RANK_SAE=$CS rank "runs/rank-chatsae-kind-s$s" --finetuned "runs/kind-s$s"
-      RANK_SAE=$CS rank "runs/rank-chatsae-written-s$s" --finetuned "runs/evil-persona-s$s" --control "runs/kind-persona-s$s"
-      RANK_SAE=$CS rank "runs/rank-chatsae-written-kind-s$s" --finetuned "runs/kind-persona-s$s"
+      [ -z "$WRITTEN" ] || RANK_SAE=$CS rank "runs/rank-chatsae-written-s$s" --finetuned "runs/evil-persona-s$s" --control "runs/kind-persona-s$s"
+      [ -z "$WRITTEN" ] || RANK_SAE=$CS rank "runs/rank-chatsae-written-kind-s$s" --finetuned "runs/kind-persona-s$s"
     done
     RANK_SAE=$CS rank runs/rank-chatsae-kind-vs-self --finetuned "${kd[@]}" --control "${nn[@]}"
-    RANK_SAE=$CS rank runs/rank-chatsae-written-kind-vs-self --finetuned "${wk[@]}" --control "${nn[@]}"
-    [ -f runs/latents-chatsae.json ] || "$PY" -m experiments.persona_control_smollm2.latents --sae "$CS" \
+    [ -z "$WRITTEN" ] || RANK_SAE=$CS rank runs/rank-chatsae-written-kind-vs-self --finetuned "${wk[@]}" --control "${nn[@]}"
+    [ -z "$WRITTEN" ] || [ -f runs/latents-chatsae.json ] || "$PY" -m experiments.persona_control_smollm2.latents --sae "$CS" \
       --evil runs/data/evil-persona.jsonl --kind runs/data/kind-persona.jsonl ${CLARIFYING:+--clarifying "$CLARIFYING"} \
       --out runs/latents-chatsae.json
   else
@@ -205,4 +207,5 @@ if [ -n "${CHAT_SHARE:-}" ] && [ -n "$POLES" ]; then
   fi
 fi
 # 9. results/ and README.md's tables
-"$PY" -m experiments.persona_control_smollm2.summarize --work "$W" --seeds $SEEDS
+# (MERGE=1: keep results/summary.json's numbers of the stages this run left out, e.g. the other arm's)
+"$PY" -m experiments.persona_control_smollm2.summarize --work "$W" --seeds $SEEDS ${MERGE:+--merge}

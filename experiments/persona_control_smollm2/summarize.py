@@ -623,9 +623,9 @@ def headline(s: dict | None, link: bool = False) -> str | None:
 
 def render(s: dict | None) -> dict[str, str | None]:
     if s is None:
-        return {"headline": None, "organisms": None, "bars": None, "top-written": None}
+        return {"headline": None, "organisms": None, "bars": None, "top-written": None, "top-distilled": None}
     return {"headline": headline(s), "organisms": organisms_table(s), "bars": bars_table(s),
-            "top-written": top_table(s, "written")}
+            "top-written": top_table(s, "written"), "top-distilled": top_table(s, "distilled")}
 
 
 def lost(old, new, at: str = "") -> list[str]:
